@@ -1,0 +1,341 @@
+"""Experiment configuration: frozen dataclasses, read from YAML only here.
+
+A profile is a YAML file under ``params/`` (``base.yml`` holds every field;
+``default.yml``, ``paper.yml`` and ``ci.yml`` override a few). A profile may
+name its parent with ``inherits: <file>``; mappings are merged recursively.
+The resolved :class:`Config` serialises with :func:`to_dict` and is saved in
+every store, checkpoint and result file, so that :func:`from_dict` rebuilds it.
+
+Overrides use dotted keys, e.g. ``{"objective.objective": "cos_minus"}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PARAMS_DIR = Path(__file__).resolve().parents[1] / "params"
+PROFILE_ENV = "MVLIB_PROFILE"
+DEFAULT_PROFILE = "default"
+
+
+class ConfigError(ValueError):
+    """A profile or an override that does not fit the configuration schema."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which dataset: our synthetic SONYC-format set, or the real SONYC-UST-V2."""
+
+    source: str = "synth"  #: "synth" | "sonyc"
+    root: str | None = None  #: dataset folder; None: the cache's synth folder
+    check_audio: bool = True  #: every annotated clip must have its audio file
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """The synthetic urban sensor network (see :mod:`mvlib.synth`)."""
+
+    n_sensors: int = 24
+    clips_per_sensor: int = 40
+    duration_s: float = 5.0
+    sample_rate: int = 22050  #: native rate of the written wav files
+    channel_spread: float = 1.0  #: how far sensors' channels differ (0: identical)
+    channel_drift: float = 0.3  #: clip-to-clip drift of a sensor's channel
+    background_db: float = -30.0  #: background noise level re. full scale
+    source_snr_db: float = 6.0  #: mean source level above the background
+    max_sources: int = 3  #: 0..max_sources sources per clip
+    prior_concentration: float = 5.0  #: sensors' source priors (higher: more alike)
+    n_volunteers: int = 3
+    volunteer_miss: float = 0.15
+    volunteer_false_alarm: float = 0.03
+    split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)  #: SONYC 'split' column
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Sensor-disjoint multi-view splits, pairs and downstream partitions (paper 3.1)."""
+
+    #: fractions of sensors for multi-view train / val / held-out (paper: 39/5/12 of 56)
+    sensor_fractions: tuple[float, float, float] = (39 / 56, 5 / 56, 12 / 56)
+    #: same-sensor pairs of different clips per split (paper: 39k/6k/11k)
+    n_pairs: tuple[int, int, int] = (39000, 6000, 11000)
+    #: downstream train / val / test fractions of the held-out sensors' clips
+    downstream_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """The frontend that turns audio into (frames, D) features (paper 3.2)."""
+
+    frontend: str = "logmel"  #: "dac" | "logmel"
+    sample_rate: int = 44100
+    loudness_lufs: float = -24.0  #: paper: -24 (DAC's own compress uses -16)
+    hop: int = 512  #: DAC's hop; log-mel uses the same for equal frame counts
+    n_mels: int = 128
+    dac_weights: str | None = None  #: path; else $MVLIB_DAC_WEIGHTS, the dac cache
+    allow_random_dac: bool = True  #: False: stop when no real weights are found
+    dac_seed: int = 0  #: seed of the random-init DAC weights
+    max_clips: int | None = None  #: extract only the first N clips (a subset)
+    batch_size: int = 4
+    device: str = "auto"  #: "auto" | "cpu" | "cuda" | "cuda:N"
+    on_bad_audio: str = "skip"  #: "skip" (listed) | "fail"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Encoder/decoder architecture and the method (paper 2.1, 3.6)."""
+
+    method: str = "multiview"  #: multiview | singleview | contrastive | supervised
+    hidden: int = 512  #: hidden width of the per-frame MLPs
+    depth: int = 2  #: linear layers in encoder and in decoder
+    activation: str = "gelu"  #: gelu | relu | tanh
+    dropout: float = 0.0
+    supervised_task: str = "source"  #: supervised baseline: "source" | "sensor"
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    """Self-supervised objective on top of the backbone (paper 2.2)."""
+
+    objective: str = "rec"  #: rec | cos_minus | cos_plus | mask
+    level: str = "sample"  #: sample (eqs. 2, 3) | batch (eqs. 4, 5)
+    temperature: float = 1.0  #: tau of eq. 4 (batch-level cos+)
+    nce_temperature: float = 0.1  #: tau of the contrastive baseline's InfoNCE
+    time_reduce: str = "mean"  #: (B,T,D)->(B,D) before cosine losses: mean | flatten
+    cos_weight: float = 1.0  #: L_total = L_rec + cos_weight * L_cos (paper: 1)
+    mask_ratio: float = 0.4
+    mask_target: str = "private"  #: private | shared
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training recipe (paper 3.3)."""
+
+    epochs: int = 100
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    crop_frames: int | None = None  #: random crop of T frames per view; None: whole clip
+    seed: int = 0
+    device: str = "auto"
+    num_workers: int = 0
+    max_steps_per_epoch: int | None = None
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """Downstream 2-layer MLP probes (paper 3.4, 3.5)."""
+
+    hidden: int = 256
+    epochs: int = 100
+    lr: float = 1e-3
+    batch_size: int = 64
+    weight_decays: tuple[float, ...] = (1e-4, 1e-2)
+    dropout: float = 0.1
+    seed: int = 0
+    #: stop a weight decay's run after this many epochs without a better val score
+    patience: int | None = 20
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """The ablation sweep of Tables 1 and 2 (paper 4)."""
+
+    seeds: tuple[int, ...] = (0, 1, 2)
+    mask_ratios: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8)
+    workers: int = 1
+
+
+@dataclass(frozen=True)
+class Config:
+    """One resolved experiment configuration."""
+
+    profile: str = "base"
+    data: DataConfig = field(default_factory=DataConfig)
+    synth: SynthConfig = field(default_factory=SynthConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+
+    def replace(self, overrides: Mapping[str, Any]) -> Config:
+        """Return a copy with dotted-key overrides applied (``"train.seed": 3``)."""
+        data = to_dict(self)
+        for key, value in overrides.items():
+            _set_dotted(data, key, value)
+        return from_dict(data)
+
+
+def to_dict(obj: Any) -> Any:
+    """Plain, JSON/YAML-serialisable dict of a config (tuples become lists)."""
+    if is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    return obj
+
+
+def from_dict(data: Mapping[str, Any], cls: type = Config, where: str = "") -> Any:
+    """Build a (nested) config dataclass from a dict, rejecting unknown keys."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {data!r}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{where or 'config'}: unknown key(s) {unknown}; expected one of {sorted(known)}"
+        )
+    kwargs = {}
+    for name, value in data.items():
+        f = known[name]
+        sub = _SECTIONS.get(name) if cls is Config else None
+        path = f"{where}.{name}" if where else name
+        if sub is not None:
+            kwargs[name] = from_dict(value or {}, sub, path)
+        else:
+            kwargs[name] = _coerce(value, f, path)
+            choices = _CHOICES.get((cls.__name__, name))
+            if choices is not None and kwargs[name] not in choices:
+                raise ConfigError(f"{path}: {value!r} is not one of {list(choices)}")
+    return cls(**kwargs)
+
+
+def config_hash(obj: Any, n: int = 10) -> str:
+    """Short stable hash of a config (or section): names cached artefacts."""
+    blob = json.dumps(to_dict(obj), sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:n]
+
+
+def profile_path(profile: str | os.PathLike) -> Path:
+    """Resolve a profile name (``ci``) or path (``params/ci.yml``) to a file."""
+    p = Path(profile)
+    if p.suffix in (".yml", ".yaml") and p.exists():
+        return p
+    cand = PARAMS_DIR / f"{profile}.yml"
+    if cand.exists():
+        return cand
+    names = sorted(x.stem for x in PARAMS_DIR.glob("*.yml"))
+    raise ConfigError(
+        f"no profile {str(profile)!r}: not a file, and not one of {names} in {PARAMS_DIR}"
+    )
+
+
+def load_config(
+    profile: str | os.PathLike | None = None, overrides: Mapping[str, Any] | None = None
+) -> Config:
+    """Load a profile (None: ``$MVLIB_PROFILE`` or ``default``) and apply overrides."""
+    if profile is None:
+        profile = os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
+    path = profile_path(profile)
+    data = _read_profile(path, seen=())
+    data["profile"] = path.stem
+    cfg = from_dict(data)
+    return cfg.replace(overrides) if overrides else cfg
+
+
+def save_yaml(cfg: Config, path: str | os.PathLike) -> None:
+    """Write the resolved config as YAML (atomically)."""
+    from mvlib.cache import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+# --------------------------------------------------------------------------- internals
+
+_SECTIONS = {
+    "data": DataConfig,
+    "synth": SynthConfig,
+    "split": SplitConfig,
+    "features": FeatureConfig,
+    "model": ModelConfig,
+    "objective": ObjectiveConfig,
+    "train": TrainConfig,
+    "probe": ProbeConfig,
+    "sweep": SweepConfig,
+}
+
+_CHOICES = {
+    ("DataConfig", "source"): ("synth", "sonyc"),
+    ("FeatureConfig", "frontend"): ("dac", "logmel"),
+    ("FeatureConfig", "on_bad_audio"): ("skip", "fail"),
+    ("ModelConfig", "method"): ("multiview", "singleview", "contrastive", "supervised"),
+    ("ModelConfig", "activation"): ("gelu", "relu", "tanh"),
+    ("ModelConfig", "supervised_task"): ("source", "sensor"),
+    ("ObjectiveConfig", "objective"): ("rec", "cos_minus", "cos_plus", "mask"),
+    ("ObjectiveConfig", "level"): ("sample", "batch"),
+    ("ObjectiveConfig", "time_reduce"): ("mean", "flatten"),
+    ("ObjectiveConfig", "mask_target"): ("private", "shared"),
+}
+
+
+def _read_profile(path: Path, seen: tuple) -> dict:
+    if path in seen:
+        raise ConfigError(f"{path}: circular 'inherits' chain {[str(s) for s in seen]}")
+    with open(path) as f:
+        data = yaml.safe_load(f) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a YAML mapping at top level")
+    parent = data.pop("inherits", None)
+    if parent is None:
+        return data
+    base = _read_profile((path.parent / parent).resolve(), seen + (path,))
+    return _merge(base, data)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _set_dotted(data: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for p in parts[:-1]:
+        if p not in node or not isinstance(node[p], dict):
+            raise ConfigError(f"override {key!r}: no section {p!r}")
+        node = node[p]
+    if parts[-1] not in node:
+        raise ConfigError(f"override {key!r}: no field {parts[-1]!r}; have {sorted(node)}")
+    node[parts[-1]] = value
+
+
+def _coerce(value: Any, f: dataclasses.Field, path: str) -> Any:
+    """Check a value against its field's annotated type; coerce lists to tuples."""
+    t = str(f.type)
+    if value is None:
+        if "None" not in t:
+            raise ConfigError(f"{path}: None is not allowed (type {t})")
+        return None
+    if t.startswith("tuple"):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: expected a list, got {value!r}")
+        inner = float if "float" in t else int
+        try:
+            return tuple(inner(v) for v in value)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{path}: expected a list of {inner.__name__}, got {value!r}") from e
+    for name, typ in (("bool", bool), ("int", int), ("float", float), ("str", str)):
+        if t.startswith(name):
+            if typ is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            # bool is an int subclass: refuse it where a number is expected
+            if (typ is not bool and isinstance(value, bool)) or not isinstance(value, typ):
+                raise ConfigError(f"{path}: expected {t}, got {value!r}")
+            break
+    return value

@@ -1,0 +1,281 @@
+"""Resumable, shardable feature extraction: audio files -> a :mod:`mvlib.store` latent store.
+
+One call extracts shard ``i`` of ``N`` (clips whose position in the table, after the optional
+``max_clips`` subset, is ``i`` mod ``N``), skipping clips the store already holds, so a killed
+run resumes where it stopped and ``N`` machines can share a dataset. Three stages overlap:
+a thread pool reads, hashes, decodes and preprocesses the next clips; the main thread runs
+the frontend on batches of equal-length clips; one writer thread commits results (fsync).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+import mvlib
+from mvlib.cache import cache_dir
+from mvlib.config import FeatureConfig, to_dict
+from mvlib.features import (
+    BadAudioError,
+    Frontend,
+    load_audio,
+    make_frontend,
+    n_frames,
+    preprocess_with_info,
+)
+from mvlib.store import StoreWriter
+
+
+@dataclass
+class ExtractReport:
+    """What one :func:`extract` call did.
+
+    Attributes
+    ----------
+    n_done : int
+        Clips extracted and committed by this call.
+    n_skipped_existing : int
+        Clips of this shard already in the store (resumed or finished before).
+    bad : list of dict
+        Clips rejected for bad audio: ``clip_id``, ``path``, ``reason``.
+    seconds : float
+        Wall time of the call.
+    """
+
+    n_done: int = 0
+    n_skipped_existing: int = 0
+    bad: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    n_shard: int = 0  #: clips assigned to this shard
+    shard: tuple[int, int] = (0, 1)
+    store_dir: str = ""
+
+    def summary(self) -> str:
+        """One line for people."""
+        i, n = self.shard
+        if self.n_done == 0 and not self.bad and self.n_skipped_existing == self.n_shard:
+            return (
+                f"shard {i}/{n}: nothing to do, all {self.n_shard} clips are already in "
+                f"{self.store_dir}"
+            )
+        return (
+            f"shard {i}/{n}: {self.n_done} clips extracted, {self.n_skipped_existing} already "
+            f"in the store, {len(self.bad)} bad, in {self.seconds:.1f} s -> {self.store_dir}"
+        )
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/N"`` -> ``(i, N)``, with ``0 <= i < N``."""
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
+    if not m:
+        raise ValueError(f"shard {text!r}: expected 'i/N', e.g. '0/4'")
+    i, n = int(m.group(1)), int(m.group(2))
+    if n < 1 or not 0 <= i < n:
+        raise ValueError(f"shard {text!r}: need N >= 1 and 0 <= i < N")
+    return i, n
+
+
+def store_tag(dataset_name: str, frontend: Frontend) -> str:
+    """Folder-safe name of a dataset's store for a frontend: ``<dataset>-<frontend.tag>``."""
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", dataset_name):
+        raise ValueError(f"dataset name {dataset_name!r}: use letters, digits, '.', '_', '-'")
+    return f"{dataset_name}-{frontend.tag}"
+
+
+def default_store_dir(dataset_name: str, frontend: Frontend) -> Path:
+    """``<cache>/latents/<dataset>/<frontend.tag>``."""
+    store_tag(dataset_name, frontend)  # validates the name
+    return cache_dir("latents", dataset_name, frontend.tag)
+
+
+def shard_clips(clips: pd.DataFrame, shard: tuple[int, int], max_clips: int | None) -> pd.DataFrame:
+    """The rows of shard ``(i, N)``: position % N == i, after taking the first max_clips."""
+    missing = {"clip_id", "audio_path"} - set(clips.columns)
+    if missing:
+        raise ValueError(
+            f"clips table lacks column(s) {sorted(missing)}; has {list(clips.columns)}"
+        )
+    ids = clips["clip_id"].astype(str)
+    dup = sorted(set(ids[ids.duplicated()]))
+    if dup:
+        raise ValueError(f"clips table: duplicate clip_id values {dup[:10]}")
+    i, n = shard
+    assert n >= 1 and 0 <= i < n, f"shard {i}/{n}: need 0 <= i < N"
+    sub = clips.iloc[: max_clips if max_clips is not None else len(clips)]
+    return sub.iloc[i::n]
+
+
+def _prepare(path: str, cfg: FeatureConfig) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read once (hash + decode from memory), check and preprocess one file."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as e:
+        raise BadAudioError(path, f"unreadable ({e.strerror or e})") from e
+    wave, sr = load_audio(path, data=raw)
+    x, info = preprocess_with_info(wave, sr, cfg, path)
+    meta = {"source_file": str(path), "source_sha256": hashlib.sha256(raw).hexdigest(), **info}
+    return x, meta
+
+
+def extract(
+    clips: pd.DataFrame,
+    store_dir: str | os.PathLike,
+    cfg: FeatureConfig,
+    provenance: dict[str, Any] | None = None,
+    shard: tuple[int, int] = (0, 1),
+    progress: bool = True,
+    workers: int | None = None,
+    frontend: Frontend | None = None,
+) -> ExtractReport:
+    """Extract features of one shard of ``clips`` into the store at ``store_dir``.
+
+    Parameters
+    ----------
+    clips : pd.DataFrame
+        Columns ``clip_id``, ``audio_path`` (as from ``mvlib.data.load_clips``).
+    store_dir : str or PathLike
+        The store (created, or resumed if it exists with the same frontend identity).
+    cfg : FeatureConfig
+        Frontend, preprocessing, ``max_clips``, ``batch_size``, ``device``, ``on_bad_audio``.
+    provenance : dict, optional
+        Saved in the header of a new store (e.g. ``{"dataset": name}``); mvlib version and
+        the feature config are added.
+    shard : (int, int)
+        ``(i, N)``: this call extracts the clips at positions ``i, i + N, ...``.
+    progress : bool
+        Show a tqdm bar (clips/s, ETA) and print the summary.
+    workers : int, optional
+        Preprocessing threads (default ``min(4, cpu count)``).
+    frontend : Frontend, optional
+        A frontend already built from ``cfg`` (saves rebuilding it).
+
+    Returns
+    -------
+    ExtractReport
+
+    Raises
+    ------
+    BadAudioError
+        With ``on_bad_audio="fail"``, on the first bad clip (named); clips committed before
+        stay committed.
+    """
+    t0 = time.perf_counter()
+    mine = shard_clips(clips, shard, cfg.max_clips)
+    frontend = frontend if frontend is not None else make_frontend(cfg)
+    prov = {"mvlib_version": mvlib.__version__, "features_config": to_dict(cfg)}
+    header = {
+        "identity": frontend.identity,
+        "dim": frontend.dim,
+        "provenance": {**prov, **(provenance or {})},
+    }
+    report = ExtractReport(n_shard=len(mine), shard=tuple(shard), store_dir=str(store_dir))
+    with StoreWriter(store_dir, header, shard) as writer:
+        todo = [
+            (str(c), str(p))
+            for c, p in zip(mine["clip_id"], mine["audio_path"])
+            if str(c) not in writer.done
+        ]
+        report.n_skipped_existing = len(mine) - len(todo)
+        if todo:
+            _run(
+                todo,
+                frontend,
+                writer,
+                cfg,
+                report,
+                progress,
+                workers or min(4, os.cpu_count() or 1),
+            )
+    report.seconds = time.perf_counter() - t0
+    if progress:
+        print(report.summary())
+    return report
+
+
+def _run(
+    todo: list[tuple[str, str]],
+    frontend: Frontend,
+    writer: StoreWriter,
+    cfg: FeatureConfig,
+    report: ExtractReport,
+    progress: bool,
+    workers: int,
+) -> None:
+    """The overlapped pipeline: prefetch pool -> batched frontend -> writer thread."""
+    ident = frontend.identity
+    common = {
+        "sample_rate": frontend.sample_rate,
+        "loudness_lufs": cfg.loudness_lufs,
+        "weights": ident["weights"],
+        "weights_sha256": ident["weights_sha256"],
+    }
+    bar = tqdm(total=len(todo), unit="clip", desc=f"extract {frontend.name}", disable=not progress)
+    pending: deque[tuple[str, str, Future]] = deque()
+    queue = iter(todo)
+    lookahead = 2 * cfg.batch_size + workers
+    buckets: dict[int, list[tuple[str, np.ndarray, dict[str, Any]]]] = {}
+    last_write: list[Future] = []
+
+    def write(fn, *args) -> None:
+        # one writer thread keeps commits in order; re-raise its errors here
+        while last_write and last_write[0].done():
+            last_write.pop(0).result()
+        last_write.append(saver.submit(fn, *args))
+
+    def commit(batch: list[tuple[str, np.ndarray, dict[str, Any]]]) -> None:
+        x = torch.from_numpy(np.stack([b[1] for b in batch]))[:, None]  # (B, 1, N)
+        z = frontend(x).float().cpu().numpy()  # (B, T, D)
+        for (cid, _, meta), zb in zip(batch, z):
+            write(
+                writer.append,
+                cid,
+                zb[: n_frames(meta["samples"], frontend.hop)],
+                {**meta, **common},
+            )
+        report.n_done += len(batch)
+        bar.update(len(batch))
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mvlib-prep")
+    saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mvlib-store")
+    try:
+        while True:
+            while len(pending) < lookahead and (item := next(queue, None)) is not None:
+                pending.append((*item, pool.submit(_prepare, item[1], cfg)))
+            if not pending:
+                break
+            cid, path, fut = pending.popleft()
+            try:
+                x, meta = fut.result()
+            except BadAudioError as e:
+                if cfg.on_bad_audio == "fail":
+                    err = BadAudioError(e.path, f"clip {cid!r}: {e.reason}")
+                    err.clip_id = cid
+                    raise err from e
+                report.bad.append({"clip_id": cid, "path": path, "reason": e.reason})
+                write(writer.record_bad, cid, path, e.reason)
+                bar.update(1)
+                continue
+            bucket = buckets.setdefault(len(x), [])
+            bucket.append((cid, x, meta))
+            if len(bucket) == cfg.batch_size:
+                commit(buckets.pop(len(x)))
+        for length in sorted(buckets):  # the leftovers, shorter batches
+            commit(buckets.pop(length))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        saver.shutdown(wait=True)  # everything handed to the writer gets committed
+        bar.close()
+    for f in last_write:
+        f.result()

@@ -1,0 +1,200 @@
+"""Figures and the provenance banner used by the book's chapters.
+
+Every function returns a matplotlib Figure (or a string) and computes nothing the
+library does not already compute elsewhere; chapters only call these.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mvlib.taxonomy import coarse_label_columns, coarse_names
+
+PAPER_NOTE = (
+    "The paper's numbers come from real SONYC-UST-V2 audio and pretrained DAC 44.1 kHz "
+    "8 kbps latents; figures produced here are labelled with the data, frontend and weights "
+    "that made them."
+)
+
+
+def provenance_lines(cfg, identity: dict | None = None) -> list[str]:
+    """What made the results on a page: data, frontend, weights."""
+    data = (
+        f"synthetic SONYC-format set ({cfg.synth.n_sensors} sensors × "
+        f"{cfg.synth.clips_per_sensor} clips × {cfg.synth.duration_s:g} s, seed {cfg.synth.seed})"
+        if cfg.data.source == "synth"
+        else f"SONYC-UST-V2 at {cfg.data.root}"
+    )
+    lines = [f"**profile** `{cfg.profile}`", f"**data** {data}"]
+    fe = identity or {}
+    frontend = fe.get("frontend", cfg.features.frontend)
+    lines.append(f"**frontend** `{frontend}`")
+    weights = fe.get("weights")
+    if frontend == "dac" or weights:
+        lines.append(
+            f"**weights** `{weights or 'not loaded yet'}` (hash `{fe.get('weights_sha256', '?')}`)"
+        )
+    return lines
+
+
+def banner(cfg, identity: dict | None = None) -> str:
+    """Markdown banner for a chapter; loud when the DAC weights are random."""
+    lines = provenance_lines(cfg, identity)
+    weights = str((identity or {}).get("weights", ""))
+    warn = ""
+    if "random" in weights:
+        warn = (
+            "\n\n> **Random DAC weights.** No pretrained DAC weights were found, so the DAC "
+            "encoder runs with seeded random weights: this proves the DAC path end to end, "
+            "but its features carry almost no information. See the README to install real weights."
+        )
+    if cfg.data.source == "synth":
+        warn += (
+            "\n\n> **Synthetic data.** These results come from mvlib's synthetic urban sensor "
+            "network, not from SONYC-UST-V2; they are not comparable number-for-number with the paper."
+        )
+    return "> " + " · ".join(lines) + warn
+
+
+def label_statistics(clips: pd.DataFrame) -> pd.DataFrame:
+    """Per-class positive rate and count, plus the distribution of sources per clip."""
+    y = clips[list(coarse_label_columns())].to_numpy()
+    return pd.DataFrame(
+        {"class": coarse_names(), "clips": y.sum(0), "rate": y.mean(0).round(3)}
+    ).set_index("class")
+
+
+def plot_label_statistics(clips: pd.DataFrame):
+    """Bar plots: clips per coarse class, and number of sources per clip."""
+    import matplotlib.pyplot as plt
+
+    y = clips[list(coarse_label_columns())].to_numpy()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.2))
+    a.bar(coarse_names(), y.sum(0), color="tab:blue")
+    a.set_ylabel("clips")
+    a.set_title("clips per coarse class")
+    a.tick_params(axis="x", rotation=45)
+    k = y.sum(1)
+    b.hist(k, bins=np.arange(k.max() + 2) - 0.5, rwidth=0.8, color="tab:orange")
+    b.set_xlabel("sources per clip")
+    b.set_title("polyphony")
+    fig.tight_layout()
+    return fig
+
+
+def plot_spectrogram(ax, wave: np.ndarray, sr: int, title: str = "") -> None:
+    """Log-power spectrogram of a mono signal on ``ax`` (for looking, not for features)."""
+    ax.specgram(wave, NFFT=1024, Fs=sr, noverlap=768, cmap="magma", scale="dB")
+    ax.set_ylabel("Hz")
+    ax.set_xlabel("s")
+    ax.set_title(title, fontsize=9)
+
+
+def plot_pair(waves: list[np.ndarray], sr: int, titles: list[str]):
+    """Spectrograms of the two views of a pair, side by side."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(waves), figsize=(5.5 * len(waves), 2.8), sharey=True)
+    for ax, w, t in zip(np.atleast_1d(axes), waves, titles, strict=True):
+        plot_spectrogram(ax, w, sr, t)
+    fig.tight_layout()
+    return fig
+
+
+def plot_latent(latent: np.ndarray, wave: np.ndarray, sr: int, title: str = ""):
+    """A clip's spectrogram above its feature matrix ``ndarray[T x D]`` (time aligned)."""
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(2, 1, figsize=(10, 5.5), sharex=False)
+    plot_spectrogram(a, wave, sr, f"{title} — spectrogram")
+    im = b.imshow(
+        latent.T.astype(np.float32),
+        aspect="auto",
+        origin="lower",
+        cmap="coolwarm",
+        interpolation="nearest",
+    )
+    b.set_xlabel("frame")
+    b.set_ylabel("dimension")
+    b.set_title(f"features {latent.shape[0]} frames × {latent.shape[1]} dims", fontsize=9)
+    fig.colorbar(im, ax=b, fraction=0.03)
+    fig.tight_layout()
+    return fig
+
+
+def plot_dimension_stats(mean: np.ndarray, std: np.ndarray, title: str = ""):
+    """Per-dimension mean ± std of features across frames and clips."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 2.8))
+    d = np.arange(len(mean))
+    ax.fill_between(d, mean - std, mean + std, alpha=0.3, label="± std")
+    ax.plot(d, mean, lw=0.8, label="mean")
+    ax.set_xlabel("dimension")
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_losses(history: pd.DataFrame, title: str = ""):
+    """Train/val loss terms per epoch from a run's ``losses.csv``."""
+    import matplotlib.pyplot as plt
+
+    terms = [
+        c
+        for c in ("total", "rec", "cos", "nce", "sup")
+        if c in history and history[c].notna().any()
+    ]
+    fig, axes = plt.subplots(1, len(terms), figsize=(4 * len(terms), 2.8), squeeze=False)
+    for ax, term in zip(axes[0], terms, strict=True):
+        for split, style in (("train", "-"), ("val", "--")):
+            h = history[history["split"] == split]
+            ax.plot(h["epoch"], h[term], style, label=split)
+        ax.set_title(f"{term} loss", fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.legend()
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_reconstruction(x: np.ndarray, x_hat: np.ndarray, title: str = ""):
+    """An input feature matrix ``ndarray[T x D]`` beside its reconstruction and error."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.2), sharey=True)
+    lo, hi = np.percentile(x, [1, 99])
+    for ax, m, t in zip(
+        axes, (x, x_hat, x - x_hat), ("input", "reconstruction", "error"), strict=True
+    ):
+        kw = dict(vmin=lo, vmax=hi) if t != "error" else {}
+        im = ax.imshow(
+            m.T, aspect="auto", origin="lower", cmap="coolwarm", interpolation="nearest", **kw
+        )
+        ax.set_title(t, fontsize=9)
+        ax.set_xlabel("frame")
+        fig.colorbar(im, ax=ax, fraction=0.04)
+    axes[0].set_ylabel("dimension")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_probe_bars(table: pd.DataFrame, chance: dict[str, float], title: str = ""):
+    """Grouped bars of probe scores per feature set and task, with chance marked."""
+    import matplotlib.pyplot as plt
+
+    tasks = list(table.columns)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        ax.bar(table.index.astype(str), table[task], color="tab:green")
+        if task in chance:
+            ax.axhline(chance[task], color="red", ls="--", label="chance")
+            ax.legend()
+        ax.set_ylim(0, 1)
+        ax.set_title(task, fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

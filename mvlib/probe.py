@@ -1,0 +1,387 @@
+"""Downstream probes on frozen features (paper 3.4): 2-layer MLP heads per feature set.
+
+One probe is fitted per (feature set, task): "source" is 8-class multi-label (BCE, scored
+by sample Jaccard), "sensor" is multi-class (CE, scored by accuracy). Features are
+standardised with TRAINING statistics only. For each weight decay of
+``ProbeConfig.weight_decays`` a fresh head is trained with AdamW; the epoch and weight decay
+with the best validation score (ties: lower validation loss) are kept, as hear-eval-kit
+selects its grid on validation. The test partition is scored once, by the selected head.
+
+The sweep fits hundreds of probes on small features (N ~ 500-5000, d <= 2048), so the loop
+works on whole tensors (no DataLoader) and evaluates validation in one forward pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from mvlib.config import ProbeConfig
+from mvlib.metrics import (
+    accuracy,
+    binarize,
+    dcase_metrics,
+    dsc_priv,
+    dsc_shared,
+    f1_macro,
+    jaccard_samples,
+)
+
+__all__ = ["TASKS", "MLPProbe", "FittedProbe", "fit_probe", "evaluate_probe", "probe_features"]
+
+TASKS = ("source", "sensor")
+PARTITIONS = ("train", "val", "test", "")
+_STD_FLOOR = 1e-8  #: features with smaller training spread are only centred
+
+
+class MLPProbe(nn.Module):
+    """Linear(d, hidden) -> ReLU -> Dropout -> Linear(hidden, n_out) (paper 3.4).
+
+    Parameters
+    ----------
+    d_in, n_out, hidden : int
+    dropout : float
+    """
+
+    def __init__(self, d_in: int, n_out: int, hidden: int = 256, dropout: float = 0.1):
+        super().__init__()
+        assert d_in > 0 and n_out > 0 and hidden > 0, "MLPProbe: sizes must be positive"
+        self.net = nn.Sequential(
+            nn.Linear(d_in, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_out)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Tensor[B x d_in] -> logits Tensor[B x n_out]."""
+        return self.net(x)
+
+
+@dataclass
+class FittedProbe:
+    """A trained probe with its standardisation and model-selection record."""
+
+    task: str
+    model: MLPProbe
+    mean: np.ndarray  #: ndarray[d] training mean
+    std: np.ndarray  #: ndarray[d] training std (1 where the feature is constant)
+    n_out: int
+    weight_decay: float
+    best_epoch: int  #: 1-based epoch of the kept state
+    val_score: float  #: validation Jaccard (source) or accuracy (sensor) of the kept state
+    val_loss: float
+    history: dict = field(default_factory=dict)  #: {weight_decay: [val score per epoch]}
+
+    def _logits(self, X) -> torch.Tensor:
+        X = _check_features("X", X, d=self.mean.shape[0])
+        x = torch.from_numpy(((X - self.mean) / self.std).astype(np.float32))
+        self.model.eval()
+        with torch.no_grad():
+            return self.model(x)
+
+    def predict_scores(self, X) -> np.ndarray:
+        """Sigmoid (source) or softmax (sensor) probabilities, ndarray[N x n_out]."""
+        logits = self._logits(X)
+        probs = torch.sigmoid(logits) if self.task == "source" else torch.softmax(logits, dim=1)
+        return probs.double().numpy()
+
+    def predict(self, X) -> np.ndarray:
+        """Source: ndarray[N x 8] of 0/1 (threshold 0.5); sensor: ndarray[N] class codes."""
+        scores = self.predict_scores(X)
+        return binarize(scores, 0.5) if self.task == "source" else scores.argmax(axis=1)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_task(task: str) -> None:
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+
+
+def _check_features(name: str, X, d: int | None = None) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise ValueError(f"{name}: expected a non-empty 2-D array [N x d], got shape {X.shape}")
+    if d is not None and X.shape[1] != d:
+        raise ValueError(f"{name}: expected {d} feature columns, got {X.shape[1]}")
+    if not np.isfinite(X).all():
+        row = int(np.nonzero(~np.isfinite(X).all(axis=1))[0][0])
+        raise ValueError(f"{name}: non-finite feature value in row {row}")
+    return X
+
+
+def _check_labels(name: str, y, task: str, n: int, n_out: int | None = None) -> np.ndarray:
+    y = np.asarray(y)
+    if task == "source":
+        if y.ndim != 2 or y.shape[0] != n:
+            raise ValueError(f"{name}: expected source labels [{n} x C], got shape {y.shape}")
+        if not np.isin(y, (0, 1)).all():
+            raise ValueError(f"{name}: source labels must be 0/1, found {np.unique(y)[:5]}")
+        if n_out is not None and y.shape[1] != n_out:
+            raise ValueError(f"{name}: expected {n_out} label columns, got {y.shape[1]}")
+        return y.astype(np.float32)
+    if y.ndim != 1 or y.shape[0] != n:
+        raise ValueError(f"{name}: expected sensor codes of shape ({n},), got {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer) or (y < 0).any():
+        raise ValueError(f"{name}: sensor labels must be non-negative int codes, got {y.dtype}")
+    if n_out is not None and y.max() >= n_out:
+        raise ValueError(f"{name}: sensor code {int(y.max())} >= n_classes={n_out}")
+    return y.astype(np.int64)
+
+
+# --------------------------------------------------------------------------- fitting
+
+
+@contextlib.contextmanager
+def _num_threads(n: int | None):
+    """Temporarily set torch's intra-op thread count."""
+    old = torch.get_num_threads()
+    if n is not None:
+        assert n >= 1, f"threads must be >= 1 or None, got {n}"
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _score(task: str, y: np.ndarray, logits: torch.Tensor) -> float:
+    """Validation metric of logits: source Jaccard at probability 0.5, sensor accuracy."""
+    if task == "source":
+        # threshold the float32 sigmoid exactly as predict() does, not the logit
+        return jaccard_samples(y.astype(np.int64), (torch.sigmoid(logits) >= 0.5).long().numpy())
+    return accuracy(y, logits.argmax(dim=1).numpy())
+
+
+def _train_one(
+    x_tr, y_tr, x_va, y_va, y_va_np, task, n_out, weight_decay, cfg, gen
+) -> tuple[dict, int, float, float, list]:
+    """Train one head; return (best state, best epoch, val score, val loss, score history)."""
+    torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
+    model = MLPProbe(x_tr.shape[1], n_out, cfg.hidden, cfg.dropout)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=weight_decay)
+    loss_fn = nn.BCEWithLogitsLoss() if task == "source" else nn.CrossEntropyLoss()
+    n, bs = x_tr.shape[0], min(cfg.batch_size, x_tr.shape[0])
+    best = (-math.inf, math.inf)  # (val score, -val loss) compared lexicographically
+    best_state, best_epoch, history, since = None, 0, [], 0
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        perm = torch.randperm(n, generator=gen)
+        for i in range(0, n, bs):
+            idx = perm[i : i + bs]
+            opt.zero_grad(set_to_none=True)
+            loss_fn(model(x_tr[idx]), y_tr[idx]).backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            logits = model(x_va)
+            val_loss = float(loss_fn(logits, y_va))
+        score = _score(task, y_va_np, logits)
+        history.append(score)
+        if score > best[0] or (score == best[0] and val_loss < best[1]):
+            best, best_epoch, since = (score, val_loss), epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            since += 1
+            if cfg.patience is not None and since >= cfg.patience:
+                break
+    return best_state, best_epoch, best[0], best[1], history
+
+
+def fit_probe(
+    X_train,
+    y_train,
+    X_val,
+    y_val,
+    task: str,
+    cfg: ProbeConfig,
+    progress: bool = False,
+    n_classes: int | None = None,
+    threads: int | None = 1,
+) -> FittedProbe:
+    """Fit a 2-layer MLP probe, selecting epoch and weight decay on validation.
+
+    Parameters
+    ----------
+    X_train, X_val : ndarray[N x d]
+    y_train, y_val : ndarray[N x C] of 0/1 (task "source") or ndarray[N] int codes ("sensor")
+    task : "source" | "sensor"
+    cfg : ProbeConfig
+    progress : bool
+        tqdm over the weight-decay grid.
+    n_classes : int, optional
+        Sensor task only: number of classes (default: largest code in train/val + 1).
+    threads : int or None
+        torch intra-op threads while fitting (restored afterwards); None keeps torch's
+        setting. One thread is much faster for these small matrices on a shared machine
+        (multi-threaded tiny matmuls stall on busy cores) and lets the sweep run probes
+        in parallel processes.
+
+    Returns
+    -------
+    FittedProbe
+        Deterministic for a given ``cfg.seed`` on CPU; the global torch RNG is left as
+        it was.
+    """
+    _check_task(task)
+    if not cfg.weight_decays:
+        raise ValueError("ProbeConfig.weight_decays: expected at least one weight decay")
+    if cfg.epochs < 1 or cfg.batch_size < 1:
+        raise ValueError(f"ProbeConfig: epochs and batch_size must be >= 1, got {cfg}")
+    X_tr = _check_features("X_train", X_train)
+    X_va = _check_features("X_val", X_val, d=X_tr.shape[1])
+    if task == "sensor" and n_classes is None:
+        n_classes = int(max(np.max(y_train), np.max(y_val))) + 1
+    n_out = n_classes if task == "sensor" else None
+    y_tr = _check_labels("y_train", y_train, task, X_tr.shape[0], n_out)
+    y_va = _check_labels("y_val", y_val, task, X_va.shape[0], n_out)
+    n_out = n_classes if task == "sensor" else y_tr.shape[1]
+
+    mean = X_tr.mean(axis=0)
+    std = X_tr.std(axis=0)
+    std = np.where(std > _STD_FLOOR, std, 1.0)  # constant features: centre only
+    to_t = lambda a: torch.from_numpy(((a - mean) / std).astype(np.float32))  # noqa: E731
+    x_tr, x_va = to_t(X_tr), to_t(X_va)
+    t_tr, t_va = torch.from_numpy(y_tr), torch.from_numpy(y_va)
+
+    best, history = None, {}
+    with torch.random.fork_rng(devices=[]), _num_threads(threads):
+        for wd in tqdm(cfg.weight_decays, desc=f"probe {task}", disable=not progress):
+            gen = torch.Generator().manual_seed(cfg.seed)  # same init/order for every wd
+            state, epoch, score, loss, hist = _train_one(
+                x_tr, t_tr, x_va, t_va, y_va, task, n_out, wd, cfg, gen
+            )
+            history[float(wd)] = hist
+            if best is None or score > best[2] or (score == best[2] and loss < best[3]):
+                best = (state, epoch, score, loss, float(wd))
+        state, epoch, score, loss, wd = best
+        # built inside fork_rng: its (overwritten) random init must not draw from the global RNG
+        model = MLPProbe(x_tr.shape[1], n_out, cfg.hidden, cfg.dropout)
+    model.load_state_dict(state)
+    model.eval()
+    return FittedProbe(task, model, mean, std, n_out, wd, epoch, score, loss, history)
+
+
+def evaluate_probe(probe: FittedProbe, X_test, y_test, task: str) -> dict:
+    """Score a fitted probe once on the test partition.
+
+    Returns
+    -------
+    dict
+        source: ``jaccard``, ``micro_auprc``, ``macro_auprc``, ``micro_f1``,
+        ``class_auprc``, ``n_classes_no_positive``; sensor: ``accuracy``, ``macro_f1``.
+        Both add ``val_score``, ``best_epoch``, ``weight_decay`` and ``n_test``.
+    """
+    _check_task(task)
+    if task != probe.task:
+        raise ValueError(f"evaluate_probe: probe was fitted for {probe.task!r}, not {task!r}")
+    X = _check_features("X_test", X_test, d=probe.mean.shape[0])
+    y = _check_labels("y_test", y_test, task, X.shape[0], probe.n_out)
+    scores = probe.predict_scores(X)
+    if task == "source":
+        y = y.astype(np.int64)
+        out = {"jaccard": jaccard_samples(y, binarize(scores, 0.5)), **dcase_metrics(y, scores)}
+    else:
+        pred = scores.argmax(axis=1)
+        out = {"accuracy": accuracy(y, pred), "macro_f1": f1_macro(y, pred)}
+    out.update(
+        val_score=probe.val_score,
+        best_epoch=probe.best_epoch,
+        weight_decay=probe.weight_decay,
+        n_test=int(X.shape[0]),
+    )
+    return out
+
+
+# --------------------------------------------------------------------------- feature sets
+
+
+def _check_partition(partition, n: int) -> np.ndarray:
+    part = np.asarray(partition).astype(str)
+    if part.shape != (n,):
+        raise ValueError(f"partition: expected shape ({n},), got {part.shape}")
+    bad = sorted({str(v) for v in np.unique(part)} - set(PARTITIONS))
+    if bad:
+        raise ValueError(f"partition: unexpected value(s) {bad}; expected one of {PARTITIONS}")
+    for name in ("train", "val", "test"):
+        if not (part == name).any():
+            raise ValueError(f"partition: no row is {name!r}")
+    return part
+
+
+def probe_features(
+    features: dict,
+    y_source,
+    y_sensor,
+    partition,
+    cfg: ProbeConfig,
+    progress: bool = False,
+    threads: int | None = 1,
+) -> dict:
+    """Probe every feature set on both tasks: fit on train, select on val, test once.
+
+    Parameters
+    ----------
+    features : dict[str, ndarray[N x d]]
+        e.g. ``{"z_p": ..., "z_s": ..., "joint": ..., "x": ...}`` (row-aligned).
+    y_source : ndarray[N x 8] of 0/1
+    y_sensor : ndarray[N]
+        Sensor ids of any integer or string type; remapped to codes 0..K-1 over the
+        labelled rows.
+    partition : ndarray[N] of "train" | "val" | "test" | "" ("": not used)
+    cfg : ProbeConfig
+    progress : bool
+        tqdm over the (feature set, task) probes.
+    threads : int or None
+        See :func:`fit_probe`.
+
+    Returns
+    -------
+    dict
+        ``{name: {"source": metrics, "sensor": metrics}}`` (see :func:`evaluate_probe`),
+        plus ``"dsc": {"dsc_priv", "dsc_shared"}`` (paper eqs. 6, 7, from source Jaccard
+        and sensor accuracy) when both "z_p" and "z_s" are present.
+    """
+    if not features:
+        raise ValueError("probe_features: no feature sets given")
+    if "dsc" in features:
+        raise ValueError("probe_features: 'dsc' is reserved for the DSCΔ entry")
+    n = np.asarray(next(iter(features.values()))).shape[0]
+    part = _check_partition(partition, n)
+    y_src = _check_labels("y_source", y_source, "source", n).astype(np.int64)
+    y_sen = np.asarray(y_sensor)
+    if y_sen.shape != (n,):
+        raise ValueError(f"y_sensor: expected shape ({n},), got {y_sen.shape}")
+    used = part != ""
+    classes = np.unique(y_sen[used])
+    codes = np.searchsorted(classes, y_sen)  # codes of unused rows are never read
+    labels = {"source": y_src, "sensor": codes}
+    rows = {name: part == name for name in ("train", "val", "test")}
+
+    results: dict = {}
+    jobs = [(name, task) for name in features for task in TASKS]
+    for name, task in tqdm(jobs, desc="probes", disable=not progress):
+        X = _check_features(f"features[{name!r}]", features[name])
+        if X.shape[0] != n:
+            raise ValueError(f"features[{name!r}]: expected {n} rows, got {X.shape[0]}")
+        y = labels[task]
+        tr, va, te = rows["train"], rows["val"], rows["test"]
+        k = len(classes) if task == "sensor" else None
+        probe = fit_probe(X[tr], y[tr], X[va], y[va], task, cfg, n_classes=k, threads=threads)
+        results.setdefault(name, {})[task] = evaluate_probe(probe, X[te], y[te], task)
+    if "z_p" in features and "z_s" in features:
+        results["dsc"] = {
+            "dsc_priv": dsc_priv(
+                results["z_p"]["source"]["jaccard"], results["z_s"]["source"]["jaccard"]
+            ),
+            "dsc_shared": dsc_shared(
+                results["z_s"]["sensor"]["accuracy"], results["z_p"]["sensor"]["accuracy"]
+            ),
+        }
+    return results

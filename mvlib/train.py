@@ -1,0 +1,503 @@
+"""Training of the multi-view autoencoder and its baselines (paper 3.3, 3.6).
+
+Pairs stream from the latent store by memory map (:class:`BatchLoader`); nothing
+loads the whole store. A run directory holds everything a run made::
+
+    <run>/config.yaml        the resolved Config
+    <run>/provenance.json    store identity (frontend, weights), dataset, versions, commit
+    <run>/splits.json        sensor splits, pairs and downstream partitions used
+    <run>/losses.csv         per-epoch train/val loss terms
+    <run>/checkpoints/last.pt, best.pt   state_dict + config (+ optimiser, RNG in last)
+    <run>/done.json          written last: the run finished
+
+Determinism: every epoch re-seeds its shuffling, crops, masking and dropout from
+``(seed, epoch)``, and a checkpoint is written at each epoch end, so ``resume``
+continues a killed run to bitwise the same weights as an uninterrupted one (CPU).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+import mvlib
+from mvlib import config as cfgmod
+from mvlib.cache import atomic_write_bytes, atomic_write_json, atomic_write_text, cache_dir
+from mvlib.config import Config
+from mvlib.losses import NonFiniteLossError, model_loss
+from mvlib.model import build_model
+from mvlib.pairing import Splits
+from mvlib.store import LatentStore
+from mvlib.taxonomy import coarse_label_columns
+
+log = logging.getLogger(__name__)
+
+LOSS_COLUMNS = ("epoch", "split", "total", "rec", "cos", "nce", "sup", "seconds")
+
+
+class StoreMismatchForRun(ValueError):
+    """The latent store does not fit the run's configuration (frontend, dim, weights)."""
+
+
+class NonFiniteTrainingError(FloatingPointError):
+    """A loss term became NaN or inf; names the epoch, step and term."""
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass
+class BatchLoader:
+    """Mini-batches from a :class:`LatentStore`, by memory map.
+
+    Parameters
+    ----------
+    store : LatentStore
+    items : ndarray[P x V]
+        Store rows; V = 2 for view pairs, V = 1 for single clips.
+    batch_size : int
+    crop_frames : int or None
+        Random crop of T frames per view (fixed crop at evaluation); None: whole clips.
+    shuffle : bool
+    seed : int
+    labels : ndarray[P x ...] or None
+        Supervised targets, aligned with ``items``.
+    """
+
+    store: LatentStore
+    items: np.ndarray
+    batch_size: int
+    crop_frames: int | None = None
+    shuffle: bool = True
+    seed: int = 0
+    labels: np.ndarray | None = None
+    max_batches: int | None = None
+
+    def __post_init__(self) -> None:
+        self.items = np.asarray(self.items, dtype=np.int64)
+        if self.items.ndim == 1:
+            self.items = self.items[:, None]  # (P, 1)
+        assert self.items.ndim == 2, f"items must be (P, V), got {self.items.shape}"
+        assert len(self.items) > 0, "no items to batch: the split is empty"
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        n = math.ceil(len(self.items) / self.batch_size)
+        return min(n, self.max_batches) if self.max_batches else n
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = rng.permutation(len(self.items)) if self.shuffle else np.arange(len(self.items))
+        # evaluation crops are fixed (seeded by the seed alone), training crops fresh per epoch
+        crop_rng = rng if self.shuffle else np.random.default_rng([self.seed, 10**6])
+        for b in range(len(self)):
+            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
+            rows = self.items[idx]  # (B, V)
+            batch = {}
+            for v in range(rows.shape[1]):
+                arr = self.store.get_batch(rows[:, v], self.crop_frames, crop_rng)  # (B, T, D)
+                key = "x" if rows.shape[1] == 1 else f"x{v + 1}"
+                batch[key] = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+            if self.labels is not None:
+                batch["y"] = torch.from_numpy(self.labels[idx])
+            yield batch
+
+
+def store_rows(store: LatentStore, clip_ids) -> np.ndarray:
+    """Store row of each clip id; a clip missing from the store is an error naming it."""
+    pos = {c: i for i, c in enumerate(store.clip_ids)}
+    missing = [c for c in clip_ids if c not in pos]
+    if missing:
+        raise KeyError(
+            f"{len(missing)} clip(s) are not in the latent store {store.path}: "
+            f"{missing[:5]} (was extraction run on a subset, or did clips fail as bad audio?)"
+        )
+    return np.array([pos[c] for c in clip_ids], dtype=np.int64)
+
+
+def _pair_items(clips: pd.DataFrame, store: LatentStore, pairs: np.ndarray) -> np.ndarray:
+    """Clip-table pairs (P, 2) → store-row pairs (P, 2), dropping pairs not in the store."""
+    ids = clips["clip_id"].to_numpy()
+    in_store = set(store.clip_ids)
+    keep = np.array([ids[a] in in_store and ids[b] in in_store for a, b in pairs], dtype=bool)
+    if not keep.all():
+        log.warning(
+            "%d of %d pairs reference clips absent from the store; dropped",
+            (~keep).sum(),
+            len(pairs),
+        )
+    pairs = pairs[keep]
+    flat = store_rows(store, ids[pairs.reshape(-1)])
+    return flat.reshape(-1, 2)  # (P, 2)
+
+
+def make_loaders(
+    cfg: Config, clips: pd.DataFrame, splits: Splits, store: LatentStore
+) -> tuple[BatchLoader, BatchLoader, int | None]:
+    """Training and validation loaders for the configured method.
+
+    Returns ``(train, val, n_outputs)``; ``n_outputs`` is set for the supervised baseline.
+    """
+    t, method = cfg.train, cfg.model.method
+    common = dict(batch_size=t.batch_size, crop_frames=t.crop_frames, seed=t.seed)
+    if method in ("multiview", "contrastive"):
+        tr = _pair_items(clips, store, splits.pairs["train"])
+        va = _pair_items(clips, store, splits.pairs["val"])
+        return (
+            BatchLoader(store, tr, shuffle=True, max_batches=t.max_steps_per_epoch, **common),
+            BatchLoader(store, va, shuffle=False, **common),
+            None,
+        )
+    if method == "singleview":
+        out = []
+        for part in ("train", "val"):
+            sensors = set(splits.sensors[part])
+            ids = clips.loc[clips["sensor_id"].isin(sensors), "clip_id"]
+            ids = [c for c in ids if c in set(store.clip_ids)]
+            out.append(store_rows(store, ids))
+        return (
+            BatchLoader(store, out[0], shuffle=True, max_batches=t.max_steps_per_epoch, **common),
+            BatchLoader(store, out[1], shuffle=False, **common),
+            None,
+        )
+    if method == "supervised":
+        y, n_out = supervised_targets(clips, splits, cfg.model.supervised_task)
+        loaders = []
+        for part, shuffle in (("train", True), ("val", False)):
+            mask = splits.downstream == part
+            rows = store_rows(store, clips.loc[mask, "clip_id"].tolist())
+            loaders.append(
+                BatchLoader(
+                    store,
+                    rows,
+                    shuffle=shuffle,
+                    labels=y[mask],
+                    max_batches=t.max_steps_per_epoch if shuffle else None,
+                    **common,
+                )
+            )
+        return loaders[0], loaders[1], n_out
+    raise ValueError(f"unknown method {method!r}")
+
+
+def supervised_targets(clips: pd.DataFrame, splits: Splits, task: str) -> tuple[np.ndarray, int]:
+    """Targets of the supervised baseline: source multi-hot (N, 8) or held-out sensor codes (N,)."""
+    if task == "source":
+        return clips[list(coarse_label_columns())].to_numpy(np.float32), 8
+    heldout = sorted(splits.sensors["heldout"])
+    code = {s: i for i, s in enumerate(heldout)}
+    y = np.array([code.get(s, -1) for s in clips["sensor_id"]], dtype=np.int64)
+    return y, len(heldout)
+
+
+# --------------------------------------------------------------------------- run dirs
+
+
+def run_name(cfg: Config) -> str:
+    """Folder-safe name saying what a run is: method, objective, level, seed, frontend."""
+    m, o = cfg.model, cfg.objective
+    if m.method == "multiview":
+        what = o.objective
+        if o.objective in ("cos_minus", "cos_plus"):
+            what += f"-{o.level}"
+        if o.objective == "mask":
+            what += f"-{o.mask_target}-r{o.mask_ratio:g}"
+    elif m.method == "supervised":
+        what = m.supervised_task
+    else:
+        what = "base"
+    return f"{m.method}-{what}-{cfg.features.frontend}-seed{cfg.train.seed}-{cfgmod.config_hash(cfg, 8)}"
+
+
+def default_run_dir(cfg: Config) -> Path:
+    """``<cache>/runs/<profile>/<run_name>``."""
+    return cache_dir("runs", cfg.profile) / run_name(cfg)
+
+
+def git_commit() -> str | None:
+    """The project's git commit (with ``+dirty``), or None outside a checkout."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def provenance(cfg: Config, store: LatentStore, device: torch.device) -> dict:
+    """What made a run: data, frontend and weights identity, versions, commit, device."""
+    return {
+        "profile": cfg.profile,
+        "data_source": cfg.data.source,
+        "dataset": store.header.get("provenance", {}).get("dataset"),
+        "store": str(store.path),
+        "frontend": store.identity.get("frontend"),
+        "feature_identity": store.identity,
+        "feature_dim": store.dim,
+        "mvlib_version": mvlib.__version__,
+        "torch_version": str(torch.__version__),
+        "python": platform.python_version(),
+        "device": str(device),
+        "git_commit": git_commit(),
+    }
+
+
+def check_store(cfg: Config, store: LatentStore, run_prov: dict | None = None) -> None:
+    """Refuse a store whose frontend, weights or feature size do not fit the config or run."""
+    frontend = store.identity.get("frontend")
+    if frontend != cfg.features.frontend:
+        raise StoreMismatchForRun(
+            f"latent store {store.path} was made by frontend {frontend!r}, but the config asks "
+            f"for features.frontend={cfg.features.frontend!r}; extract a store for that frontend"
+        )
+    if store.dim % 2:
+        raise StoreMismatchForRun(
+            f"store {store.path}: feature dim {store.dim} is odd; "
+            "the private/shared split needs an even dimension"
+        )
+    if run_prov is None:
+        return
+    for key in ("frontend", "feature_dim"):
+        have = store.identity.get("frontend") if key == "frontend" else store.dim
+        if run_prov.get(key) != have:
+            raise StoreMismatchForRun(
+                f"run was trained on {key}={run_prov.get(key)!r}, but store {store.path} has {have!r}"
+            )
+    if run_prov.get("feature_identity") != store.identity:
+        diff = sorted(
+            k
+            for k in set(store.identity) | set(run_prov.get("feature_identity", {}))
+            if store.identity.get(k) != run_prov.get("feature_identity", {}).get(k)
+        )
+        raise StoreMismatchForRun(
+            f"store {store.path} was built with different weights/frontend settings than the run "
+            f"(differs in {diff})"
+        )
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when present, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _seed_everything(seed: int, epoch: int) -> None:
+    torch.manual_seed(seed * 100003 + epoch)
+
+
+def _save_checkpoint(path: Path, payload: dict) -> None:
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+    """Load a checkpoint with ``weights_only=True`` (tensors, dicts, numbers, strings)."""
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def load_model(run_dir: str | os.PathLike, which: str = "best", device="cpu") -> tuple:
+    """Rebuild the trained model of a run: returns ``(model, Config, checkpoint)``."""
+    ckpt = load_checkpoint(Path(run_dir) / "checkpoints" / f"{which}.pt", map_location=device)
+    cfg = cfgmod.from_dict(ckpt["config"])
+    model = build_model(
+        cfg.model.method, ckpt["dim"], cfg.model, cfg.objective, n_outputs=ckpt.get("n_outputs")
+    )
+    model.load_state_dict(ckpt["model"])
+    return model.to(device).eval(), cfg, ckpt
+
+
+# --------------------------------------------------------------------------- loop
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    best_epoch: int
+    best_val: float
+    epochs_run: int
+    history: pd.DataFrame
+
+
+def _run_epoch(model, loader, cfg: Config, device, optimizer=None, epoch=0, bar=None) -> dict:
+    """One pass; returns mean loss terms. Raises NonFiniteTrainingError naming the step."""
+    training = optimizer is not None
+    model.train(training)
+    loader.set_epoch(epoch)
+    sums: dict[str, float] = {}
+    n = 0
+    with torch.set_grad_enabled(training):
+        for step, batch in enumerate(loader):
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            try:
+                total, terms = model_loss(model, batch, cfg.objective)
+            except NonFiniteLossError as e:
+                raise NonFiniteTrainingError(
+                    f"epoch {epoch}, {'train' if training else 'val'} step {step}: {e}"
+                ) from e
+            if training:
+                optimizer.zero_grad(set_to_none=True)
+                total.backward()
+                optimizer.step()
+            b = len(next(iter(batch.values())))
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * b
+            n += b
+            if bar is not None:
+                bar.set_postfix(loss=f"{terms['total']:.4f}", refresh=False)
+    return {k: v / n for k, v in sums.items()}
+
+
+def _append_losses(path: Path, rows: list[dict]) -> None:
+    old = path.read_text() if path.exists() else ""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=LOSS_COLUMNS, extrasaction="ignore")
+    if not old:
+        w.writeheader()
+    for r in rows:
+        w.writerow({k: r.get(k, "") for k in LOSS_COLUMNS})
+    atomic_write_text(path, old + buf.getvalue())
+
+
+def train(
+    cfg: Config,
+    clips: pd.DataFrame,
+    splits: Splits,
+    store: LatentStore,
+    run_dir: str | os.PathLike | None = None,
+    resume: bool = True,
+    progress: bool = True,
+) -> TrainResult:
+    """Train ``cfg.model.method`` on the store; keep the checkpoint of minimum val loss.
+
+    A finished run (``done.json``) is returned as is; an unfinished one resumes from
+    its last checkpoint when ``resume`` (else it is an error to reuse the folder).
+    """
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
+    ckpt_dir = run_dir / "checkpoints"
+    device = resolve_device(cfg.train.device)
+    check_store(cfg, store)
+    if (run_dir / "done.json").exists():
+        log.info("run %s already finished; reusing it", run_dir)
+        return _result(run_dir)
+    last_path = ckpt_dir / "last.pt"
+    if last_path.exists() and not resume:
+        raise FileExistsError(
+            f"{run_dir} holds an unfinished run; pass resume=True or another run_dir"
+        )
+
+    train_loader, val_loader, n_out = make_loaders(cfg, clips, splits, store)
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg.model.method, store.dim, cfg.model, cfg.objective, n_outputs=n_out).to(
+        device
+    )
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay
+    )
+    start, best_val, best_epoch = 0, math.inf, -1
+    prov = provenance(cfg, store, device)
+
+    if last_path.exists():
+        state = load_checkpoint(last_path, map_location=device)
+        saved = cfgmod.from_dict(state["config"])
+        if cfgmod.to_dict(saved) != cfgmod.to_dict(cfg):
+            raise ValueError(
+                f"{run_dir}: the checkpoint was made with another config; "
+                "use a new run_dir for a changed config"
+            )
+        check_store(cfg, store, state["provenance"])
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start, best_val, best_epoch = state["epoch"] + 1, state["best_val"], state["best_epoch"]
+        log.info("resuming %s at epoch %d", run_dir, start)
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        cfgmod.save_yaml(cfg, run_dir / "config.yaml")
+        atomic_write_json(run_dir / "provenance.json", prov)
+        splits.save(run_dir / "splits.json")
+        (run_dir / "losses.csv").unlink(missing_ok=True)
+
+    base = dict(config=cfgmod.to_dict(cfg), dim=store.dim, n_outputs=n_out, provenance=prov)
+    epochs = range(start, cfg.train.epochs)
+    bar = tqdm(epochs, desc=run_dir.name[:40], disable=not progress, unit="epoch")
+    for epoch in bar:
+        t0 = time.perf_counter()
+        _seed_everything(cfg.train.seed, epoch)
+        tr = _run_epoch(model, train_loader, cfg, device, opt, epoch, bar)
+        va = _run_epoch(model, val_loader, cfg, device, None, epoch)
+        secs = time.perf_counter() - t0
+        _append_losses(
+            run_dir / "losses.csv",
+            [
+                {"epoch": epoch, "split": "train", "seconds": f"{secs:.3f}", **tr},
+                {"epoch": epoch, "split": "val", "seconds": f"{secs:.3f}", **va},
+            ],
+        )
+        if va["total"] < best_val:
+            best_val, best_epoch = va["total"], epoch
+            _save_checkpoint(
+                ckpt_dir / "best.pt",
+                {**base, "model": model.state_dict(), "epoch": epoch, "val_total": best_val},
+            )
+        _save_checkpoint(
+            last_path,
+            {
+                **base,
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "epoch": epoch,
+                "best_val": best_val,
+                "best_epoch": best_epoch,
+            },
+        )
+        bar.set_postfix(train=f"{tr['total']:.4f}", val=f"{va['total']:.4f}", best=best_epoch)
+    atomic_write_json(
+        run_dir / "done.json",
+        {"best_epoch": best_epoch, "best_val": best_val, "epochs": cfg.train.epochs},
+    )
+    return _result(run_dir)
+
+
+def _result(run_dir: Path) -> TrainResult:
+    done = json.loads((run_dir / "done.json").read_text())
+    hist = (
+        pd.read_csv(run_dir / "losses.csv") if (run_dir / "losses.csv").exists() else pd.DataFrame()
+    )
+    return TrainResult(
+        run_dir=run_dir,
+        best_epoch=done["best_epoch"],
+        best_val=done["best_val"],
+        epochs_run=done["epochs"],
+        history=hist,
+    )

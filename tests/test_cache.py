@@ -1,0 +1,37 @@
+"""Cache root and atomic writes (mvlib.cache)."""
+
+import json
+import os
+
+import pytest
+
+from mvlib import cache
+
+
+def test_cache_root_follows_env(tmp_path, monkeypatch):
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "c"))
+    assert cache.cache_root() == tmp_path / "c"
+    d = cache.cache_dir("runs", "x")
+    assert d == tmp_path / "c" / "runs" / "x" and d.is_dir()
+
+
+def test_default_cache_root_is_in_the_project(monkeypatch):
+    monkeypatch.delenv(cache.CACHE_ENV, raising=False)
+    assert cache.cache_root().name == ".mvlib"
+
+
+def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
+    p = tmp_path / "a" / "f.json"
+    cache.atomic_write_json(p, {"x": 1})
+    cache.atomic_write_json(p, {"x": 2})
+    assert json.loads(p.read_text()) == {"x": 2}
+    assert os.listdir(p.parent) == ["f.json"]
+
+
+def test_failed_write_keeps_the_old_file(tmp_path):
+    p = tmp_path / "f.json"
+    cache.atomic_write_json(p, {"x": 1})
+    with pytest.raises(TypeError):
+        cache.atomic_write_json(p, {"x": object()})
+    assert json.loads(p.read_text()) == {"x": 1}
+    assert os.listdir(tmp_path) == ["f.json"]

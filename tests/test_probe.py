@@ -1,0 +1,255 @@
+"""Tests of mvlib.probe: MLP probes on toy features with known structure (paper 3.4)."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from mvlib.config import ProbeConfig
+from mvlib.metrics import accuracy, jaccard_samples
+from mvlib.probe import MLPProbe, evaluate_probe, fit_probe, probe_features
+
+CFG = ProbeConfig(hidden=64, epochs=40, lr=1e-3, batch_size=64, patience=10, seed=0)
+PREVALENCE = np.array([0.8, 0.7, 0.6, 0.4, 0.3, 0.2, 0.15, 0.1])
+N_SENSORS = 5
+
+
+def _blobs(rng, n_per: int = 200, d: int = 16):
+    """Gaussian blobs, one per sensor: centres ~ N(0, 3^2) per dimension, unit noise."""
+    centres = rng.normal(0, 3, size=(N_SENSORS, d))
+    y = np.repeat(np.arange(N_SENSORS), n_per)
+    return centres[y] + rng.normal(size=(y.size, d)), y
+
+
+def _threshold_labels(rng, n: int, d_noise: int = 4):
+    """Label c is ``x_c > 0`` where x_c is bimodal (±2, sd 0.3) with P(+) = PREVALENCE[c]."""
+    y = (rng.random((n, PREVALENCE.size)) < PREVALENCE).astype(int)
+    x = np.where(y == 1, 2.0, -2.0) + 0.3 * rng.normal(size=y.shape)
+    return np.hstack([x, rng.normal(size=(n, d_noise))]), y
+
+
+def _split(n: int, rng):
+    """Random 60/20/20 train/val/test boolean masks."""
+    part = np.array(["train"] * (6 * n // 10) + ["val"] * (2 * n // 10))
+    part = np.r_[part, ["test"] * (n - part.size)]
+    return rng.permutation(part)
+
+
+def _fit_eval(X, y, task, cfg=CFG, seed=0):
+    part = _split(X.shape[0], np.random.default_rng(seed))
+    tr, va, te = (part == p for p in ("train", "val", "test"))
+    probe = fit_probe(X[tr], y[tr], X[va], y[va], task, cfg)
+    return probe, evaluate_probe(probe, X[te], y[te], task), te
+
+
+# --------------------------------------------------------------------------- architecture
+
+
+def test_mlp_probe_architecture():
+    m = MLPProbe(d_in=12, n_out=8, hidden=32, dropout=0.25)
+    kinds = [type(layer) for layer in m.net]
+    assert kinds == [nn.Linear, nn.ReLU, nn.Dropout, nn.Linear]
+    assert (m.net[0].in_features, m.net[0].out_features) == (12, 32)
+    assert (m.net[3].in_features, m.net[3].out_features) == (32, 8)
+    assert m.net[2].p == 0.25
+    assert m(torch.zeros(3, 12)).shape == (3, 8)
+
+
+# --------------------------------------------------------------------------- separable toys
+
+
+def test_sensor_blobs_near_perfect():
+    X, y = _blobs(np.random.default_rng(0))
+    probe, m, _ = _fit_eval(X, y, "sensor")
+    assert m["accuracy"] > 0.95 and m["macro_f1"] > 0.95
+    assert m["weight_decay"] in CFG.weight_decays and 1 <= m["best_epoch"] <= CFG.epochs
+    assert probe.predict_scores(X[:4]).sum(axis=1) == pytest.approx(np.ones(4))  # softmax
+
+
+def test_source_thresholds_near_perfect():
+    X, y = _threshold_labels(np.random.default_rng(1), 1000)
+    probe, m, _ = _fit_eval(X, y, "source")
+    assert m["jaccard"] > 0.95 and m["micro_f1"] > 0.95
+    assert m["micro_auprc"] > 0.95 and m["macro_auprc"] > 0.95
+    assert m["n_classes_no_positive"] == 0
+    s = probe.predict_scores(X[:4])
+    assert s.shape == (4, 8) and ((s > 0) & (s < 1)).all()  # sigmoid, per label
+
+
+def test_shuffled_sensor_labels_stay_at_chance():
+    rng = np.random.default_rng(2)
+    X, y = _blobs(rng)
+    probe, m, te = _fit_eval(X, rng.permutation(y), "sensor")
+    # predictions are independent of shuffled test labels, so accuracy is ~ 1/5 with a
+    # binomial SE of sqrt(0.2 * 0.8 / 200) = 0.028 on 200 test clips: 0.1 is ~3.5 SE
+    assert abs(m["accuracy"] - 1 / N_SENSORS) < 0.1
+
+
+def test_shuffled_source_labels_stay_at_prior_score():
+    rng = np.random.default_rng(3)
+    X, y = _threshold_labels(rng, 1000)
+    y = y[rng.permutation(len(y))]  # rows stay intact (label co-occurrence kept)
+    probe, m, te = _fit_eval(X, y, "source")
+    # the best label-blind rule: predict each label whose training prevalence is >= 0.5
+    part = _split(len(y), np.random.default_rng(0))
+    prior_pred = np.tile(y[part == "train"].mean(axis=0) >= 0.5, (te.sum(), 1)).astype(int)
+    prior_jaccard = jaccard_samples(y[te], prior_pred)
+    # per-sample Jaccard has sd <= 0.5, so its SE on 200 test clips is <= 0.035; 0.1 leaves
+    # room for a probe that predicts the prior set only on most clips
+    assert abs(m["jaccard"] - prior_jaccard) < 0.1
+    # a label-blind ranking within a class gives AP ~ the class prevalence
+    assert abs(m["macro_auprc"] - y[te].mean(axis=0).mean()) < 0.1
+
+
+# --------------------------------------------------------------------------- model selection
+
+
+@pytest.mark.parametrize("task", ["source", "sensor"])
+def test_kept_state_is_the_selected_one(task):
+    rng = np.random.default_rng(4)
+    X, y = _threshold_labels(rng, 600) if task == "source" else _blobs(rng, n_per=120)
+    part = _split(len(y), rng)
+    tr, va = part == "train", part == "val"
+    probe = fit_probe(X[tr], y[tr], X[va], y[va], task, CFG)
+    metric = jaccard_samples if task == "source" else accuracy
+    # the restored weights reproduce the recorded validation score and its epoch
+    assert metric(y[va], probe.predict(X[va])) == pytest.approx(probe.val_score)
+    hist = probe.history[probe.weight_decay]
+    assert hist[probe.best_epoch - 1] == pytest.approx(probe.val_score)
+    assert probe.val_score == pytest.approx(max(max(h) for h in probe.history.values()))
+    assert set(probe.history) == set(CFG.weight_decays)
+
+
+def test_patience_stops_early():
+    rng = np.random.default_rng(5)
+    X, y = _blobs(rng, n_per=60)
+    cfg = ProbeConfig(hidden=32, epochs=200, patience=3, weight_decays=(1e-4,))
+    probe, _, _ = _fit_eval(X, rng.permutation(y), "sensor", cfg)
+    hist = probe.history[1e-4]
+    assert len(hist) < 200 and len(hist) == probe.best_epoch + 3
+
+
+# --------------------------------------------------------------------------- standardisation
+
+
+def test_standardisation_uses_training_statistics_only():
+    rng = np.random.default_rng(6)
+    X, y = _blobs(rng, n_per=80)
+    part = _split(len(y), rng)
+    tr, va, te = (part == p for p in ("train", "val", "test"))
+    X_off = X.copy()
+    X_off[va | te] += 1e3  # val/test far away from train
+    probe = fit_probe(X_off[tr], y[tr], X_off[va], y[va], "sensor", CFG)
+    np.testing.assert_allclose(probe.mean, X[tr].mean(axis=0))
+    np.testing.assert_allclose(probe.std, X[tr].std(axis=0))
+    # scores are the head applied to train-standardised inputs, row by row (no batch stats)
+    z = torch.from_numpy(((X_off[te] - X[tr].mean(0)) / X[tr].std(0)).astype(np.float32))
+    expected = torch.softmax(probe.model(z), dim=1).detach().numpy()
+    np.testing.assert_allclose(probe.predict_scores(X_off[te]), expected, rtol=1e-5, atol=1e-6)
+    one = probe.predict_scores(X_off[te][:1])
+    np.testing.assert_allclose(one[0], expected[0], rtol=1e-5, atol=1e-6)
+    # a test-statistics standardiser would cancel the offset; ours does not
+    assert not np.allclose(probe.predict_scores(X_off[te]), probe.predict_scores(X[te]))
+
+
+def test_constant_feature_is_only_centred():
+    rng = np.random.default_rng(7)
+    X, y = _blobs(rng, n_per=40, d=4)
+    X[:, 0] = 5.0
+    probe, m, _ = _fit_eval(X, y, "sensor")
+    assert probe.std[0] == 1.0 and probe.mean[0] == 5.0
+    assert np.isfinite(m["accuracy"])
+
+
+# --------------------------------------------------------------------------- determinism
+
+
+def test_same_seed_same_scores_and_rng_untouched():
+    rng = np.random.default_rng(8)
+    X, y = _threshold_labels(rng, 400)
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    threads = torch.get_num_threads()
+    a, ma, _ = _fit_eval(X, y, "source")
+    assert torch.equal(torch.get_rng_state(), state), "global torch RNG must be restored"
+    assert torch.get_num_threads() == threads
+    b, mb, _ = _fit_eval(X, y, "source")
+    np.testing.assert_array_equal(a.predict_scores(X), b.predict_scores(X))
+    assert ma == mb
+    c, _, _ = _fit_eval(X, y, "source", ProbeConfig(**{**CFG.__dict__, "seed": 1}))
+    assert not np.array_equal(a.predict_scores(X), c.predict_scores(X))
+
+
+# --------------------------------------------------------------------------- feature sets
+
+
+def test_probe_features_and_dsc():
+    rng = np.random.default_rng(9)
+    x_sensor, sensor = _blobs(rng, n_per=120, d=8)
+    x_source, source = _threshold_labels(rng, len(sensor))
+    n = len(sensor)
+    partition = _split(n, rng)
+    partition[:20] = ""  # unused rows
+    ids = np.array([f"sensor-{k:02d}" for k in (sensor * 7 + 3)])  # arbitrary sensor ids
+    features = {
+        "z_p": x_source,  # carries source only: the desired private subspace
+        "z_s": x_sensor,  # carries sensor only: the desired shared subspace
+        "joint": np.hstack([x_source, x_sensor]),
+    }
+    cfg = ProbeConfig(hidden=64, epochs=60, patience=10, weight_decays=(1e-4,))
+    res = probe_features(features, source, ids, partition, cfg)
+    assert set(res) == {"z_p", "z_s", "joint", "dsc"}
+    assert res["z_p"]["source"]["jaccard"] > 0.9 and res["z_s"]["sensor"]["accuracy"] > 0.9
+    assert res["joint"]["source"]["jaccard"] > 0.9 and res["joint"]["sensor"]["accuracy"] > 0.9
+    assert res["z_p"]["sensor"]["accuracy"] < 0.45  # chance 0.2
+    n_test = int((partition == "test").sum())
+    assert res["z_p"]["sensor"]["n_test"] == n_test
+    dsc = res["dsc"]
+    assert dsc["dsc_priv"] == pytest.approx(
+        res["z_p"]["source"]["jaccard"] - res["z_s"]["source"]["jaccard"]
+    )
+    assert dsc["dsc_shared"] == pytest.approx(
+        res["z_s"]["sensor"]["accuracy"] - res["z_p"]["sensor"]["accuracy"]
+    )
+    assert dsc["dsc_priv"] > 0.3 and dsc["dsc_shared"] > 0.3
+
+
+def test_probe_features_without_both_subspaces_has_no_dsc():
+    rng = np.random.default_rng(10)
+    x, sensor = _blobs(rng, n_per=30, d=4)
+    _, source = _threshold_labels(rng, len(sensor))
+    cfg = ProbeConfig(hidden=16, epochs=3, weight_decays=(1e-4,))
+    res = probe_features({"x": x}, source, sensor, _split(len(sensor), rng), cfg)
+    assert set(res) == {"x"} and set(res["x"]) == {"source", "sensor"}
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_bad_input_is_named():
+    rng = np.random.default_rng(11)
+    x, sensor = _blobs(rng, n_per=10, d=4)
+    _, source = _threshold_labels(rng, len(sensor))
+    part = _split(len(sensor), rng)
+    cfg = ProbeConfig(hidden=8, epochs=1, weight_decays=(1e-4,))
+    bad = part.astype(object)
+    bad[0] = "validation"
+    with pytest.raises(ValueError, match="validation"):
+        probe_features({"x": x}, source, sensor, bad, cfg)
+    with pytest.raises(ValueError, match="'test'"):
+        probe_features({"x": x}, source, sensor, np.where(part == "test", "", part), cfg)
+    with pytest.raises(ValueError, match="'y'.*rows"):
+        probe_features({"x": x, "y": x[:-1]}, source, sensor, part, cfg)
+    with pytest.raises(ValueError, match="task"):
+        fit_probe(x, sensor, x, sensor, "genre", cfg)
+    with pytest.raises(ValueError, match="0/1"):
+        fit_probe(x, source * 2, x, source, "source", cfg)
+    x_nan = x.copy()
+    x_nan[3, 1] = np.nan
+    with pytest.raises(ValueError, match="row 3"):
+        fit_probe(x_nan, sensor, x, sensor, "sensor", cfg)
+    probe = fit_probe(x, sensor, x, sensor, "sensor", cfg)
+    with pytest.raises(ValueError, match="fitted for 'sensor'"):
+        evaluate_probe(probe, x, source, "source")
+    with pytest.raises(ValueError, match="feature columns"):
+        probe.predict(x[:, :3])
