@@ -58,7 +58,7 @@ def cmd_extract(args) -> int:
     from mvlib import data
     from mvlib.extract import extract, parse_shard
     from mvlib.features import make_frontend
-    from mvlib.workflow import dataset_name, dataset_root, store_dir
+    from mvlib.workflow import dataset_root, store_dir
 
     cfg = _config(args)
     if args.data:

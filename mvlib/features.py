@@ -56,6 +56,10 @@ class BadAudioError(ValueError):
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
 
+    def __reduce__(self):
+        # rebuild from (path, reason): it crosses process boundaries in extraction workers
+        return type(self), (self.path, self.reason)
+
 
 class WeightsError(RuntimeError):
     """DAC weights that are missing or do not fit the 44.1 kHz / 8 kbps architecture."""
@@ -481,13 +485,23 @@ def load_dac_weights(path: str | os.PathLike):
             f'{path}: expected dac\'s format {{"state_dict": ..., "metadata": ...}}, got {keys}'
         )
     state = blob["state_dict"]
+    check_state_dict(state, _dac_shapes(), path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # dac's deprecation warnings (weight_norm, jit)
         model = dac.DAC()
-    check_state_dict(state, model.state_dict(), path)
     model.load_state_dict(state, strict=True)
     model.metadata = blob.get("metadata", {})
     return model
+
+
+@functools.lru_cache(maxsize=1)
+def _dac_shapes() -> dict[str, torch.Tensor]:
+    """State dict of ``dac.DAC()`` on the meta device: names and shapes, no memory."""
+    import dac
+
+    with warnings.catch_warnings(), torch.device("meta"):
+        warnings.simplefilter("ignore")
+        return dac.DAC().state_dict()
 
 
 def check_state_dict(

@@ -618,3 +618,16 @@ def _label_matrix(clips: pd.DataFrame) -> np.ndarray:
                 f"expected 0 or 1"
             )
     return clips[cols].to_numpy().astype(bool)
+
+
+def balanced_subset(clips: pd.DataFrame, sensors: Sequence[str], n: int) -> pd.DataFrame:
+    """About ``n`` clips spread evenly over ``sensors`` (the first ones of each, table order).
+
+    Used where only a few clips can be afforded (random-init DAC extraction) but every
+    sensor must appear several times, so that sensor and source probes are possible.
+    """
+    sensors = [str(s) for s in sensors]
+    assert sensors, "balanced_subset: no sensors given"
+    per = max(1, n // len(sensors))
+    sub = clips[clips["sensor_id"].astype(str).isin(sensors)]
+    return sub.groupby(sub["sensor_id"].astype(str), sort=False).head(per)

@@ -198,3 +198,14 @@ def plot_probe_bars(table: pd.DataFrame, chance: dict[str, float], title: str = 
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def clip_titles(rows: pd.DataFrame) -> list[str]:
+    """``clip · sensor · sources`` of each row of a clip table."""
+    names = coarse_names()
+    y = rows[list(coarse_label_columns())].to_numpy()
+    return [
+        f"{c} · sensor {s} · "
+        + (", ".join(n for n, v in zip(names, yy, strict=True) if v) or "no source")
+        for c, s, yy in zip(rows["clip_id"], rows["sensor_id"], y, strict=True)
+    ]

@@ -17,6 +17,7 @@ import contextlib
 import copy
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -168,7 +169,7 @@ def _train_one(
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=weight_decay)
     loss_fn = nn.BCEWithLogitsLoss() if task == "source" else nn.CrossEntropyLoss()
     n, bs = x_tr.shape[0], min(cfg.batch_size, x_tr.shape[0])
-    best = (-math.inf, math.inf)  # (val score, -val loss) compared lexicographically
+    best = (-math.inf, math.inf)  # (val score, val loss): higher score, then lower loss
     best_state, best_epoch, history, since = None, 0, [], 0
     for epoch in range(1, cfg.epochs + 1):
         model.train()
@@ -236,12 +237,12 @@ def fit_probe(
         raise ValueError(f"ProbeConfig: epochs and batch_size must be >= 1, got {cfg}")
     X_tr = _check_features("X_train", X_train)
     X_va = _check_features("X_val", X_val, d=X_tr.shape[1])
-    if task == "sensor" and n_classes is None:
-        n_classes = int(max(np.max(y_train), np.max(y_val))) + 1
-    n_out = n_classes if task == "sensor" else None
-    y_tr = _check_labels("y_train", y_train, task, X_tr.shape[0], n_out)
+    y_tr = _check_labels("y_train", y_train, task, X_tr.shape[0])
+    n_out = y_tr.shape[1] if task == "source" else n_classes
     y_va = _check_labels("y_val", y_val, task, X_va.shape[0], n_out)
-    n_out = n_classes if task == "sensor" else y_tr.shape[1]
+    if task == "sensor":
+        n_out = n_out or int(max(y_tr.max(), y_va.max())) + 1
+        _check_labels("y_train", y_tr, task, X_tr.shape[0], n_out)
 
     mean = X_tr.mean(axis=0)
     std = X_tr.std(axis=0)
@@ -385,3 +386,205 @@ def probe_features(
             ),
         }
     return results
+
+
+# --------------------------------------------------------------------------- runs
+
+#: the feature set scored as "overall" per method: z_p ⊕ z_s, the single latent, or raw features
+MAIN_FEATURE = {
+    "multiview": "joint",
+    "singleview": "joint",
+    "contrastive": "z",
+    "supervised": "z",
+    "frontend": "x",
+}
+
+
+def _downstream(clips, splits, store):
+    """Rows of the downstream partitions in the store, their labels and partition."""
+    from mvlib.taxonomy import coarse_label_columns
+    from mvlib.train import store_rows
+
+    used = np.flatnonzero(splits.downstream != "")
+    ids = clips["clip_id"].to_numpy()[used]
+    rows = store_rows(store, ids)
+    y_source = clips[list(coarse_label_columns())].to_numpy(np.int64)[used]
+    y_sensor = clips["sensor_id"].astype(str).to_numpy()[used]
+    return rows, y_source, y_sensor, splits.downstream[used]
+
+
+def summarise_results(results: dict, method: str) -> dict:
+    """Flat metrics of a probe result: overall (main feature), per subspace, DSCΔ."""
+    main = MAIN_FEATURE[method]
+    out = {
+        "source_jaccard": results[main]["source"]["jaccard"],
+        "sensor_accuracy": results[main]["sensor"]["accuracy"],
+        "source_micro_auprc": results[main]["source"]["micro_auprc"],
+        "source_macro_auprc": results[main]["source"]["macro_auprc"],
+        "source_micro_f1": results[main]["source"]["micro_f1"],
+    }
+    for sub in ("z_p", "z_s"):
+        if sub in results:
+            out[f"source_jaccard_{sub}"] = results[sub]["source"]["jaccard"]
+            out[f"sensor_accuracy_{sub}"] = results[sub]["sensor"]["accuracy"]
+    if "dsc" in results:
+        out.update(results["dsc"])
+    return out
+
+
+def _write_results(out_dir, results, cfg, prov, method, extra) -> dict:
+    from mvlib import config as cfgmod
+    from mvlib.cache import atomic_write_json
+    from mvlib.train import git_commit
+
+    ident = prov.get("feature_identity", {})
+    summary = {
+        "profile": cfg.profile,
+        "method": method,
+        "objective": cfg.objective.objective if method == "multiview" else None,
+        "level": cfg.objective.level if method == "multiview" else None,
+        "mask_ratio": cfg.objective.mask_ratio if cfg.objective.objective == "mask" else None,
+        "supervised_task": cfg.model.supervised_task if method == "supervised" else None,
+        "seed": cfg.train.seed,
+        "data": f"{cfg.data.source}:{prov.get('dataset')}",
+        "frontend": ident.get("frontend"),
+        "weights": ident.get("weights", "n/a (no weights)"),
+        **summarise_results(results, method),
+        **extra,
+    }
+    payload = {
+        "summary": summary,
+        "metrics": results,
+        "config": cfgmod.to_dict(cfg),
+        "provenance": prov,
+        "git_commit": git_commit(),
+    }
+    atomic_write_json(Path(out_dir) / "results.json", payload)
+    return payload
+
+
+def probe_run(run_dir, progress: bool = True) -> dict:
+    """Probe a trained run (paper 3.4): frozen encoder, single view, time mean, MLP heads.
+
+    Encodes every clip of the held-out sensors' downstream partitions, probes z_p, z_s and
+    z_p ⊕ z_s (or the single latent of the contrastive/supervised baselines) on both tasks,
+    and writes ``<run_dir>/results.json`` with every metric, the run's config, seed, the
+    frontend/weights identity and the git commit.
+    """
+    from mvlib import workflow
+    from mvlib.embed import embed_rows
+    from mvlib.pairing import Splits
+    from mvlib.store import LatentStore
+    from mvlib.train import check_store, load_model
+
+    run_dir = Path(run_dir)
+    model, cfg, ckpt = load_model(run_dir)
+    prov = ckpt["provenance"]
+    store_path = Path(prov["store"])
+    if not store_path.exists():
+        raise FileNotFoundError(
+            f"{run_dir}: the run's latent store {store_path} is gone; re-extract it or move it back"
+        )
+    store = LatentStore(store_path)
+    check_store(cfg, store, prov)
+    clips = workflow.load_dataset(cfg, progress=False)
+    splits = Splits.load(run_dir / "splits.json")
+    rows, y_src, y_sen, part = _downstream(clips, splits, store)
+    feats = embed_rows(model, store, rows)
+    results = probe_features(feats, y_src, y_sen, part, cfg.probe, progress=progress)
+    extra = {"best_epoch": ckpt.get("epoch"), "val_total": ckpt.get("val_total")}
+    return _write_results(run_dir, results, cfg, prov, model.method, extra)
+
+
+def probe_frontend(cfg, out_dir, progress: bool = True) -> dict:
+    """The frontend-only baseline ("DAC only"): probes on time-mean frontend features."""
+    from mvlib import workflow
+    from mvlib.pairing import make_splits
+    from mvlib.train import provenance, resolve_device
+
+    clips = workflow.load_dataset(cfg, progress=False)
+    splits = make_splits(clips, cfg.split)
+    store = workflow.ensure_store(cfg, clips, progress=progress)
+    rows, y_src, y_sen, part = _downstream(clips, splits, store)
+    x = np.stack([store.get(int(r)).astype(np.float32).mean(0) for r in rows])  # (N, D)
+    results = probe_features({"x": x}, y_src, y_sen, part, cfg.probe, progress=progress)
+    prov = provenance(cfg, store, resolve_device("cpu"))
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    return _write_results(out_dir, results, cfg, prov, "frontend", {})
+
+
+# --------------------------------------------------------------------------- quick check
+
+
+def pooled_mean_std(store, clip_ids) -> np.ndarray:
+    """Time mean and std of each clip's features, concatenated: ndarray[N x 2D]."""
+    out = []
+    for c in clip_ids:
+        x = store.get(c).astype(np.float32)  # (T, D)
+        out.append(np.concatenate([x.mean(0), x.std(0)]))
+    return np.stack(out)
+
+
+def linear_probe_cv(X, y_sensor, y_source, folds: int = 4, seed: int = 0) -> dict:
+    """Cross-validated logistic-regression probe of what pooled features carry.
+
+    Parameters
+    ----------
+    X : ndarray[N x d]
+    y_sensor : ndarray[N] (any ids)
+    y_source : ndarray[N x 8] of 0/1
+
+    Returns
+    -------
+    dict with "sensor accuracy", "source balanced accuracy" (mean over classes with both
+    values present) and their chance levels.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    y_sensor = np.asarray(y_sensor).astype(str)
+    n_min = min(np.unique(y_sensor, return_counts=True)[1])
+    k = int(max(2, min(folds, n_min)))
+    cv = StratifiedKFold(k, shuffle=True, random_state=seed)
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.1))
+    pred = cross_val_predict(clf, X, y_sensor, cv=cv)
+    sensor_acc = float((pred == y_sensor).mean())
+    bal = []
+    for c in range(y_source.shape[1]):
+        y = y_source[:, c]
+        if y.min() == y.max() or min(y.sum(), len(y) - y.sum()) < k:
+            continue
+        p = cross_val_predict(clf, X, y, cv=StratifiedKFold(k, shuffle=True, random_state=seed))
+        bal.append(balanced_accuracy_score(y, p))
+    return {
+        "sensor accuracy": sensor_acc,
+        "chance sensor accuracy": 1.0 / len(np.unique(y_sensor)),
+        "source balanced accuracy": float(np.mean(bal)) if bal else float("nan"),
+        "chance source balanced accuracy": 0.5,
+        "clips": len(X),
+        "folds": k,
+    }
+
+
+def compare_stores(stores: dict, clips) -> pd.DataFrame:
+    """:func:`linear_probe_cv` of pooled features of the same clips from several stores.
+
+    Parameters
+    ----------
+    stores : dict name -> LatentStore
+    clips : clip table rows to use (each must be in every store)
+    """
+    import pandas as pd
+
+    from mvlib.taxonomy import coarse_label_columns
+
+    ids = clips["clip_id"].tolist()
+    y_src = clips[list(coarse_label_columns())].to_numpy(np.int64)
+    rows = {}
+    for name, store in stores.items():
+        X = pooled_mean_std(store, ids)
+        rows[name] = linear_probe_cv(X, clips["sensor_id"].to_numpy(), y_src)
+    return pd.DataFrame(rows).T

@@ -255,7 +255,8 @@ class StoreWriter:
         assert (
             latent.ndim == 2 and latent.shape[0] > 0 and latent.shape[1] == self.dim
         ), f"clip {clip_id!r}: expected latent[T x {self.dim}], got {latent.shape}"
-        data = np.ascontiguousarray(latent, dtype=DTYPE)
+        with np.errstate(over="ignore"):  # overflow is reported just below, naming the clip
+            data = np.ascontiguousarray(latent, dtype=DTYPE)
         if not np.isfinite(data).all():
             raise ValueError(f"clip {clip_id!r}: latent has NaN/inf (or overflows float16)")
         self._data.write(data.tobytes())
@@ -432,3 +433,28 @@ class LatentStore:
 
     def __repr__(self) -> str:
         return f"LatentStore({str(self.path)!r}, clips={len(self)}, dim={self.dim})"
+
+
+def feature_statistics(
+    store: LatentStore, max_clips: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension mean and std over all frames of (the first ``max_clips``) clips.
+
+    Streams clip by clip (float64 sums), so the store is never loaded whole.
+
+    Returns
+    -------
+    mean, std : np.ndarray[D]
+    """
+    n = len(store) if max_clips is None else min(max_clips, len(store))
+    assert n > 0, f"{store.path}: no clips to summarise"
+    s = np.zeros(store.dim)
+    ss = np.zeros(store.dim)
+    count = 0
+    for r in range(n):
+        x = store.get(r).astype(np.float64)  # (T, D)
+        s += x.sum(0)
+        ss += (x**2).sum(0)
+        count += len(x)
+    mean = s / count
+    return mean, np.sqrt(np.maximum(ss / count - mean**2, 0.0))

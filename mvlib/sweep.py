@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from mvlib import config as cfgmod
 from mvlib.cache import atomic_write_json, cache_dir
 from mvlib.config import Config
 from mvlib.metrics import mean_ci, paired_test
@@ -149,6 +151,26 @@ def _execute(profile: str, entry: Entry, seed: int, run_dir: str, base_overrides
         }
 
 
+def _check_run_config(run: Path, profile, entry: Entry, seed: int, base_overrides: dict) -> None:
+    """The notebook's resolved config must be the sweep's: parameters and Entry must agree."""
+    import yaml
+
+    want = cfgmod.to_dict(run_config(cfgmod.load_config(profile, base_overrides), entry, seed))
+    have = yaml.safe_load((run / "config.yaml").read_text())
+    if have != want:
+        diff = sorted(
+            f"{s}.{k}"
+            for s in want
+            if isinstance(want[s], dict)
+            for k in want[s]
+            if have.get(s, {}).get(k) != want[s][k]
+        )
+        raise RuntimeError(
+            f"{run}: 03_train.ipynb resolved another config than the sweep "
+            f"declares for {entry.name!r} (differs in {diff})"
+        )
+
+
 def run_sweep(
     cfg: Config,
     entries: list[Entry] | None = None,
@@ -189,7 +211,9 @@ def run_sweep(
             status.append(executor(cfg.profile, e, s, str(rd), base))
             bar.update()
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawn, not fork: the parent may be a Jupyter kernel with torch threads running
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             futs = [pool.submit(executor, cfg.profile, e, s, str(rd), base) for e, s, rd in todo]
             for f in as_completed(futs):
                 status.append(f.result())
@@ -319,3 +343,68 @@ def provenance_of(df: pd.DataFrame) -> pd.DataFrame:
     """Which data, frontend and weights made the results (one row per distinct combination)."""
     cols = [c for c in ("data", "frontend", "weights", "profile") if c in df]
     return df[cols].drop_duplicates().reset_index(drop=True)
+
+
+def _mean(df: pd.DataFrame, config: str, col: str) -> float:
+    v = df.loc[df["config"] == config, col]
+    return float(v.mean()) if len(v) else float("nan")
+
+
+def _claim(text: str, holds: bool | None) -> str:
+    mark = "holds here" if holds else "does not hold here" if holds is not None else "not measured"
+    return f"* {text} — **{mark}**."
+
+
+def reading(df: pd.DataFrame, mask_ratios=(0.2, 0.4, 0.6, 0.8)) -> str:
+    """The paper's main claims (section 4.1), each checked against these results."""
+
+    def avg(c):
+        return (_mean(df, c, "source_jaccard") + _mean(df, c, "sensor_accuracy")) / 2
+
+    def known(*vals):
+        return all(np.isfinite(v) for v in vals)
+
+    best, sv, fe = "rec + cos- sample", "singleview AE", "frontend only"
+    cl = "contrastive (InfoNCE)"
+    lines = []
+    a, b = _mean(df, best, "source_jaccard"), _mean(df, sv, "source_jaccard")
+    c, d = _mean(df, best, "sensor_accuracy"), _mean(df, sv, "sensor_accuracy")
+    lines.append(
+        _claim(
+            f"The multi-view model with sample-level cos− beats the single-view autoencoder on both "
+            f"tasks (here {a:.3f} vs {b:.3f} source, {c:.3f} vs {d:.3f} sensor)",
+            (a > b and c > d) if known(a, b, c, d) else None,
+        )
+    )
+    e, f = avg(best), avg(fe)
+    lines.append(
+        _claim(
+            f"It beats the frontend features alone on average ({e:.3f} vs {f:.3f})",
+            e > f if known(e, f) else None,
+        )
+    )
+    others = [avg(x) for x in (best, sv, fe)]
+    g = avg(cl)
+    lines.append(
+        _claim(
+            f"InfoNCE on same-sensor pairs is the weakest method ({g:.3f} on average)",
+            g < min(others) if known(g, *others) else None,
+        )
+    )
+    minus = np.nanmean([avg(f"rec + cos- {lv}") for lv in ("sample", "batch")])
+    plus = np.nanmean([avg(f"rec + cos+ {lv}") for lv in ("sample", "batch")])
+    lines.append(
+        _claim(
+            f"Separation (cos−) beats similarity (cos+) objectives on average "
+            f"({minus:.3f} vs {plus:.3f})",
+            minus > plus if known(minus, plus) else None,
+        )
+    )
+    objectives = [n for n in df["config"].unique() if n.startswith("rec")]
+    if objectives:
+        top = max(objectives, key=avg)
+        lines.append(
+            f"* Best multi-view objective here by average score: **{top}** "
+            f"({avg(top):.3f}); the paper's is rec + cos− sample."
+        )
+    return "\n".join(lines)

@@ -982,3 +982,29 @@ def load_truth(root: str | os.PathLike) -> dict[str, pd.DataFrame]:
     for col in taxonomy.coarse_label_columns():
         clips[f"{col}_snr_db"] = clips[f"{col}_snr_db"].astype(float)
     return {"sensors": sensors, "clips": clips}
+
+
+def label_agreement(clips: pd.DataFrame, truth: dict) -> pd.DataFrame:
+    """How the aggregated labels of ``clips`` compare with the true sources, per class.
+
+    Returns one row per label source ("volunteers": train clips, union of volunteers;
+    "verified": validate/test clips) with per-class agreement, miss and false-alarm rates.
+    """
+    cols = list(taxonomy.coarse_label_columns())
+    # the loader's clip_id is the audio file name
+    t = truth["clips"].set_index("audio_filename").loc[clips["clip_id"], cols].to_numpy()
+    y = clips[cols].to_numpy()
+    rows = []
+    for source in sorted(clips["label_source"].unique()):
+        m = (clips["label_source"] == source).to_numpy()
+        pos, neg = t[m] == 1, t[m] == 0
+        rows.append(
+            {
+                "labels from": source,
+                "clips": int(m.sum()),
+                "agreement": float((y[m] == t[m]).mean()),
+                "missed (of true sources)": float((y[m][pos] == 0).mean()) if pos.any() else 0.0,
+                "false alarms (of absent)": float((y[m][neg] == 1).mean()) if neg.any() else 0.0,
+            }
+        )
+    return pd.DataFrame(rows).set_index("labels from").round(3)

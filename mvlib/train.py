@@ -17,6 +17,7 @@ continues a killed run to bitwise the same weights as an uninterrupted one (CPU)
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -417,6 +418,25 @@ def train(
             f"{run_dir} holds an unfinished run; pass resume=True or another run_dir"
         )
 
+    with _threads(cfg.train.threads):
+        return _train(cfg, clips, splits, store, run_dir, ckpt_dir, last_path, device, progress)
+
+
+@contextlib.contextmanager
+def _threads(n: int | None):
+    """Temporarily set torch's CPU thread count."""
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _train(
+    cfg, clips, splits, store, run_dir, ckpt_dir, last_path, device, progress
+) -> TrainResult:
     train_loader, val_loader, n_out = make_loaders(cfg, clips, splits, store)
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg.model.method, store.dim, cfg.model, cfg.objective, n_outputs=n_out).to(

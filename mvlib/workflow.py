@@ -82,9 +82,20 @@ def ensure_store(cfg: Config, clips: pd.DataFrame, progress: bool = True) -> Lat
 
     frontend = make_frontend(cfg.features)
     out = store_dir(cfg, frontend)
-    prov = {"dataset": dataset_name(cfg), "data_source": cfg.data.source}
-    extract(clips, out, cfg.features, provenance=prov, progress=progress, frontend=frontend)
+    extract(
+        clips,
+        out,
+        cfg.features,
+        provenance=store_provenance(cfg),
+        progress=progress,
+        frontend=frontend,
+    )
     return LatentStore(out)
+
+
+def store_provenance(cfg: Config) -> dict:
+    """What a latent store records about the data it was extracted from."""
+    return {"dataset": dataset_name(cfg), "data_source": cfg.data.source}
 
 
 @dataclass

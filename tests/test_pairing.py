@@ -352,3 +352,14 @@ def test_leakage_other_table(table56, splits56):
     with pytest.raises(LeakageError, match="another clip table.*first mismatch at row 0"):
         check_leakage(splits56, swapped)
     assert issubclass(LeakageError, AssertionError)
+
+
+def test_balanced_subset_spreads_clips_over_sensors():
+    from mvlib.pairing import balanced_subset
+
+    clips = pd.DataFrame(
+        {"clip_id": [f"c{i}" for i in range(40)], "sensor_id": [str(i % 4) for i in range(40)]}
+    )
+    sub = balanced_subset(clips, ["1", "3"], 6)
+    assert sub.sensor_id.value_counts().to_dict() == {"1": 3, "3": 3}
+    assert list(sub.clip_id[sub.sensor_id == "1"]) == ["c1", "c5", "c9"]

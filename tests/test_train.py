@@ -226,3 +226,25 @@ def test_batch_loader_crops_and_orders(toy):
     full = train.BatchLoader(store, np.array([0, 1]), batch_size=2, shuffle=False)
     x = next(iter(full))["x"]
     assert torch.equal(x[0], torch.from_numpy(store.get(0).astype(np.float32)))
+
+
+def test_probe_run_writes_results_with_provenance(toy, tmp_path, monkeypatch):
+    from mvlib import probe, workflow
+
+    clips, store = toy
+    cfg = _cfg(**{"probe.epochs": 60, "probe.lr": 0.01, "probe.weight_decays": [0.0001]})
+    splits = make_splits(clips, cfg.split)
+    res = train.train(cfg, clips, splits, store, run_dir=tmp_path / "run", progress=False)
+    monkeypatch.setattr(workflow, "load_dataset", lambda cfg, progress=True: clips)
+    out = probe.probe_run(res.run_dir, progress=False)
+    saved = (res.run_dir / "results.json").read_text()
+    assert '"git_commit"' in saved and '"config"' in saved
+    s = out["summary"]
+    assert s["frontend"] == "logmel" and s["seed"] == cfg.train.seed and s["method"] == "multiview"
+    for k in ("source_jaccard", "sensor_accuracy", "source_jaccard_z_p", "sensor_accuracy_z_s"):
+        assert 0.0 <= s[k] <= 1.0, k
+    # eqs. 6 and 7 from the subspace scores
+    assert s["dsc_priv"] == pytest.approx(s["source_jaccard_z_p"] - s["source_jaccard_z_s"])
+    assert s["dsc_shared"] == pytest.approx(s["sensor_accuracy_z_s"] - s["sensor_accuracy_z_p"])
+    # the toy store has a per-sensor offset: the joint latent must find the sensor
+    assert s["sensor_accuracy"] > 0.8

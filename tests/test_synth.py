@@ -1,0 +1,343 @@
+"""Tests of mvlib.synth: the synthetic SONYC-format urban sensor network."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pyloudnorm as pyln
+import pytest
+import soundfile as sf
+from scipy import signal
+
+from mvlib import synth, taxonomy
+from mvlib.config import SynthConfig, config_hash
+
+SR = 16000
+SMALL = SynthConfig(n_sensors=6, clips_per_sensor=4, duration_s=1.0, sample_rate=SR, seed=3)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    return synth.generate(SMALL, tmp_path_factory.mktemp("synth") / "a", progress=False)
+
+
+def _files(root):
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _ann(root):
+    return pd.read_csv(
+        root / "annotations.csv",
+        dtype={c: str for c in taxonomy.annotation_columns() if c.endswith("_proximity")},
+    )
+
+
+# --------------------------------------------------------------------------- format
+
+
+def test_dataset_name_is_versioned_config_hash():
+    assert synth.dataset_name(SMALL) == f"synth-v1-{config_hash(SMALL)}"
+    assert synth.dataset_name(SMALL) != synth.dataset_name(replace(SMALL, seed=4))
+
+
+def test_annotation_columns_and_wavs(small):
+    ann = _ann(small)
+    assert tuple(ann.columns) == taxonomy.annotation_columns()
+    names = sorted(set(ann["audio_filename"]))
+    assert len(names) == SMALL.n_sensors * SMALL.clips_per_sensor
+    assert names[0] == "00_000000.wav"
+    info = sf.info(str(small / "audio" / names[-1]))
+    assert (info.samplerate, info.channels, info.subtype) == (SR, 1, "PCM_16")
+    assert info.frames == int(SMALL.duration_s * SR)
+    stamp = json.loads((small / "synth.json").read_text())
+    assert stamp["complete"] is True and stamp["config"]["seed"] == SMALL.seed
+    presence = [c for c in ann.columns if c.endswith("_presence")]
+    assert set(np.unique(ann[presence].to_numpy())) <= {-1, 0, 1}
+    prox = [c for c in ann.columns if c.endswith("_proximity")]
+    assert set(np.unique(ann[prox].to_numpy())) <= set(taxonomy.PROXIMITY_VALUES)
+    assert ann["day"].between(0, 6).all() and ann["hour"].between(0, 23).all()
+    assert ann["borough"].between(1, 5).all()
+
+
+def test_sensors_have_one_split_each(small):
+    ann = _ann(small)
+    assert (ann.groupby("sensor_id")["split"].nunique() == 1).all()
+    per_split = ann.groupby("split")["sensor_id"].nunique()
+    assert set(per_split.index) == set(taxonomy.SPLITS)
+    splits = synth.sensor_splits(replace(SMALL, n_sensors=20))
+    counts = pd.Series(splits).value_counts()
+    assert (counts["train"], counts["validate"], counts["test"]) == (12, 4, 4)
+
+
+def test_annotator_rows_follow_sonyc_semantics(small):
+    ann = _ann(small)
+    for (split, name), rows in ann.groupby(["split", "audio_filename"]):
+        ids = rows["annotator_id"].to_numpy()
+        vol = ids[ids > 0]
+        assert len(vol) == SMALL.n_volunteers and len(set(vol)) == len(vol), name
+        assert ((ids == 0).sum() == 1) == (split != "train"), name
+        assert (ids < 0).sum() == 0 or split == "train", name
+
+
+def test_verified_rows_equal_truth(small):
+    ann, truth = _ann(small), synth.load_truth(small)["clips"].set_index("audio_filename")
+    ver = ann[ann["annotator_id"] == 0].set_index("audio_filename")
+    assert len(ver) == (truth["split"] != "train").sum() > 0
+    fine_cols = synth._fine_cols()
+    for name, row in ver.iterrows():
+        t = truth.loc[name]
+        for c, col in enumerate(taxonomy.coarse_label_columns(), start=1):
+            assert row[f"{col}_presence"] == t[col], (name, col)
+            for f, (pc, xc) in fine_cols[c].items():
+                hit = bool(t[col]) and f == t[f"{col}_fine"]
+                assert row[pc] == int(hit), (name, pc)
+                assert row[xc] == (t[f"{col}_proximity"] if hit else "-1"), (name, xc)
+
+
+def test_fine_columns_consistent_with_coarse(small):
+    ann = _ann(small)
+    for c, cols in synth._fine_cols().items():
+        coarse = ann[taxonomy.coarse_presence_columns()[c - 1]].to_numpy()
+        fine = ann[[p for p, _ in cols.values()]].to_numpy()
+        prox = ann[[x for _, x in cols.values()]].to_numpy()
+        assert np.array_equal(fine.max(axis=1), coarse)  # -1 group: all -1
+        assert np.array_equal(fine.min(axis=1) == -1, coarse == -1)
+        assert np.array_equal(prox != "-1", fine == 1)
+
+
+def test_volunteer_noise_rates_match_config():
+    cfg = replace(
+        SMALL, n_sensors=1, volunteer_miss=0.2, volunteer_false_alarm=0.05, n_volunteers=3
+    )
+    params = synth.sensor_params(cfg, 0)
+    hits = {"tp": 0, "fn": 0, "fp": 0, "tn": 0, "unl": 0}
+    for k in range(1500):
+        sources = synth.clip_plan(cfg, 0, k, params)["sources"]
+        truth = {ev.coarse for ev in sources}
+        for row in synth.clip_annotations(cfg, 0, k, "train", {}, sources):
+            if row["annotator_id"] <= 0:
+                continue
+            for c, col in enumerate(taxonomy.coarse_presence_columns(), start=1):
+                v = row[col]
+                key = (
+                    "unl"
+                    if v == -1
+                    else ("tp" if v else "fn") if c in truth else ("fp" if v else "tn")
+                )
+                hits[key] += 1
+    miss = hits["fn"] / (hits["tp"] + hits["fn"])
+    fa = hits["fp"] / (hits["fp"] + hits["tn"])
+    unl = hits["unl"] / sum(hits.values())
+    assert abs(miss - 0.2) < 0.02, hits
+    assert abs(fa - 0.05) < 0.01, hits
+    assert abs(unl - synth.P_UNLABELLED_VOLUNTEER) < 0.005, hits
+
+
+# --------------------------------------------------------------------------- determinism, resume
+
+
+def test_same_seed_same_bytes_other_seed_differs(small, tmp_path):
+    again = synth.generate(SMALL, tmp_path / "b", progress=False)
+    a, b = _files(small), _files(again)
+    assert a.keys() == b.keys() and all(a[k] == b[k] for k in a)
+    other = synth.generate(replace(SMALL, seed=4), tmp_path / "c", progress=False)
+    c = _files(other)
+    wavs = [k for k in a if k.endswith(".wav")]
+    assert all(a[k] != c[k] for k in wavs)
+    assert a["annotations.csv"] != c["annotations.csv"]
+
+
+def test_clip_independent_of_generation_order():
+    params = synth.sensor_params(SMALL, 2)
+    plan = synth.clip_plan(SMALL, 2, 3, params)
+    assert plan == synth.clip_plan(SMALL, 2, 3, synth.sensor_params(SMALL, 2))
+    y1 = synth.synthesize_clip(
+        SMALL, synth.apply_drift(params, plan["drift"]), plan["sources"], synth._rng(SMALL, 2, 2, 3)
+    )
+    synth.clip_plan(SMALL, 5, 0, synth.sensor_params(SMALL, 5))  # unrelated draws in between
+    y2 = synth.synthesize_clip(
+        SMALL, synth.apply_drift(params, plan["drift"]), plan["sources"], synth._rng(SMALL, 2, 2, 3)
+    )
+    assert np.array_equal(y1, y2)
+
+
+def test_resume_rewrites_only_what_is_missing(tmp_path):
+    root = synth.generate(SMALL, tmp_path / "r", progress=False)
+    before = _files(root)
+    wavs = sorted((root / "audio").glob("*.wav"))
+    mtimes = {p.name: p.stat().st_mtime_ns for p in wavs}
+    stamp_mtime = (root / "synth.json").stat().st_mtime_ns
+    assert synth.generate(SMALL, root, progress=False) == root  # complete: returns at once
+    assert (root / "synth.json").stat().st_mtime_ns == stamp_mtime
+    victim = wavs[5]
+    victim.unlink()
+    (root / "annotations.csv").unlink()
+    wavs[7].write_bytes(b"RIFF garbage")  # a corrupt file is rewritten too
+    synth.generate(SMALL, root, progress=False)
+    after = _files(root)
+    assert after == before
+    for p in wavs:
+        if p.name not in (victim.name, wavs[7].name):
+            assert p.stat().st_mtime_ns == mtimes[p.name], p.name
+    with pytest.raises(ValueError, match="another config"):
+        synth.generate(replace(SMALL, seed=9), root, progress=False)
+
+
+def test_bad_config_names_the_field(tmp_path):
+    with pytest.raises(ValueError, match="max_sources"):
+        synth.generate(replace(SMALL, max_sources=9), tmp_path, progress=False)
+
+
+def test_load_truth_tables(small):
+    t = synth.load_truth(small)
+    s, c = t["sensors"], t["clips"]
+    assert len(s) == SMALL.n_sensors and len(c) == SMALL.n_sensors * SMALL.clips_per_sensor
+    for col in (
+        "sensor_id",
+        "lowcut_hz",
+        "rt60_s",
+        "hum_hz",
+        "hum_db",
+        "noise_tilt_db_oct",
+        "eq0_gain_db",
+    ):
+        assert col in s.columns, col
+    assert set(taxonomy.coarse_label_columns()) <= set(c.columns)
+    assert set(synth.DRIFT_KEYS) <= set(c.columns)
+    labels = c[list(taxonomy.coarse_label_columns())].to_numpy()
+    assert set(np.unique(labels)) <= {0, 1}
+    snr = c["1_engine_snr_db"].to_numpy()
+    assert np.array_equal(np.isnan(snr), c["1_engine"].to_numpy() == 0)
+    with pytest.raises(FileNotFoundError, match="truth.json"):
+        synth.load_truth(small / "audio")
+
+
+# --------------------------------------------------------------------------- physics
+
+
+def _band_fraction(x, lo, hi, sr=SR):
+    p = np.abs(np.fft.rfft(x)) ** 2
+    f = np.fft.rfftfreq(len(x), 1.0 / sr)
+    return p[(f >= lo) & (f < hi)].sum() / p.sum()
+
+
+@pytest.mark.parametrize("coarse", range(1, 9))
+def test_every_fine_class_renders_unit_rms(coarse):
+    for fine in synth.fine_codes(coarse):
+        x = synth.render_source(coarse, fine, SR, SR, np.random.default_rng(0))
+        assert x.shape == (SR,) and np.isfinite(x).all()
+        assert np.sqrt(np.mean(x**2)) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="fine class"):
+        synth.render_source(coarse, "Z", SR, SR, np.random.default_rng(0))
+
+
+def test_engine_is_low_saw_is_high():
+    rng = np.random.default_rng(1)
+    for fine in synth.fine_codes(1):
+        x = synth.render_source(1, fine, 2 * SR, SR, rng)
+        assert _band_fraction(x, 0, 500) > 0.8, fine
+        assert _band_fraction(x, 2000, SR / 2) < 0.01, fine
+    for fine in synth.fine_codes(4):
+        x = synth.render_source(4, fine, 2 * SR, SR, rng)
+        assert _band_fraction(x, 0, 500) < 0.02, fine
+        assert _band_fraction(x, 2000, SR / 2) > 0.45, fine
+
+
+def _peak_track(x, sr=SR):
+    f, _, z = signal.stft(x, fs=sr, nperseg=1024)
+    mag = np.abs(z)
+    loud = mag.max(axis=0) > 0.1 * mag.max()
+    return f[mag.argmax(axis=0)][loud]
+
+
+def test_siren_sweeps_beeper_holds_its_pitch():
+    sweeps = [
+        np.ptp(_peak_track(synth.render_source(5, "3", 3 * SR, SR, np.random.default_rng(s))))
+        for s in range(4)
+    ]
+    steady = [
+        np.ptp(_peak_track(synth.render_source(5, "4", 3 * SR, SR, np.random.default_rng(s))))
+        for s in range(4)
+    ]
+    assert min(sweeps) > 400.0, sweeps  # sweeps span 600-1000 Hz
+    assert max(steady) < 50.0, steady
+
+
+def test_jackhammer_pulses_at_its_rate():
+    x = synth.render_source(2, "2", 4 * SR, SR, np.random.default_rng(2))
+    env = signal.decimate(np.abs(x), 16)  # 1 kHz envelope
+    spec = np.abs(np.fft.rfft(env - env.mean()))
+    f = np.fft.rfftfreq(len(env), 16 / SR)
+    peak = f[np.argmax(spec * (f > 2.0))]
+    assert 12.0 <= peak <= 25.0, peak  # jackhammer blows per second
+
+
+def test_dog_barks_are_short_bursts():
+    x = synth.render_source(8, "1", 4 * SR, SR, np.random.default_rng(5))
+    frames = np.sqrt(np.mean(x[: len(x) // 160 * 160].reshape(-1, 160) ** 2, axis=1))  # 10 ms
+    assert (frames > 0.1 * frames.max()).mean() < 0.5  # mostly silence between barks
+
+
+def _normalised_log_spectrum(cfg, sensor, sources, seed):
+    params = synth.sensor_params(cfg, sensor)
+    y = synth.synthesize_clip(cfg, params, sources, np.random.default_rng(seed))
+    meter = pyln.Meter(cfg.sample_rate)
+    y = pyln.normalize.loudness(y, meter.integrated_loudness(y), -24.0)
+    _, p = signal.welch(y, fs=cfg.sample_rate, nperseg=1024)
+    return 10 * np.log10(p + 1e-20)
+
+
+def test_channel_differences_survive_loudness_normalisation():
+    ev = [synth.SourceEvent(7, "1", 0.2, 1.5, 6.0, "near")]
+    diffs = {}
+    for spread in (1.0, 0.45, 0.0):
+        cfg = replace(SMALL, channel_spread=spread, duration_s=2.0)
+        a = _normalised_log_spectrum(cfg, 0, ev, seed=1)
+        b = _normalised_log_spectrum(cfg, 1, ev, seed=1)
+        diffs[spread] = np.sqrt(np.mean((a - b)[5:-5] ** 2))  # dB, away from DC and Nyquist
+    # same sources and noise draw: only the channel differs, and it scales with the spread
+    assert diffs[1.0] > diffs[0.45] > 2.0, diffs
+    assert diffs[0.0] < 1e-6, diffs  # identical channels: identical spectra
+
+
+def test_synthesize_clip_shape_and_headroom():
+    cfg = replace(SMALL, background_db=-3.0, source_snr_db=20.0)
+    params = synth.sensor_params(cfg, 0)
+    ev = [synth.SourceEvent(1, "3", 0.0, 1.0, 20.0, "near")]
+    y = synth.synthesize_clip(cfg, params, ev, np.random.default_rng(0))
+    assert y.shape == (SR,) and np.max(np.abs(y)) <= 0.89 + 1e-12
+
+
+def test_data_loader_reads_truth_for_verified_splits(small):
+    data = pytest.importorskip("mvlib.data")
+    clips = data.load_clips(small).set_index("audio_filename")
+    truth = synth.load_truth(small)["clips"].set_index("audio_filename")
+    assert set(clips.index) == set(truth.index)
+    cols = list(taxonomy.coarse_label_columns())
+    held = truth.index[truth["split"] != "train"]
+    assert np.array_equal(clips.loc[held, cols].to_numpy(), truth.loc[held, cols].to_numpy())
+    assert (clips.loc[truth.index, "split"] == truth["split"]).all()
+    # train labels: any volunteer's 1, so a superset of the truth unless all missed
+    train = truth.index[truth["split"] == "train"]
+    agree = (clips.loc[train, cols].to_numpy() == truth.loc[train, cols].to_numpy()).mean()
+    assert agree > 0.8, agree
+
+
+def test_label_agreement_is_perfect_for_verified_rows(tmp_path):
+    from mvlib import data, synth
+    from mvlib.config import SynthConfig
+
+    cfg = SynthConfig(n_sensors=6, clips_per_sensor=6, duration_s=0.5, sample_rate=8000)
+    root = synth.generate(cfg, tmp_path / "ds", progress=False)
+    table = synth.label_agreement(data.load_clips(root), synth.load_truth(root))
+    assert table.loc["verified", "agreement"] == 1.0
+    assert table.loc["verified", "missed (of true sources)"] == 0.0
+    # volunteers miss some sources (miss rate 0.15 each, union of 3 volunteers)
+    assert 0.0 <= table.loc["volunteers", "missed (of true sources)"] < 0.2
