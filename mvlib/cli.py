@@ -58,7 +58,7 @@ def cmd_extract(args) -> int:
     from mvlib import data
     from mvlib.extract import extract, parse_shard
     from mvlib.features import make_frontend
-    from mvlib.workflow import dataset_root, store_dir
+    from mvlib.workflow import dataset_root, store_dir, store_provenance
 
     cfg = _config(args)
     if args.data:
@@ -67,10 +67,7 @@ def cmd_extract(args) -> int:
     clips = data.load_clips(root, check_audio=cfg.data.check_audio)
     frontend = make_frontend(cfg.features)
     out = Path(args.out) if args.out else store_dir(cfg, frontend)
-    prov = {
-        "dataset": dataset_name(cfg) if not args.data else root.name,
-        "data_source": cfg.data.source,
-    }
+    prov = store_provenance(cfg)
     report = extract(
         clips,
         out,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -577,8 +578,6 @@ def compare_stores(stores: dict, clips) -> pd.DataFrame:
     stores : dict name -> LatentStore
     clips : clip table rows to use (each must be in every store)
     """
-    import pandas as pd
-
     from mvlib.taxonomy import coarse_label_columns
 
     ids = clips["clip_id"].tolist()

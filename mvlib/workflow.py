@@ -30,7 +30,9 @@ class MissingDatasetError(FileNotFoundError):
 
 
 def dataset_name(cfg: Config) -> str:
-    """The dataset's name in cache paths: the synth config hash, or the SONYC folder name."""
+    """The dataset's name in cache paths: the synth config hash, or the dataset folder's name."""
+    if cfg.data.root:
+        return f"{cfg.data.source}-{Path(cfg.data.root).name}"
     if cfg.data.source == "synth":
         return synth.dataset_name(cfg.synth)
     return f"sonyc-{Path(dataset_root(cfg)).name}"
