@@ -117,6 +117,11 @@ def cmd_config(args) -> int:
     return 0
 
 
+def _command(sub, name: str, text: str) -> argparse.ArgumentParser:
+    """A subcommand whose one-line help is also its ``--help`` description."""
+    return sub.add_parser(name, help=text, description=text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="mvlib",
@@ -125,20 +130,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("config", help="print the resolved configuration of a profile")
+    p = _command(sub, "config", "print the resolved configuration of a profile")
     _add_common(p)
     p.set_defaults(func=cmd_config)
 
-    p = sub.add_parser(
-        "synth", help="write the synthetic urban sensor dataset (SONYC-UST-V2 format)"
-    )
+    p = _command(sub, "synth", "write the synthetic urban sensor dataset (SONYC-UST-V2 format)")
     _add_common(p)
     p.add_argument("--out", help="output folder (default: the cache's dataset folder)")
     p.set_defaults(func=cmd_synth)
 
-    p = sub.add_parser(
-        "extract", help="extract frontend features (DAC latents or log-mel) into a store"
-    )
+    p = _command(sub, "extract", "extract frontend features (DAC latents or log-mel) into a store")
     _add_common(p)
     p.add_argument(
         "--data", help="dataset folder with annotations.csv and audio/ (default: profile's)"
@@ -149,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", default="0/1", help="this process's shard i/N (default 0/1)")
     p.set_defaults(func=cmd_extract)
 
-    p = sub.add_parser("train", help="train a model (multi-view or a baseline) and save its run")
+    p = _command(sub, "train", "train a model (multi-view or a baseline) and save its run")
     _add_common(p)
     p.add_argument("--run-dir", default=None, help="run folder (default: under the cache)")
     p.add_argument(
@@ -160,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("probe", help="probe a trained run's subspaces; writes results.json")
+    p = _command(sub, "probe", "probe a trained run's subspaces; writes results.json")
     p.add_argument("run_dir", help="a run folder made by `mvlib train`")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_probe)

@@ -65,13 +65,18 @@ def test_sweep_skips_finished_runs_and_survives_a_failure(cfg):
     entries = sweep.grid((0.4,))[:4]
     calls = []
     st = sweep.run_sweep(
-        cfg, entries, seeds=[0, 1], progress=False, executor=_fake_executor(entries[1].name, calls)
+        cfg,
+        entries,
+        seeds=[0, 1],
+        progress=False,
+        workers=1,
+        executor=_fake_executor(entries[1].name, calls),
     )
     assert len(calls) == 8
     assert (st.status == "failed").sum() == 2 and (st.status == "done").sum() == 6
     calls.clear()
     st = sweep.run_sweep(
-        cfg, entries, seeds=[0, 1], progress=False, executor=_fake_executor(None, calls)
+        cfg, entries, seeds=[0, 1], progress=False, workers=1, executor=_fake_executor(None, calls)
     )
     # only the failed entry is run again
     assert sorted(calls) == [(entries[1].name, 0), (entries[1].name, 1)]
