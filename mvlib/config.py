@@ -80,7 +80,9 @@ class SplitConfig:
 class FeatureConfig:
     """The frontend that turns audio into (frames, D) features (paper 3.2)."""
 
-    frontend: str = "logmel"  #: "dac" | "logmel"
+    #: "dac" | "logmel" | "auto" (auto: dac when pretrained weights are on disk, else logmel;
+    #: resolved when the profile is loaded, so results always name the concrete frontend)
+    frontend: str = "logmel"
     sample_rate: int = 44100
     loudness_lufs: float = -24.0  #: paper: -24 (DAC's own compress uses -16)
     hop: int = 512  #: DAC's hop; log-mel uses the same for equal frame counts
@@ -251,7 +253,18 @@ def load_config(
     data = _read_profile(path, seen=())
     data["profile"] = path.stem
     cfg = from_dict(data)
-    return cfg.replace(overrides) if overrides else cfg
+    cfg = cfg.replace(overrides) if overrides else cfg
+    return resolve_frontend(cfg)
+
+
+def resolve_frontend(cfg: Config) -> Config:
+    """Replace ``features.frontend: auto`` by dac (real weights on disk) or logmel."""
+    if cfg.features.frontend != "auto":
+        return cfg
+    from mvlib.features import real_dac_weights_available
+
+    concrete = "dac" if real_dac_weights_available(cfg.features) else "logmel"
+    return cfg.replace({"features.frontend": concrete})
 
 
 def save_yaml(cfg: Config, path: str | os.PathLike) -> None:
@@ -277,7 +290,7 @@ _SECTIONS = {
 
 _CHOICES = {
     ("DataConfig", "source"): ("synth", "sonyc"),
-    ("FeatureConfig", "frontend"): ("dac", "logmel"),
+    ("FeatureConfig", "frontend"): ("dac", "logmel", "auto"),
     ("FeatureConfig", "on_bad_audio"): ("skip", "fail"),
     ("ModelConfig", "method"): ("multiview", "singleview", "contrastive", "supervised"),
     ("ModelConfig", "activation"): ("gelu", "relu", "tanh"),

@@ -431,6 +431,14 @@ def find_dac_weights(cfg: FeatureConfig) -> Path | None:
     )
 
 
+def real_dac_weights_available(cfg: FeatureConfig) -> bool:
+    """Whether pretrained DAC weights are on disk (path, $MVLIB_DAC_WEIGHTS or dac's cache).
+
+    Never touches the network: this decides the ``frontend: auto`` profile quickly.
+    """
+    return bool(cfg.dac_weights or os.environ.get(WEIGHTS_ENV) or DAC_CACHE_FILE.is_file())
+
+
 def _try_download(host: str = "github.com", timeout: float = 3.0) -> Path | None:
     # dac's download() calls requests.get without a timeout: probe the network first
     try:

@@ -29,7 +29,7 @@ def test_inheritance_merges_sections_recursively():
     ci, default = C.load_config("ci"), C.load_config("default")
     assert ci.synth.n_sensors == 12 and default.synth.n_sensors > 12
     # a field ci does not touch comes from default.yml, then base.yml
-    assert ci.features.frontend == default.features.frontend == "logmel"
+    assert ci.features.frontend == "logmel" and default.features.frontend in ("logmel", "dac")
     assert ci.train.lr == default.train.lr == 1e-3
     assert C.load_config("paper").features.frontend == "dac"
 
@@ -92,3 +92,15 @@ def test_configs_are_frozen():
     cfg = C.load_config("ci")
     with pytest.raises(AttributeError):
         cfg.train.seed = 5
+
+
+def test_auto_frontend_resolves_to_dac_only_with_real_weights(tmp_path, monkeypatch):
+    monkeypatch.delenv("MVLIB_DAC_WEIGHTS", raising=False)
+    monkeypatch.setattr("mvlib.features.DAC_CACHE_FILE", tmp_path / "absent.pth")
+    assert C.load_config("default").features.frontend == "logmel"
+    weights = tmp_path / "weights_44khz_8kbps_0.0.1.pth"
+    weights.write_bytes(b"x")
+    monkeypatch.setenv("MVLIB_DAC_WEIGHTS", str(weights))
+    assert C.load_config("default").features.frontend == "dac"
+    # an explicit choice is never changed
+    assert C.load_config("ci", {"features.frontend": "logmel"}).features.frontend == "logmel"

@@ -287,3 +287,36 @@ def test_round_tripped_weights_file_accepted(tmp_path, monkeypatch, dac_frontend
     # found through the environment variable too
     monkeypatch.setenv(features.WEIGHTS_ENV, str(p))
     assert features.find_dac_weights(FeatureConfig(frontend="dac")) == p
+
+
+@pytest.mark.slow
+def test_logmel_on_the_ci_profile_beats_chance_by_a_wide_margin(tmp_path, monkeypatch):
+    """Issue: the embedded default's frontend must carry both factors (held-out sensors).
+
+    CI profile: 4 held-out sensors × 12 clips of 2 s, 4-fold logistic regression on
+    time-pooled (mean, std) log-mel. At chance, accuracy over 48 clips has a standard
+    error of sqrt(0.25 · 0.75 / 48) ≈ 0.06, so requiring twice chance (0.50) is over 4 SE
+    above it; source balanced accuracy (chance 0.5) averages ~8 classes, SE ≈ 0.03, so
+    0.58 is over 2.5 SE above chance. Measured: 0.58 and 0.66.
+    """
+    from mvlib import config, probe, workflow
+
+    monkeypatch.setenv("MVLIB_CACHE", str(tmp_path))
+    cfg = config.load_config("ci")
+    assert cfg.features.frontend == "logmel"
+    prep = workflow.prepare(cfg, progress=False)
+    held = prep.clips[prep.clips.sensor_id.isin(prep.splits.sensors["heldout"])]
+    res = probe.compare_stores({"logmel": prep.store}, held).loc["logmel"]
+    assert res["sensor accuracy"] >= 2 * res["chance sensor accuracy"]
+    assert res["source balanced accuracy"] >= 0.58
+
+
+def test_paper_profile_stops_without_real_weights(tmp_path, monkeypatch):
+    from mvlib import config, features
+
+    monkeypatch.delenv("MVLIB_DAC_WEIGHTS", raising=False)
+    monkeypatch.setattr(features, "DAC_CACHE_FILE", tmp_path / "absent.pth")
+    monkeypatch.setattr(features, "_try_download", lambda *a, **k: None)
+    cfg = config.load_config("paper")
+    with pytest.raises(features.WeightsError, match="MVLIB_DAC_WEIGHTS"):
+        features.make_frontend(cfg.features)
