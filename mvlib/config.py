@@ -51,14 +51,14 @@ class SynthConfig:
     #: how far sensors' channels differ (0: identical); 0.45 / 0.5 calibrated so that a
     #: linear log-mel probe on 12 held-out sensors gets sensor acc ~0.7, Jaccard ~0.58
     channel_spread: float = 0.45
-    channel_drift: float = 0.5  #: clip-to-clip drift of a sensor's channel
+    channel_drift: float = 0.6  #: clip-to-clip drift of a sensor's channel
     background_db: float = -30.0  #: background noise level re. full scale
-    source_snr_db: float = 6.0  #: mean source level above the background
+    source_snr_db: float = 10.0  #: mean source level above the background
     max_sources: int = 3  #: 0..max_sources sources per clip
     prior_concentration: float = 5.0  #: sensors' source priors (higher: more alike)
     n_volunteers: int = 3
     volunteer_miss: float = 0.15
-    volunteer_false_alarm: float = 0.03
+    volunteer_false_alarm: float = 0.01
     split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)  #: SONYC 'split' column
     seed: int = 0
 

@@ -345,4 +345,8 @@ class ProjectionExplorer:
         for c in (run, sub, col):
             c.observe(redraw, names="value")
         display(w.HBox([run, sub, col]), out)
-        redraw()
+        # the default view is drawn as ordinary output (a built page has no kernel to redraw);
+        # the Output widget is only written to on interaction: headless executors (nbclient)
+        # can hang on an Output widget cleared during execution
+        self.figure(run.value, sub.value, col.value)
+        plt.show()

@@ -858,8 +858,53 @@ def _read_stamp(out: Path) -> dict | None:
         raise ValueError(f"{path}: not valid JSON ({e}); delete it to regenerate") from e
 
 
+def _render_sensor(cfg: SynthConfig, s: int, audio_dir: str) -> int:
+    """Write every missing or invalid wav of sensor ``s``; returns how many were written."""
+    sr, n = int(cfg.sample_rate), int(round(cfg.duration_s * cfg.sample_rate))
+    params = sensor_params(cfg, s)
+    written = 0
+    for c in range(cfg.clips_per_sensor):
+        path = Path(audio_dir) / audio_filename(s, c)
+        if _wav_ok(path, n, sr):
+            continue
+        plan = clip_plan(cfg, s, c, params)
+        y = synthesize_clip(
+            cfg, apply_drift(params, plan["drift"]), plan["sources"], _rng(cfg, _AUDIO, s, c)
+        )
+        atomic_write_bytes(path, _wav_bytes(y, sr))
+        written += 1
+    return written
+
+
+def _render_all(cfg: SynthConfig, audio_dir: Path, workers: int, progress: bool) -> None:
+    """Render audio sensor by sensor, in ``workers`` processes (spawned: safe in kernels)."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=cfg.n_sensors, desc="synth audio", unit="sensor", disable=not progress)
+    if workers <= 1:
+        for s in range(cfg.n_sensors):
+            _render_sensor(cfg, s, str(audio_dir))
+            bar.update()
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futs = [
+                pool.submit(_render_sensor, cfg, s, str(audio_dir)) for s in range(cfg.n_sensors)
+            ]
+            for f in futs:
+                f.result()
+                bar.update()
+    bar.close()
+
+
 def generate(
-    cfg: SynthConfig, out_dir: str | os.PathLike | None = None, progress: bool = True
+    cfg: SynthConfig,
+    out_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+    workers: int | None = None,
 ) -> Path:
     """Write (or finish writing) the synthetic SONYC-format dataset.
 
@@ -875,15 +920,16 @@ def generate(
     out_dir : path, optional
         Target folder; default ``<cache>/datasets/<dataset_name(cfg)>``.
     progress : bool
-        Show a tqdm bar over clips.
+        Show a tqdm bar over sensors.
+    workers : int, optional
+        Processes rendering audio (default: the CPU count, at most 8). Every clip has its
+        own seeded generator, so the files are identical for any number of workers.
 
     Returns
     -------
     Path
         The dataset folder.
     """
-    from tqdm.auto import tqdm
-
     _check(cfg)
     out = Path(out_dir) if out_dir is not None else cache_dir("datasets", dataset_name(cfg))
     stamp = _read_stamp(out)
@@ -896,24 +942,17 @@ def generate(
         return out
     (out / "audio").mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "synth.json", {**_stamp(cfg), "complete": False})
-    sr, n = int(cfg.sample_rate), int(round(cfg.duration_s * cfg.sample_rate))
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 8)
+    _render_all(cfg, out / "audio", min(workers, cfg.n_sensors), progress)
     splits = sensor_splits(cfg)
     rows, sensors, clips = [], [], []
-    bar = tqdm(total=cfg.n_sensors * cfg.clips_per_sensor, desc="synth", disable=not progress)
     for s in range(cfg.n_sensors):
         params, smeta = sensor_params(cfg, s), sensor_meta(cfg, s)
         sensors.append({"sensor_id": s, "split": splits[s], **smeta, **params})
         for c in range(cfg.clips_per_sensor):
             plan = clip_plan(cfg, s, c, params)
             path = out / "audio" / audio_filename(s, c)
-            if not _wav_ok(path, n, sr):
-                y = synthesize_clip(
-                    cfg,
-                    apply_drift(params, plan["drift"]),
-                    plan["sources"],
-                    _rng(cfg, _AUDIO, s, c),
-                )
-                atomic_write_bytes(path, _wav_bytes(y, sr))
             meta = {
                 "split": splits[s],
                 "sensor_id": s,
@@ -923,8 +962,6 @@ def generate(
             }
             rows += clip_annotations(cfg, s, c, splits[s], meta, plan["sources"])
             clips.append(_truth_clip(s, c, splits[s], plan))
-            bar.update()
-    bar.close()
     table = pd.DataFrame(rows, columns=list(taxonomy.annotation_columns()))
     assert not table.isna().any().any(), "annotation table has holes"
     atomic_write_text(out / "annotations.csv", table.to_csv(index=False))
