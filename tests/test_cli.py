@@ -10,17 +10,31 @@ from mvlib import cli, data, synth
 from mvlib.store import LatentStore
 from mvlib.taxonomy import coarse_label_columns
 
-TINY = ["--profile", "ci", "--set", "synth.n_sensors=6", "--set", "synth.clips_per_sensor=4",
-        "--set", "synth.duration_s=1.0", "-q"]
+TINY = [
+    "--profile",
+    "ci",
+    "--set",
+    "synth.n_sensors=6",
+    "--set",
+    "synth.clips_per_sensor=4",
+    "--set",
+    "synth.duration_s=1.0",
+    "-q",
+]
 
 
 def test_console_script_help_lists_commands():
-    out = subprocess.run([sys.executable, "-m", "mvlib.cli", "--help"], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "mvlib.cli", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     for cmd in ("synth", "extract", "train", "probe", "config"):
         assert cmd in out
-    sub = subprocess.run([sys.executable, "-m", "mvlib.cli", "synth", "--help"],
-                         capture_output=True, text=True, check=True).stdout
+    sub = subprocess.run(
+        [sys.executable, "-m", "mvlib.cli", "synth", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "--out" in sub and "SONYC" in sub
 
 
@@ -32,16 +46,19 @@ def test_synth_then_loader_labels_equal_truth_where_verified(tmp_path, capsys):
     cols = list(coarse_label_columns())
     verified = clips[clips.label_source == "verified"]
     assert len(verified) > 0
-    np.testing.assert_array_equal(verified[cols].to_numpy(),
-                                  truth.loc[verified.clip_id, cols].to_numpy())
+    np.testing.assert_array_equal(
+        verified[cols].to_numpy(), truth.loc[verified.clip_id, cols].to_numpy()
+    )
 
 
 def test_sharded_extract_merges_into_one_store(tmp_path):
     ds, store = tmp_path / "ds", tmp_path / "store"
     cli.main(["synth", "--out", str(ds), *TINY])
     for shard in ("0/2", "1/2"):
-        assert cli.main(["extract", "--data", str(ds), "--out", str(store), "--shard", shard,
-                         *TINY]) == 0
+        assert (
+            cli.main(["extract", "--data", str(ds), "--out", str(store), "--shard", shard, *TINY])
+            == 0
+        )
     s = LatentStore(store)
     assert len(s) == 24 and s.identity["frontend"] == "logmel"
     assert sorted(s.parts()) == ["part-000-of-002", "part-001-of-002"]
@@ -56,8 +73,17 @@ def test_config_override_errors_are_clear(capsys):
 
 def test_train_and_probe_from_the_command_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MVLIB_CACHE", str(tmp_path / "cache"))
-    args = [*TINY, "--set", "train.epochs=1", "--set", "split.n_pairs=[32,8,8]",
-            "--set", "split.sensor_fractions=[0.5,0.17,0.33]", "--set", "probe.epochs=3"]
+    args = [
+        *TINY,
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "split.n_pairs=[32,8,8]",
+        "--set",
+        "split.sensor_fractions=[0.5,0.17,0.33]",
+        "--set",
+        "probe.epochs=3",
+    ]
     assert cli.main(["train", "--run-dir", str(tmp_path / "run"), *args]) == 0
     assert (tmp_path / "run" / "done.json").exists()
     assert cli.main(["probe", str(tmp_path / "run"), "-q"]) == 0

@@ -1,0 +1,41 @@
+"""From a Config to cached artefacts (mvlib.workflow)."""
+
+import pytest
+
+from mvlib import config, workflow
+
+
+def test_sonyc_without_a_root_explains_where_to_get_it():
+    cfg = config.load_config("paper")
+    with pytest.raises(workflow.MissingDatasetError, match="Zenodo record 3966543"):
+        workflow.dataset_root(cfg)
+
+
+def test_sonyc_root_without_annotations_is_an_error(tmp_path):
+    cfg = config.load_config("paper", {"data.root": str(tmp_path)})
+    with pytest.raises(workflow.MissingDatasetError, match="no annotations.csv"):
+        workflow.dataset_root(cfg)
+
+
+def test_prepare_makes_dataset_splits_and_store_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("MVLIB_CACHE", str(tmp_path))
+    cfg = config.load_config(
+        "ci",
+        {
+            "synth.n_sensors": 6,
+            "synth.clips_per_sensor": 4,
+            "synth.duration_s": 0.5,
+            "split.n_pairs": [8, 4, 4],
+        },
+    )
+    prep = workflow.prepare(cfg, progress=False)
+    name = workflow.dataset_name(cfg)
+    assert prep.root == tmp_path / "datasets" / name
+    assert len(prep.store) == len(prep.clips) == 24
+    assert prep.store.path.parent == tmp_path / "latents" / name
+    assert prep.store.path.name.startswith("logmel128-sr44100-hop512")
+    assert prep.store.header["provenance"]["dataset"] == name
+    mtime = (prep.store.path / "store.json").stat().st_mtime_ns
+    again = workflow.prepare(cfg, progress=False)  # cached: nothing recomputed
+    assert (again.store.path / "store.json").stat().st_mtime_ns == mtime
+    assert again.splits == prep.splits
