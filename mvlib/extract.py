@@ -36,7 +36,15 @@ from mvlib.features import (
     n_frames,
     preprocess_with_info,
 )
-from mvlib.store import StoreWriter
+from mvlib.store import (
+    HEADER_FILE,
+    StoreWriter,
+    _full_header,
+    header_differences,
+    part_name,
+    read_header,
+    read_index,
+)
 
 #: runs at least this long use worker processes on a GPU (see :func:`extract`)
 PROCESS_MIN_CLIPS = 512
@@ -192,6 +200,14 @@ def extract(
         "provenance": {**prov, **(provenance or {})},
     }
     report = ExtractReport(n_shard=len(mine), shard=tuple(shard), store_dir=str(store_dir))
+    if _shard_complete(store_dir, header, shard, mine):
+        # read-only fast path: several runs (the sweep's workers) may check one finished store
+        # at once, and only one process may hold a part's writer lock
+        report.n_skipped_existing = len(mine)
+        report.seconds = time.perf_counter() - t0
+        if progress:
+            print(report.summary())
+        return report
     with StoreWriter(store_dir, header, shard) as writer:
         todo = [
             (str(c), str(p))
@@ -210,6 +226,18 @@ def extract(
     if progress:
         print(report.summary())
     return report
+
+
+def _shard_complete(store_dir, header: dict, shard: tuple[int, int], mine: pd.DataFrame) -> bool:
+    """Whether this shard already holds every clip of ``mine``, under the same header."""
+    path = Path(store_dir)
+    if not (path / HEADER_FILE).is_file() or not (path / part_name(shard)).is_dir():
+        return False
+    if header_differences(read_header(path), _full_header(header, shard[1])):
+        return False  # the writer raises the mismatch with its full message
+    entries, _ = read_index(path / part_name(shard))
+    done = {e["clip_id"] for e in entries}
+    return all(str(c) in done for c in mine["clip_id"])
 
 
 def _run(

@@ -137,8 +137,7 @@ def store_rows(store: LatentStore, clip_ids) -> np.ndarray:
 def _pair_items(clips: pd.DataFrame, store: LatentStore, pairs: np.ndarray) -> np.ndarray:
     """Clip-table pairs (P, 2) → store-row pairs (P, 2), dropping pairs not in the store."""
     ids = clips["clip_id"].to_numpy()
-    in_store = set(store.clip_ids)
-    keep = np.array([ids[a] in in_store and ids[b] in in_store for a, b in pairs], dtype=bool)
+    keep = np.array([ids[a] in store and ids[b] in store for a, b in pairs], dtype=bool)
     if not keep.all():
         log.warning(
             "%d of %d pairs reference clips absent from the store; dropped",
@@ -172,7 +171,7 @@ def make_loaders(
         for part in ("train", "val"):
             sensors = set(splits.sensors[part])
             ids = clips.loc[clips["sensor_id"].isin(sensors), "clip_id"]
-            ids = [c for c in ids if c in set(store.clip_ids)]
+            ids = [c for c in ids if c in store]
             out.append(store_rows(store, ids))
         return (
             BatchLoader(store, out[0], shuffle=True, max_batches=t.max_steps_per_epoch, **common),

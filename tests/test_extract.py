@@ -246,3 +246,23 @@ def test_process_pool_gives_the_same_store(tmp_path, clips):
     rep = extract(small, tmp_path / "p", LOGMEL, progress=False, processes=True, workers=2)
     assert part_bytes(tmp_path / "t") == part_bytes(tmp_path / "p")
     assert [b["clip_id"] for b in rep.bad] == ["bad"] and "unreadable" in rep.bad[0]["reason"]
+
+
+def test_finished_store_is_checked_without_the_writer_lock(tmp_path):
+    """Several processes (the sweep's workers) may check one finished store at once."""
+    import fcntl
+
+    from mvlib.config import FeatureConfig
+    from mvlib.extract import extract
+    from mvlib.store import part_name
+
+    wav = tmp_path / "a.wav"
+    sf.write(wav, 0.1 * np.sin(np.arange(22050) / 10.0), 22050)
+    clips = pd.DataFrame({"clip_id": ["a.wav"], "audio_path": [str(wav)]})
+    cfg = FeatureConfig(frontend="logmel")
+    extract(clips, tmp_path / "store", cfg, progress=False)
+    # another process holds the part's lock: a finished store must still be reported done
+    with open(tmp_path / "store" / part_name((0, 1)) / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        report = extract(clips, tmp_path / "store", cfg, progress=False)
+    assert report.n_done == 0 and report.n_skipped_existing == 1
