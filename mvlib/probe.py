@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from mvlib.config import ProbeConfig
 from mvlib.metrics import (

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from mvlib import config as cfgmod
 from mvlib.cache import atomic_write_json, cache_dir

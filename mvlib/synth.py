@@ -878,7 +878,7 @@ def _render_sensor(cfg: SynthConfig, s: int, audio_dir: str) -> int:
 
 def _render_all(cfg: SynthConfig, audio_dir: Path, workers: int, progress: bool) -> None:
     """Render audio sensor by sensor, in ``workers`` processes (spawned: safe in kernels)."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     bar = tqdm(total=cfg.n_sensors, desc="synth audio", unit="sensor", disable=not progress)
     if workers <= 1:

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars on stderr: widget bars would freeze at 0% in the built book
 
 import mvlib
 from mvlib import config as cfgmod
