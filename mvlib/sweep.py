@@ -350,9 +350,34 @@ def _mean(df: pd.DataFrame, config: str, col: str) -> float:
     return float(v.mean()) if len(v) else float("nan")
 
 
-def _claim(text: str, holds: bool | None) -> str:
-    mark = "holds here" if holds else "does not hold here" if holds is not None else "not measured"
-    return f"* {text} — **{mark}**."
+def _claim(text: str, holds: bool | None, p: float = float("nan")) -> str:
+    if holds is None:
+        return f"* {text} — **not measured**."
+    verdict = "holds here" if holds else "does not hold here"
+    if np.isfinite(p):
+        verdict += (
+            " (significant, paired p = {:.2f})"
+            if p < 0.05
+            else " in direction only (paired p = {:.2f})"
+        )
+        verdict = verdict.format(p)
+    return f"* {text} — **{verdict}**."
+
+
+def _paired_avg(df: pd.DataFrame, a: str, b: str) -> float:
+    """Paired t-test p-value over seeds of the two tasks' average score, config a vs b."""
+
+    def per_seed(c):
+        d = df[df["config"] == c].set_index("seed")
+        return (d["source_jaccard"] + d["sensor_accuracy"]) / 2
+
+    x, y = per_seed(a), per_seed(b)
+    common = x.index.intersection(y.index)
+    return (
+        paired_test(x[common].to_numpy(), y[common].to_numpy())["p"]
+        if len(common)
+        else float("nan")
+    )
 
 
 def reading(df: pd.DataFrame, mask_ratios=(0.2, 0.4, 0.6, 0.8)) -> str:
@@ -374,6 +399,7 @@ def reading(df: pd.DataFrame, mask_ratios=(0.2, 0.4, 0.6, 0.8)) -> str:
             f"The multi-view model with sample-level cos− beats the single-view autoencoder on both "
             f"tasks (here {a:.3f} vs {b:.3f} source, {c:.3f} vs {d:.3f} sensor)",
             (a > b and c > d) if known(a, b, c, d) else None,
+            _paired_avg(df, best, sv),
         )
     )
     e, f = avg(best), avg(fe)
@@ -381,6 +407,7 @@ def reading(df: pd.DataFrame, mask_ratios=(0.2, 0.4, 0.6, 0.8)) -> str:
         _claim(
             f"It beats the frontend features alone on average ({e:.3f} vs {f:.3f})",
             e > f if known(e, f) else None,
+            _paired_avg(df, best, fe),
         )
     )
     others = [avg(x) for x in (best, sv, fe)]

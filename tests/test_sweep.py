@@ -144,3 +144,11 @@ def test_load_results_reads_summaries(tmp_path):
     (tmp_path / "a" / "results.json").write_text(json.dumps({"summary": {"seed": 3, "x": 1}}))
     df = sweep.load_results([tmp_path / "a", tmp_path / "missing"])
     assert df.to_dict("records") == [{"seed": 3, "x": 1, "run_dir": str(tmp_path / "a")}]
+
+
+def test_reading_states_direction_and_significance():
+    text = sweep.reading(_results())
+    assert "beats the single-view autoencoder" in text
+    assert "paired p =" in text
+    # InfoNCE is made the weakest in _results()
+    assert "InfoNCE on same-sensor pairs is the weakest method" in text and "holds here" in text
