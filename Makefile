@@ -25,7 +25,7 @@ $(STAMP): requirements.txt pyproject.toml
 
 ## Build the book (HTML in book/_build/html) on the embedded default profile.
 book: env
-	MVLIB_PROFILE=$(PROFILE) $(BIN)/jupyter-book build book/
+	MVLIB_PROFILE=$(PROFILE) $(BIN)/jupyter-book build --all book/
 	@echo ">> open book/_build/html/index.html"
 
 ## The whole test suite: lint, unit and end-to-end tests, notebooks on the CI profile.

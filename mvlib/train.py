@@ -285,6 +285,17 @@ def check_store(cfg: Config, store: LatentStore, run_prov: dict | None = None) -
             f"store {store.path}: feature dim {store.dim} is odd; "
             "the private/shared split needs an even dimension"
         )
+    f = cfg.features
+    expected = {"hop": f.hop, "sample_rate": f.sample_rate}
+    if frontend == "logmel":
+        expected["dim"] = f.n_mels
+    for key, want in expected.items():
+        have = store.dim if key == "dim" else store.identity.get(key)
+        if have is not None and have != want:
+            raise StoreMismatchForRun(
+                f"latent store {store.path} has {key}={have!r} (frames of another size), but the "
+                f"config expects {want!r}; extract a store with these feature settings"
+            )
     if run_prov is None:
         return
     for key in ("frontend", "feature_dim"):

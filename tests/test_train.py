@@ -64,6 +64,7 @@ def _cfg(**over):
         "train.batch_size": 8,
         "train.crop_frames": 8,
         "train.device": "cpu",
+        "features.n_mels": D,
     }
     base.update(over)
     return config.load_config("ci", base)
@@ -248,3 +249,11 @@ def test_probe_run_writes_results_with_provenance(toy, tmp_path, monkeypatch):
     assert s["dsc_shared"] == pytest.approx(s["sensor_accuracy_z_s"] - s["sensor_accuracy_z_p"])
     # the toy store has a per-sensor offset: the joint latent must find the sensor
     assert s["sensor_accuracy"] > 0.8
+
+
+def test_store_with_another_frame_size_is_refused(tmp_path):
+    clips = _clips()
+    store = _store(tmp_path / "s", clips)  # logmel store of dim D = 16
+    train.check_store(_cfg(), store)
+    with pytest.raises(train.StoreMismatchForRun, match=r"dim=16.*expects 128"):
+        train.check_store(_cfg(**{"features.n_mels": 128}), store)
