@@ -304,7 +304,9 @@ def summarise(
         row["sensor accuracy"] = _cell(t["sensor_accuracy"]) if len(t) else ""
         both = pd.merge(s[["seed", "source_jaccard"]], t[["seed", "sensor_accuracy"]], on="seed")
         row["avg"] = _cell((both.source_jaccard + both.sensor_accuracy) / 2) if len(both) else ""
-        if reference and label != reference and reference in rows:
+        if reference and label == reference:
+            row["Δ source (p)"] = row["Δ sensor (p)"] = "reference"
+        elif reference and reference in rows:
             ref_s = df[df.config == rows[reference][0]].set_index("seed")["source_jaccard"]
             ref_t = df[df.config == rows[reference][1]].set_index("seed")["sensor_accuracy"]
             for col, mine, ref in (
