@@ -123,30 +123,30 @@ def subspace_truth(z_p, z_s, sources, channels, sensors, seed: int = 0) -> dict:
 def run_truth(run_dir, progress: bool = False) -> dict:
     """Ground-truth scores of one multi-view run (cached in ``ground_truth.json``)."""
     from mvlib import synth, workflow
-    from mvlib.embed import embed_rows
-    from mvlib.pairing import Splits
-    from mvlib.store import LatentStore
-    from mvlib.train import load_model, store_rows
+    from mvlib.embed import run_embeddings
+    from mvlib.taxonomy import coarse_label_columns
 
     run_dir = Path(run_dir)
     cached = run_dir / GT_FILE
     if cached.exists():
         return json.loads(cached.read_text())
-    model, cfg, ckpt = load_model(run_dir)
-    assert cfg.data.source == "synth", f"{run_dir}: ground truth exists only for the synthetic set"
-    clips = workflow.load_dataset(cfg, progress=progress)
-    splits = Splits.load(run_dir / "splits.json")
-    truth = synth.load_truth(workflow.dataset_root(cfg))
-    used = clips.loc[splits.downstream != ""].reset_index(drop=True)
-    store = LatentStore(ckpt["provenance"]["store"])
-    emb = embed_rows(model, store, store_rows(store, used["clip_id"].tolist()))
-    tclips = truth["clips"].set_index("audio_filename").loc[used["clip_id"]]
-    from mvlib.taxonomy import coarse_label_columns
-
+    run = run_embeddings(run_dir, progress=progress)
+    assert (
+        run.cfg.data.source == "synth"
+    ), f"{run_dir}: ground truth exists only for the synthetic set"
+    truth = synth.load_truth(workflow.dataset_root(run.cfg))
+    ids = run.clips["clip_id"]
+    tclips = truth["clips"].set_index("audio_filename").loc[ids]
     sources = tclips[list(coarse_label_columns())].to_numpy(np.int64)
-    channels = clip_channels(truth).loc[used["clip_id"]].to_numpy(np.float64)
+    channels = clip_channels(truth).loc[ids].to_numpy(np.float64)
+    emb = run.embeddings
     out = subspace_truth(
-        emb["z_p"], emb["z_s"], sources, channels, used["sensor_id"].to_numpy(), seed=cfg.train.seed
+        emb["z_p"],
+        emb["z_s"],
+        sources,
+        channels,
+        run.clips["sensor_id"].to_numpy(),
+        seed=run.cfg.train.seed,
     )
     atomic_write_json(cached, out)
     return out
@@ -284,18 +284,10 @@ class ProjectionExplorer:
 
     def _data(self, run_dir):
         if run_dir not in self._cache:
-            from mvlib import workflow
-            from mvlib.embed import embed_rows
-            from mvlib.pairing import Splits
-            from mvlib.store import LatentStore
-            from mvlib.train import load_model, store_rows
+            from mvlib.embed import run_embeddings
 
-            model, cfg, ckpt = load_model(run_dir)
-            clips = workflow.load_dataset(cfg, progress=False)
-            used = clips.loc[Splits.load(Path(run_dir) / "splits.json").downstream != ""]
-            store = LatentStore(ckpt["provenance"]["store"])
-            emb = embed_rows(model, store, store_rows(store, used["clip_id"].tolist()))
-            self._cache[run_dir] = (emb, used.reset_index(drop=True))
+            run = run_embeddings(run_dir)
+            self._cache[run_dir] = (run.embeddings, run.clips)
         return self._cache[run_dir]
 
     def figure(self, run: str, subspace: str = "z_s", colour: str = "sensor"):

@@ -7,6 +7,9 @@ embedding ``z_p ⊕ z_s``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import torch
@@ -128,3 +131,42 @@ def subspace_statistics(
             }
         )
     return pd.DataFrame(out).set_index("subspace").round(4)
+
+
+@dataclass
+class RunEmbeddings:
+    """A trained run's frozen encoder applied to its held-out sensors' downstream clips."""
+
+    model: nn.Module
+    cfg: object  #: the run's Config
+    checkpoint: dict
+    clips: pd.DataFrame  #: downstream clips (clip table rows, reindexed 0..N-1)
+    partition: np.ndarray  #: ndarray[N] of "train" | "val" | "test"
+    embeddings: dict  #: name -> ndarray[N x k], time-pooled (see :func:`pooled`)
+
+
+def run_embeddings(run_dir, which: str = "best", progress: bool = False) -> RunEmbeddings:
+    """Load a run (config, checkpoint, splits, store) and embed its downstream clips.
+
+    The store is the one the run was trained on (its provenance); it must still exist and
+    fit the run (frontend, weights, frame size).
+    """
+    from mvlib import workflow
+    from mvlib.pairing import Splits
+    from mvlib.train import check_store, load_model, store_rows
+
+    run_dir = Path(run_dir)
+    model, cfg, ckpt = load_model(run_dir, which)
+    store_path = Path(ckpt["provenance"]["store"])
+    if not store_path.exists():
+        raise FileNotFoundError(
+            f"{run_dir}: the run's latent store {store_path} is gone; re-extract it or move it back"
+        )
+    store = LatentStore(store_path)
+    check_store(cfg, store, ckpt["provenance"])
+    clips = workflow.load_dataset(cfg, progress=progress)
+    splits = Splits.load(run_dir / "splits.json")
+    used = splits.downstream != ""
+    down = clips.loc[used].reset_index(drop=True)
+    emb = embed_rows(model, store, store_rows(store, down["clip_id"].tolist()))
+    return RunEmbeddings(model, cfg, ckpt, down, splits.downstream[used], emb)

@@ -472,36 +472,26 @@ def probe_run(run_dir, progress: bool = True) -> dict:
     and writes ``<run_dir>/results.json`` with every metric, the run's config, seed, the
     frontend/weights identity and the git commit.
     """
-    from mvlib import workflow
-    from mvlib.embed import embed_rows
-    from mvlib.pairing import Splits
-    from mvlib.store import LatentStore
-    from mvlib.train import check_store, load_model
+    from mvlib.embed import run_embeddings
+    from mvlib.taxonomy import coarse_label_columns
 
-    run_dir = Path(run_dir)
-    model, cfg, ckpt = load_model(run_dir)
-    prov = ckpt["provenance"]
-    store_path = Path(prov["store"])
-    if not store_path.exists():
-        raise FileNotFoundError(
-            f"{run_dir}: the run's latent store {store_path} is gone; re-extract it or move it back"
-        )
-    store = LatentStore(store_path)
-    check_store(cfg, store, prov)
-    clips = workflow.load_dataset(cfg, progress=False)
-    splits = Splits.load(run_dir / "splits.json")
-    rows, y_src, y_sen, part = _downstream(clips, splits, store)
-    feats = embed_rows(model, store, rows)
-    results = probe_features(feats, y_src, y_sen, part, cfg.probe, progress=progress)
+    run = run_embeddings(run_dir)
+    y_src = run.clips[list(coarse_label_columns())].to_numpy(np.int64)
+    y_sen = run.clips["sensor_id"].astype(str).to_numpy()
+    results = probe_features(
+        run.embeddings, y_src, y_sen, run.partition, run.cfg.probe, progress=progress
+    )
+    ckpt = run.checkpoint
     extra = {"best_epoch": ckpt.get("epoch"), "val_total": ckpt.get("val_total")}
-    return _write_results(run_dir, results, cfg, prov, model.method, extra)
+    return _write_results(run_dir, results, run.cfg, ckpt["provenance"], run.model.method, extra)
 
 
 def probe_frontend(cfg, out_dir, progress: bool = True) -> dict:
     """The frontend-only baseline ("DAC only"): probes on time-mean frontend features."""
     from mvlib import workflow
+    from mvlib.features import resolve_device
     from mvlib.pairing import make_splits
-    from mvlib.train import provenance, resolve_device
+    from mvlib.train import provenance
 
     clips = workflow.load_dataset(cfg, progress=False)
     splits = make_splits(clips, cfg.split)

@@ -40,6 +40,7 @@ import mvlib
 from mvlib import config as cfgmod
 from mvlib.cache import atomic_write_bytes, atomic_write_json, atomic_write_text, cache_dir
 from mvlib.config import Config
+from mvlib.features import resolve_device
 from mvlib.losses import NonFiniteLossError, model_loss
 from mvlib.model import build_model
 from mvlib.pairing import Splits
@@ -314,13 +315,6 @@ def check_store(cfg: Config, store: LatentStore, run_prov: dict | None = None) -
             f"store {store.path} was built with different weights/frontend settings than the run "
             f"(differs in {diff})"
         )
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when present, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def _seed_everything(seed: int, epoch: int) -> None:
