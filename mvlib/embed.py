@@ -109,9 +109,7 @@ def subspace_statistics(
         Clip-table rows of same-sensor pairs. Cross-sensor pairs are made by pairing each
         first view with a random second view of another pair whose sensor differs.
     """
-    ids = clips["clip_id"].to_numpy()
-    pos = {c: i for i, c in enumerate(store.clip_ids)}
-    rows = np.array([[pos[ids[a]], pos[ids[b]]] for a, b in pairs], dtype=np.int64)  # (P, 2)
+    rows = store.rows(clips["clip_id"].to_numpy()[pairs.reshape(-1)]).reshape(-1, 2)  # (P, 2)
     e1, e2 = embed_rows(model, store, rows[:, 0]), embed_rows(model, store, rows[:, 1])
     sensors = clips["sensor_id"].to_numpy()[pairs[:, 0]]
     perm = np.random.default_rng(seed).permutation(len(pairs))
@@ -153,7 +151,7 @@ def run_embeddings(run_dir, which: str = "best", progress: bool = False) -> RunE
     """
     from mvlib import workflow
     from mvlib.pairing import Splits
-    from mvlib.train import check_store, load_model, store_rows
+    from mvlib.train import check_store, load_model
 
     run_dir = Path(run_dir)
     model, cfg, ckpt = load_model(run_dir, which)
@@ -168,5 +166,5 @@ def run_embeddings(run_dir, which: str = "best", progress: bool = False) -> RunE
     splits = Splits.load(run_dir / "splits.json")
     used = splits.downstream != ""
     down = clips.loc[used].reset_index(drop=True)
-    emb = embed_rows(model, store, store_rows(store, down["clip_id"].tolist()))
+    emb = embed_rows(model, store, store.rows(down["clip_id"]))
     return RunEmbeddings(model, cfg, ckpt, down, splits.downstream[used], emb)

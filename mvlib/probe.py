@@ -401,17 +401,12 @@ MAIN_FEATURE = {
 }
 
 
-def _downstream(clips, splits, store):
-    """Rows of the downstream partitions in the store, their labels and partition."""
+def downstream_labels(clips) -> tuple[np.ndarray, np.ndarray]:
+    """Probe targets of clip-table rows: source multi-hot ``[N x 8]``, sensor ids ``[N]``."""
     from mvlib.taxonomy import coarse_label_columns
-    from mvlib.train import store_rows
 
-    used = np.flatnonzero(splits.downstream != "")
-    ids = clips["clip_id"].to_numpy()[used]
-    rows = store_rows(store, ids)
-    y_source = clips[list(coarse_label_columns())].to_numpy(np.int64)[used]
-    y_sensor = clips["sensor_id"].astype(str).to_numpy()[used]
-    return rows, y_source, y_sensor, splits.downstream[used]
+    y_source = clips[list(coarse_label_columns())].to_numpy(np.int64)
+    return y_source, clips["sensor_id"].astype(str).to_numpy()
 
 
 def summarise_results(results: dict, method: str) -> dict:
@@ -473,11 +468,9 @@ def probe_run(run_dir, progress: bool = True) -> dict:
     frontend/weights identity and the git commit.
     """
     from mvlib.embed import run_embeddings
-    from mvlib.taxonomy import coarse_label_columns
 
     run = run_embeddings(run_dir)
-    y_src = run.clips[list(coarse_label_columns())].to_numpy(np.int64)
-    y_sen = run.clips["sensor_id"].astype(str).to_numpy()
+    y_src, y_sen = downstream_labels(run.clips)
     results = probe_features(
         run.embeddings, y_src, y_sen, run.partition, run.cfg.probe, progress=progress
     )
@@ -489,16 +482,21 @@ def probe_run(run_dir, progress: bool = True) -> dict:
 def probe_frontend(cfg, out_dir, progress: bool = True) -> dict:
     """The frontend-only baseline ("DAC only"): probes on time-mean frontend features."""
     from mvlib import workflow
+    from mvlib.embed import embed_rows
     from mvlib.features import resolve_device
+    from mvlib.model import build_model
     from mvlib.pairing import make_splits
     from mvlib.train import provenance
 
     clips = workflow.load_dataset(cfg, progress=False)
     splits = make_splits(clips, cfg.split)
     store = workflow.ensure_store(cfg, clips, progress=progress)
-    rows, y_src, y_sen, part = _downstream(clips, splits, store)
-    x = np.stack([store.get(int(r)).astype(np.float32).mean(0) for r in rows])  # (N, D)
-    results = probe_features({"x": x}, y_src, y_sen, part, cfg.probe, progress=progress)
+    down = clips.loc[splits.downstream != ""]
+    frontend_only = build_model("frontend", store.dim, cfg.model)
+    feats = embed_rows(frontend_only, store, store.rows(down["clip_id"]))  # {"x": (N, D)}
+    y_src, y_sen = downstream_labels(down)
+    part = splits.downstream[splits.downstream != ""]
+    results = probe_features(feats, y_src, y_sen, part, cfg.probe, progress=progress)
     prov = provenance(cfg, store, resolve_device("cpu"))
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     return _write_results(out_dir, results, cfg, prov, "frontend", {})

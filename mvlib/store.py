@@ -369,6 +369,17 @@ class LatentStore:
             raise KeyError(f"clip {key!r} is not in the store {self.path}")
         return self._row_of[key]
 
+    def rows(self, clip_ids: Iterable[str]) -> np.ndarray:
+        """Rows of several clip ids, ``np.ndarray[N]`` int64; missing clips are named."""
+        clip_ids = [str(c) for c in clip_ids]
+        missing = [c for c in clip_ids if c not in self._row_of]
+        if missing:
+            raise KeyError(
+                f"{len(missing)} clip(s) are not in the latent store {self.path}: {missing[:5]} "
+                "(was extraction run on a subset, or did clips fail as bad audio?)"
+            )
+        return np.array([self._row_of[c] for c in clip_ids], dtype=np.int64)
+
     def get(self, key: int | str) -> np.ndarray:
         """One clip's latent, ``np.ndarray[T x D]`` float16: a memmap slice, no copy."""
         r = self.row(key)

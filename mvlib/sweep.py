@@ -226,6 +226,11 @@ def run_sweep(
     return df
 
 
+def frontend_dir(cfg: Config, seed: int) -> Path:
+    """Results folder of the frontend-only baseline ("DAC only") for one probe seed."""
+    return cache_dir("runs", cfg.profile, f"frontend-{cfg.features.frontend}-seed{seed}")
+
+
 def frontend_results(cfg: Config, seeds=None, progress: bool = True) -> list[Path]:
     """Probe the frontend's own features (no training) once per seed; cached results."""
     from mvlib.probe import probe_frontend
@@ -233,7 +238,7 @@ def frontend_results(cfg: Config, seeds=None, progress: bool = True) -> list[Pat
     out = []
     for s in seeds if seeds is not None else cfg.sweep.seeds:
         c = cfg.replace({"probe.seed": s, "train.seed": s})
-        d = cache_dir("runs", cfg.profile, f"frontend-{cfg.features.frontend}-seed{s}")
+        d = frontend_dir(cfg, s)
         if not (d / RESULTS_FILE).exists():
             probe_frontend(c, d, progress=progress)
         out.append(d)
@@ -260,9 +265,7 @@ def collect(cfg: Config, entries: list[Entry] | None = None, seeds=None) -> pd.D
     entries = entries if entries is not None else grid(cfg.sweep.mask_ratios)
     seeds = list(seeds if seeds is not None else cfg.sweep.seeds)
     paths = [run_dir_of(cfg, e, s) for e in entries for s in seeds]
-    paths += [
-        cache_dir("runs", cfg.profile, f"frontend-{cfg.features.frontend}-seed{s}") for s in seeds
-    ]
+    paths += [frontend_dir(cfg, s) for s in seeds]
     df = load_results(paths)
     if len(df):
         name = {str(run_dir_of(cfg, e, s)): (e.name, e.group) for e in entries for s in seeds}
@@ -357,12 +360,7 @@ def _claim(text: str, holds: bool | None, p: float = float("nan")) -> str:
         return f"* {text} — **not measured**."
     verdict = "holds here" if holds else "does not hold here"
     if np.isfinite(p):
-        verdict += (
-            " (significant, paired p = {:.2f})"
-            if p < 0.05
-            else " in direction only (paired p = {:.2f})"
-        )
-        verdict = verdict.format(p)
+        verdict += f" ({'significant' if p < 0.05 else 'in direction only'}, paired p = {p:.2f})"
     return f"* {text} — **{verdict}**."
 
 
@@ -382,7 +380,7 @@ def _paired_avg(df: pd.DataFrame, a: str, b: str) -> float:
     )
 
 
-def reading(df: pd.DataFrame, mask_ratios=(0.2, 0.4, 0.6, 0.8)) -> str:
+def reading(df: pd.DataFrame) -> str:
     """The paper's main claims (section 4.1), each checked against these results."""
 
     def avg(c):

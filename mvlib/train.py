@@ -123,19 +123,7 @@ class BatchLoader:
             yield batch
 
 
-def store_rows(store: LatentStore, clip_ids) -> np.ndarray:
-    """Store row of each clip id; a clip missing from the store is an error naming it."""
-    pos = {c: i for i, c in enumerate(store.clip_ids)}
-    missing = [c for c in clip_ids if c not in pos]
-    if missing:
-        raise KeyError(
-            f"{len(missing)} clip(s) are not in the latent store {store.path}: "
-            f"{missing[:5]} (was extraction run on a subset, or did clips fail as bad audio?)"
-        )
-    return np.array([pos[c] for c in clip_ids], dtype=np.int64)
-
-
-def _pair_items(clips: pd.DataFrame, store: LatentStore, pairs: np.ndarray) -> np.ndarray:
+def pair_rows(clips: pd.DataFrame, store: LatentStore, pairs: np.ndarray) -> np.ndarray:
     """Clip-table pairs (P, 2) → store-row pairs (P, 2), dropping pairs not in the store."""
     ids = clips["clip_id"].to_numpy()
     keep = np.array([ids[a] in store and ids[b] in store for a, b in pairs], dtype=bool)
@@ -146,7 +134,7 @@ def _pair_items(clips: pd.DataFrame, store: LatentStore, pairs: np.ndarray) -> n
             len(pairs),
         )
     pairs = pairs[keep]
-    flat = store_rows(store, ids[pairs.reshape(-1)])
+    flat = store.rows(ids[pairs.reshape(-1)])
     return flat.reshape(-1, 2)  # (P, 2)
 
 
@@ -160,8 +148,8 @@ def make_loaders(
     t, method = cfg.train, cfg.model.method
     common = dict(batch_size=t.batch_size, crop_frames=t.crop_frames, seed=t.seed)
     if method in ("multiview", "contrastive"):
-        tr = _pair_items(clips, store, splits.pairs["train"])
-        va = _pair_items(clips, store, splits.pairs["val"])
+        tr = pair_rows(clips, store, splits.pairs["train"])
+        va = pair_rows(clips, store, splits.pairs["val"])
         return (
             BatchLoader(store, tr, shuffle=True, max_batches=t.max_steps_per_epoch, **common),
             BatchLoader(store, va, shuffle=False, **common),
@@ -173,7 +161,7 @@ def make_loaders(
             sensors = set(splits.sensors[part])
             ids = clips.loc[clips["sensor_id"].isin(sensors), "clip_id"]
             ids = [c for c in ids if c in store]
-            out.append(store_rows(store, ids))
+            out.append(store.rows(ids))
         return (
             BatchLoader(store, out[0], shuffle=True, max_batches=t.max_steps_per_epoch, **common),
             BatchLoader(store, out[1], shuffle=False, **common),
@@ -184,7 +172,7 @@ def make_loaders(
         loaders = []
         for part, shuffle in (("train", True), ("val", False)):
             mask = splits.downstream == part
-            rows = store_rows(store, clips.loc[mask, "clip_id"].tolist())
+            rows = store.rows(clips.loc[mask, "clip_id"])
             loaders.append(
                 BatchLoader(
                     store,

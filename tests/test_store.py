@@ -213,3 +213,15 @@ def test_feature_statistics_streams_mean_and_std(tmp_path):
     allx = np.concatenate(xs).astype(np.float64)
     np.testing.assert_allclose(mean, allx.mean(0), atol=1e-12)
     np.testing.assert_allclose(std, allx.std(0), atol=1e-9)
+
+
+def test_rows_of_clip_ids_name_the_missing_ones(tmp_path):
+    from mvlib.store import LatentStore, StoreWriter
+
+    with StoreWriter(tmp_path / "s", {"identity": {"frontend": "logmel"}, "dim": 2}) as w:
+        for c in ("b", "a", "c"):
+            w.append(c, np.zeros((3, 2), np.float16), {})
+    s = LatentStore(tmp_path / "s")
+    np.testing.assert_array_equal(s.rows(["c", "a"]), [2, 0])
+    with pytest.raises(KeyError, match=r"1 clip\(s\) are not in the latent store.*'zz'"):
+        s.rows(["a", "zz"])
