@@ -128,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Latent multi-view self-supervised learning for environmental sound "
         "(dataset synthesis, feature extraction, training, probing).",
     )
+    ap.add_argument("--debug", action="store_true", help="show the traceback of mvlib's own errors")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = _command(sub, "config", "print the resolved configuration of a profile")
@@ -169,9 +170,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. mvlib's own errors print one line and return 2 (``--debug``: raise)."""
+    from mvlib.errors import EXIT_CODE, MvlibError, format_error
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return args.func(args)
+    try:
+        return args.func(args)
+    except MvlibError as e:
+        if args.debug:
+            raise
+        print(format_error(e), file=sys.stderr)
+        return EXIT_CODE
 
 
 if __name__ == "__main__":
