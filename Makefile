@@ -9,7 +9,7 @@ STAMP := $(VENV)/.mvlib-req-$(REQ_HASH)
 BIN := $(VENV)/bin
 PROFILE ?= default
 
-.PHONY: env book test lint format pytest nbtest clean-book
+.PHONY: env book test lint format pytest nbtest browsertest chromium clean-book
 
 env: $(STAMP)
 	@$(BIN)/pip install --quiet --no-deps --no-build-isolation -e . >/dev/null
@@ -29,7 +29,7 @@ book: env
 	@echo ">> open book/_build/html/index.html"
 
 ## The whole test suite: lint, unit and end-to-end tests, notebooks on the CI profile.
-test: env lint pytest nbtest
+test: env lint pytest nbtest browsertest
 
 lint: env
 	$(BIN)/ruff check mvlib tests benchmarks
@@ -42,6 +42,29 @@ pytest: env
 
 nbtest: env
 	MVLIB_PROFILE=ci $(BIN)/python -m pytest -q --nbval-lax -p no:cacheprovider book/[0-9]*.ipynb
+
+## The built book in a real browser: build it on the CI profile with a fresh cache into
+## $(BOOK_TEST_DIR), then open every page of book/_toc.yml in headless Chromium, network off
+## (tests/browser_book.py says what is checked).
+BOOK_TEST_DIR ?= build/book-ci
+browsertest: env chromium
+	rm -rf $(BOOK_TEST_DIR)
+	MVLIB_PROFILE=ci MVLIB_CACHE=$(abspath $(BOOK_TEST_DIR))/cache \
+	  $(BIN)/jupyter-book build --all --warningiserror --path-output $(BOOK_TEST_DIR) book/
+	MVLIB_BOOK_HTML=$(BOOK_TEST_DIR)/_build/html \
+	  $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/browser_book.py
+
+## A system Chromium for browsertest: installed with apt-get when missing and running as root;
+## otherwise one line says what to install.
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
+	  || [ -n "$$MVLIB_CHROMIUM" ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo ">> installing chromium (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "mvlib: error: chromium: not installed; install it (Debian/Ubuntu: sudo apt-get install chromium) or set MVLIB_CHROMIUM=/path/to/chromium" >&2; exit 2; \
+	  fi; }
 
 format: env
 	$(BIN)/ruff check --fix mvlib tests benchmarks
