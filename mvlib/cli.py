@@ -117,6 +117,25 @@ def cmd_config(args) -> int:
     return 0
 
 
+def cmd_embed(args) -> int:
+    from mvlib.embed_audio import embed_files
+
+    report = embed_files(
+        args.inputs,
+        args.run,
+        args.out,
+        subspace=args.subspace,
+        level=args.level,
+        fmt=args.format,
+        which=args.checkpoint,
+        window_s=args.window_s,
+        device=args.device,
+        progress=not args.quiet,
+    )
+    print(report.summary())
+    return 0
+
+
 def _command(sub, name: str, text: str) -> argparse.ArgumentParser:
     """A subcommand whose one-line help is also its ``--help`` description."""
     return sub.add_parser(name, help=text, description=text)
@@ -166,6 +185,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="a run folder made by `mvlib train`")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_probe)
+
+    p = _command(sub, "embed", "embed audio files, folders or globs with a trained run's encoder")
+    p.add_argument("inputs", nargs="+", help="audio files, folders (recursive) or glob patterns")
+    p.add_argument("--run", required=True, help="a run folder made by `mvlib train`")
+    p.add_argument("--out", required=True, help="output folder (new, or made by mvlib embed)")
+    p.add_argument(
+        "--subspace", choices=("z_p", "z_s", "both"), default="both", help="both: z_p ⊕ z_s"
+    )
+    p.add_argument(
+        "--level",
+        choices=("clip", "frame", "both"),
+        default="clip",
+        help="clip: time mean per file; frame: per frame with times (default clip)",
+    )
+    p.add_argument(
+        "--format",
+        choices=("npy", "npz"),
+        default="npy",
+        help="npy: files per input; npz: one embeddings.npz table (default npy)",
+    )
+    p.add_argument("--checkpoint", default="best", help="best | last (default best)")
+    p.add_argument(
+        "--window-s", type=float, default=None, help="window length (default: training clips')"
+    )
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto (default cpu)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_embed)
     return ap
 
 
