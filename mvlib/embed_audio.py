@@ -259,7 +259,10 @@ class AudioEmbedder:
     def _pick(self, emb: dict[str, np.ndarray]) -> np.ndarray:
         if "z_p" in emb and "z_s" in emb:
             if self.subspace == "both":
-                return np.concatenate([emb["z_p"], emb["z_s"]], axis=-1)
+                pair = [emb["z_p"], emb["z_s"]]
+                if isinstance(pair[0], torch.Tensor):
+                    return torch.cat(pair, dim=-1)
+                return np.concatenate(pair, axis=-1)
             return emb[self.subspace]
         (only,) = emb.values()  # contrastive "z", supervised "z", frontend-only "x"
         return only
