@@ -136,7 +136,7 @@ def frame_times(frontend: Frontend, n: int, offset_samples: int = 0) -> np.ndarr
     return (offset_samples + (t + shift) * frontend.hop) / frontend.sample_rate
 
 
-def _run_frontend(cfg, run_identity: dict, device: str) -> Frontend:
+def _run_frontend(cfg, run_identity: dict, device: str, where="run") -> Frontend:
     """The run's frontend rebuilt here, refusing other weights than the run's."""
     from mvlib.features import make_frontend
 
@@ -151,10 +151,15 @@ def _run_frontend(cfg, run_identity: dict, device: str) -> Frontend:
     try:
         frontend = make_frontend(cfg.features)
     except WeightsError as e:
+        from mvlib import features
+
+        sha = run_identity.get("weights_sha256", "?")
         raise EmbedError(
-            f"frontend weights {weights or fc.frontend}",
-            f"the run was trained on these DAC weights but they are not available here ({e})",
-            "put the weights file where features.dac_weights or $MVLIB_DAC_WEIGHTS points",
+            where,
+            f"trained on DAC weights {weights or '?'} (encoder sha256 {sha}), which are not on "
+            "this machine",
+            f"put that weights file at {features.DAC_CACHE_FILE} or set "
+            f"${features.WEIGHTS_ENV}=<file>",
         ) from e
     mine = frontend.identity
     diff = sorted(
@@ -165,8 +170,8 @@ def _run_frontend(cfg, run_identity: dict, device: str) -> Frontend:
     if diff:
         detail = ", ".join(f"{k}: run {run_identity[k]!r}, here {mine[k]!r}" for k in diff[:3])
         raise EmbedError(
-            f"frontend {frontend.tag}",
-            f"not the frontend the run was trained on ({detail})",
+            where,
+            f"frontend {frontend.tag} here is not the one the run was trained on ({detail})",
             "use the weights file the run was trained with (its provenance.json names them)",
         )
     return frontend
@@ -227,7 +232,7 @@ class AudioEmbedder:
         self.model, self.cfg, ckpt = load_model(run_dir, which, device=self.device)
         prov = ckpt.get("provenance") or {}
         identity = dict(prov.get("feature_identity") or {"frontend": self.cfg.features.frontend})
-        self.frontend = _run_frontend(self.cfg, identity, str(self.device))
+        self.frontend = _run_frontend(self.cfg, identity, str(self.device), run_dir)
         if self.frontend.dim != ckpt["dim"]:
             raise EmbedError(
                 run_dir,

@@ -98,7 +98,9 @@ def browser():
         )
     exe = _chromium()
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, headless=True, args=["--no-sandbox"])
+        b = p.chromium.launch(
+            executable_path=exe, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
         yield b
         b.close()
 

@@ -182,14 +182,14 @@ def test_run_whose_frontend_weights_are_missing_is_refused(run, tmp_path, monkey
     with pytest.raises(EmbedError) as e:
         AudioEmbedder(dac_run)
     line = e.value.line()
-    assert "\n" not in line and "dac_44khz_8kbps_0.0.1" in line and "not available" in line
+    assert "\n" not in line and "dac_44khz_8kbps_0.0.1" in line and "not on this machine" in line
     rc = cli.main(["embed", str(tmp_path), "--run", str(dac_run), "--out", str(tmp_path / "o")])
     assert rc == 2
 
 
 def test_run_of_another_frontend_identity_is_refused(run, tmp_path):
     other = _altered_run(run, tmp_path, "other", weights_sha256="0123456789abcdef")
-    with pytest.raises(EmbedError, match="not the frontend the run was trained on"):
+    with pytest.raises(EmbedError, match="is not the one the run was trained on"):
         AudioEmbedder(other)
     with pytest.raises(EmbedError, match="not a trained run"):
         AudioEmbedder(tmp_path)
