@@ -50,7 +50,7 @@ BOOK_TEST_DIR ?= build/book-ci
 browsertest: env chromium
 	rm -rf $(BOOK_TEST_DIR)
 	MVLIB_PROFILE=ci MVLIB_CACHE=$(abspath $(BOOK_TEST_DIR))/cache \
-	  $(BIN)/jupyter-book build --all --warningiserror --path-output $(BOOK_TEST_DIR) book/
+	  $(BIN)/jupyter-book build --all --path-output $(BOOK_TEST_DIR) book/
 	MVLIB_BOOK_HTML=$(BOOK_TEST_DIR)/_build/html \
 	  $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/browser_book.py
 

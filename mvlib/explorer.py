@@ -142,7 +142,8 @@ _JS = r"""
     var xs = xy.map(function (p) { return p[0]; }), ys = xy.map(function (p) { return p[1]; });
     var x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs);
     var y0 = Math.min.apply(null, ys), y1 = Math.max.apply(null, ys);
-    var sx = (W - 2 * M) / ((x1 - x0) || 1), sy = (H - 2 * M) / ((y1 - y0) || 1);
+    var P = 8;  // inner padding: no point on the frame
+    var sx = (W - 2 * M - 2 * P) / ((x1 - x0) || 1), sy = (H - 1.5 * M - 2 * P) / ((y1 - y0) || 1);
     svg.appendChild(el("rect", {x: M, y: M / 2, width: W - 2 * M, height: H - 1.5 * M,
                                 fill: "none", stroke: "#999"}));
     svg.appendChild(el("text", {x: W / 2, y: H - 6, "text-anchor": "middle",
@@ -156,8 +157,8 @@ _JS = r"""
     order.forEach(function (i) {
       var c = codes[run.idx[i]];
       var fill = col === "sensor" ? palette[c %% palette.length] : (c ? "#d62728" : "#c8c8c8");
-      var dot = el("circle", {cx: (M + (xy[i][0] - x0) * sx).toFixed(1),
-                              cy: (H - M - (xy[i][1] - y0) * sy).toFixed(1),
+      var dot = el("circle", {cx: (M + P + (xy[i][0] - x0) * sx).toFixed(1),
+                              cy: (H - M - P - (xy[i][1] - y0) * sy).toFixed(1),
                               r: col === "sensor" || c ? 3.2 : 2.6, fill: fill});
       dot.appendChild(el("title", {}, data.clips[run.idx[i]] + " · sensor " +
                          data.sensors[data.colourings.sensor[run.idx[i]]] +
