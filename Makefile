@@ -46,10 +46,12 @@ nbtest: env
 ## The built book in a real browser: build it on the CI profile with a fresh cache into
 ## $(BOOK_TEST_DIR), then open every page of book/_toc.yml in headless Chromium, network off
 ## (tests/browser_book.py says what is checked).
+## BOOK_TEST_CACHE=$$MVLIB_CACHE reuses nbtest's artefacts instead (faster, not a cold build).
 BOOK_TEST_DIR ?= build/book-ci
+BOOK_TEST_CACHE ?= $(abspath $(BOOK_TEST_DIR))/cache
 browsertest: env chromium
 	rm -rf $(BOOK_TEST_DIR)
-	MVLIB_PROFILE=ci MVLIB_CACHE=$(abspath $(BOOK_TEST_DIR))/cache \
+	MVLIB_PROFILE=ci MVLIB_CACHE=$(BOOK_TEST_CACHE) \
 	  $(BIN)/jupyter-book build --all --path-output $(BOOK_TEST_DIR) book/
 	MVLIB_BOOK_HTML=$(BOOK_TEST_DIR)/_build/html \
 	  $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/browser_book.py
