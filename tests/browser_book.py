@@ -19,7 +19,8 @@ For every page that ``book/_toc.yml`` lists (whatever chapters it holds), it che
 - chapter 5's projection explorer draws points and redraws when the reader changes the run,
   the subspace and the colouring.
 
-A missing Chromium or Playwright fails with one line saying what to install: never a skip.
+``test_the_checks_catch_a_broken_page`` shows that each check can fail. A missing Chromium or
+Playwright fails with one line saying what to install: never a skip.
 """
 
 from __future__ import annotations
@@ -217,9 +218,8 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("page_name", toc_pages())
 
 
-def test_page_renders_offline(browser, html_root, page_name):
-    path = html_root / f"{page_name}.html"
-    assert path.is_file(), f"{path}: page of _toc.yml entry {page_name!r} was not built"
+def check_page(browser, path: Path) -> tuple[str, list[str], str]:
+    """Open one page offline; returns (what was seen, problems found, explorer status)."""
     context = browser.new_context(offline=True, java_script_enabled=True)
     page = context.new_page()
     log = PageLog(page)
@@ -229,8 +229,6 @@ def test_page_renders_offline(browser, html_root, page_name):
         math = page.evaluate(_MATH_JS)
         media = page.evaluate(_MEDIA_JS)
         widget = _explorer(page)
-        if page_name.startswith("05"):
-            assert "driven" in widget, "chapter 5 has no working projection explorer"
         page.wait_for_timeout(200)  # late console errors
     finally:
         context.close()
@@ -255,10 +253,48 @@ def test_page_renders_offline(browser, html_root, page_name):
         problems.append(f"audio not loadable: {media['badAudio'][:3]}")
     if media["nanCells"]:
         problems.append(f"table cells read NaN in rows: {media['nanCells'][:3]}")
-    print(
-        f"\n{page_name}: equations {math.get('n', 0)} typeset ({math.get('typeset', 0)} MathJax "
+    seen = (
+        f"equations {math.get('n', 0)} typeset ({math.get('typeset', 0)} MathJax "
         f"nodes), images {media['images']}, audio players {media['audio']}, table cells "
         f"{media['cells']} (NaN: {len(media['nanCells'])}), network requests "
         f"{len(log.network)}, console errors {len(log.errors)}, {widget}"
     )
+    return seen, problems, widget
+
+
+def test_page_renders_offline(browser, html_root, page_name):
+    path = html_root / f"{page_name}.html"
+    assert path.is_file(), f"{path}: page of _toc.yml entry {page_name!r} was not built"
+    seen, problems, widget = check_page(browser, path)
+    print(f"\n{page_name}: {seen}")
+    if page_name.startswith("05"):
+        assert "driven" in widget, "chapter 5 has no working projection explorer"
     assert not problems, f"{page_name}: " + "; ".join(problems)
+
+
+BROKEN_PAGE = r"""<!DOCTYPE html><html><head>
+<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js"></script></head><body>
+<main><p>Loss <span class="math">\(\mathcal{L} = \frac{1}{2}\)</span></p>
+<img src="missing.png"><audio controls><source src="missing.wav" type="audio/wav"></audio>
+<table><tr><th>score</th><td>NaN</td></tr></table>
+<div class="output traceback">ZeroDivisionError: division by zero</div>
+<script>console.error("boom")</script></main></body></html>"""
+
+
+def test_the_checks_catch_a_broken_page(browser, tmp_path):
+    """The checks can fail: a page with every defect they look for is reported on each."""
+    page = tmp_path / "broken.html"
+    page.write_text(BROKEN_PAGE)
+    _, problems, _ = check_page(browser, page)
+    text = "; ".join(problems)
+    for expected in (
+        "network requests: ['https://cdn.jsdelivr.net",
+        "console: boom",
+        "equations not typeset",
+        "raw TeX left in the text: ['frac', 'mathcal']",
+        "cells failed when the book was built",
+        "images not loaded",
+        "audio not loadable",
+        "table cells read NaN",
+    ):
+        assert expected in text, f"not caught: {expected!r} in {text}"
