@@ -16,6 +16,7 @@ For every page that ``book/_toc.yml`` lists (whatever chapters it holds), it che
 - every ``<img>`` loaded (``naturalWidth > 0``), every ``<audio>`` player's source loads
   (metadata read, duration > 0, no media error);
 - no table cell reads ``NaN``, and no cell output is an error traceback;
+- every link to a local file (another page, a downloadable CSV table) finds its file;
 - chapter 5's projection explorer draws points and redraws when the reader changes the run,
   the subspace and the colouring.
 
@@ -218,6 +219,18 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("page_name", toc_pages())
 
 
+def _broken_local_links(hrefs: list[str]) -> list[str]:
+    """``file:`` links (pages, downloads such as CSV tables) whose target does not exist."""
+    from urllib.parse import unquote, urlsplit
+
+    missing = []
+    for href in hrefs:
+        url = urlsplit(href)
+        if url.scheme == "file" and not Path(unquote(url.path)).exists():
+            missing.append(href)
+    return sorted(set(missing))
+
+
 def check_page(browser, path: Path) -> tuple[str, list[str], str]:
     """Open one page offline; returns (what was seen, problems found, explorer status)."""
     context = browser.new_context(offline=True, java_script_enabled=True)
@@ -229,6 +242,9 @@ def check_page(browser, path: Path) -> tuple[str, list[str], str]:
         math = page.evaluate(_MATH_JS)
         media = page.evaluate(_MEDIA_JS)
         widget = _explorer(page)
+        links = page.evaluate(
+            "() => Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"
+        )
         page.wait_for_timeout(200)  # late console errors
     finally:
         context.close()
@@ -253,11 +269,15 @@ def check_page(browser, path: Path) -> tuple[str, list[str], str]:
         problems.append(f"audio not loadable: {media['badAudio'][:3]}")
     if media["nanCells"]:
         problems.append(f"table cells read NaN in rows: {media['nanCells'][:3]}")
+    broken = _broken_local_links(links)
+    if broken:
+        problems.append(f"links to missing files: {broken[:3]}")
     seen = (
         f"equations {math.get('n', 0)} typeset ({math.get('typeset', 0)} MathJax "
         f"nodes), images {media['images']}, audio players {media['audio']}, table cells "
         f"{media['cells']} (NaN: {len(media['nanCells'])}), network requests "
-        f"{len(log.network)}, console errors {len(log.errors)}, {widget}"
+        f"{len(log.network)}, console errors {len(log.errors)}, local links "
+        f"{sum(h.startswith('file:') for h in links)} (missing {len(broken)}), {widget}"
     )
     return seen, problems, widget
 
@@ -276,7 +296,7 @@ BROKEN_PAGE = r"""<!DOCTYPE html><html><head>
 <script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js"></script></head><body>
 <main><p>Loss <span class="math">\(\mathcal{L} = \frac{1}{2}\)</span></p>
 <img src="missing.png"><audio controls><source src="missing.wav" type="audio/wav"></audio>
-<table><tr><th>score</th><td>NaN</td></tr></table>
+<table><tr><th>score</th><td>NaN</td></tr></table><a href="results/table1.csv">CSV</a>
 <div class="output traceback">ZeroDivisionError: division by zero</div>
 <script>console.error("boom")</script></main></body></html>"""
 
@@ -296,5 +316,6 @@ def test_the_checks_catch_a_broken_page(browser, tmp_path):
         "images not loaded",
         "audio not loadable",
         "table cells read NaN",
+        "links to missing files: ['file://",
     ):
         assert expected in text, f"not caught: {expected!r} in {text}"
