@@ -25,6 +25,8 @@ its reason; the batch never stops for one file.
 from __future__ import annotations
 
 import glob
+import hashlib
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -54,6 +56,8 @@ SUBSPACES = ("z_p", "z_s", "both")
 LEVELS = ("clip", "frame", "both")
 FORMATS = ("npy", "npz")
 MARKER = ".mvlib-embed.json"
+#: per-file completion record of the npy format (lets an interrupted command resume)
+DONE_SUFFIX = ".done.json"
 
 
 class EmbedError(MvlibError):
@@ -381,6 +385,7 @@ class EmbedReport:
     failed: list[tuple[str, str]]  #: (input, reason)
     seconds: float = 0.0
     results: list[FileEmbedding] = field(default_factory=list, repr=False)
+    reused: int = 0  #: files whose outputs an earlier command had already written
 
     def summary(self) -> str:
         """Shapes per file, then every skipped input with its reason."""
@@ -392,6 +397,8 @@ class EmbedReport:
                 f"{f['source']}: {inf['source_sample_rate']} Hz x {inf['source_channels']} ch, "
                 f"{inf['source_seconds']:g} s -> {inf['windows']} window(s); {shapes}"
             )
+        if self.reused:
+            lines.append(f"{self.reused} file(s) already embedded by an earlier command: reused")
         lines.append(
             f"{len(self.files)} file(s) embedded into {self.out} in {self.seconds:.1f} s "
             f"({self.identity['subspace']}, frontend {self.identity['frontend'].get('frontend')} "
@@ -450,6 +457,9 @@ def embed_files(
     Every output folder also gets ``manifest.json``: the run, frontend and weights identity,
     per file its source, rate, channels, resampling, downmix, windows and outputs, and the
     skipped inputs with their reasons. A file that cannot be read is skipped, never fatal.
+    With ``npy``, each file's outputs are completed by ``<name>.done.json`` (its source's
+    size and mtime, and a hash of the settings): a command rerun into the same folder, e.g.
+    after a kill, reuses those files and embeds only the others (``EmbedReport.reused``).
     """
     from tqdm.auto import tqdm
 
@@ -467,7 +477,17 @@ def embed_files(
     want_clip, want_frames = level in ("clip", "both"), level in ("frame", "both")
     results: list[FileEmbedding] = []
     records: list[dict] = []
+    settings_key = _settings_key(emb.identity, level)
+    reused = 0
     for (path, _), name in zip(tqdm(files, desc="embed", unit="file", disable=not progress), names):
+        if out is not None and fmt == "npy":
+            done = _reuse(out, name, path, settings_key)
+            if done is not None:  # finished by an earlier, interrupted or repeated command
+                res, record = done
+                results.append(res)
+                records.append(record)
+                reused += 1
+                continue
         try:
             res = emb.embed_file(path, name, frames=want_frames)
         except BadAudioError as e:
@@ -490,19 +510,25 @@ def embed_files(
                 if key in shapes:
                     _save_npy(out / f"{name}{suffix}", getattr(res, key))
                     outputs.append(f"{name}{suffix}")
+        record = {
+            "source": str(path),
+            "name": name,
+            "outputs": outputs,
+            "shapes": shapes,
+            "info": res.info,
+        }
+        if out is not None and fmt == "npy":  # written last: proves the outputs complete
+            atomic_write_json(
+                out / f"{name}{DONE_SUFFIX}",
+                {**_fingerprint(path), "key": settings_key, "record": record},
+            )
         results.append(res)
-        records.append(
-            {
-                "source": str(path),
-                "name": name,
-                "outputs": outputs,
-                "shapes": shapes,
-                "info": res.info,
-            }
-        )
+        records.append(record)
     if out is not None and fmt == "npz" and results:
         _save_table(out / "embeddings.npz", results, want_clip, want_frames)
-    report = EmbedReport(out, emb.identity, records, failed, time.perf_counter() - t0, results)
+    report = EmbedReport(
+        out, emb.identity, records, failed, time.perf_counter() - t0, results, reused
+    )
     if out is not None:
         manifest = {
             **emb.identity,
@@ -514,6 +540,40 @@ def embed_files(
         }
         atomic_write_json(out / "manifest.json", manifest)
     return report
+
+
+def _settings_key(identity: dict, level: str) -> str:
+    """Hash of everything that shapes a file's outputs (run, frontend, subspace, window, level)."""
+    blob = json.dumps({**identity, "level": level}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _fingerprint(path: Path) -> dict:
+    st = path.stat()
+    return {"source": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _reuse(out: Path, name: str, path: Path, key: str):
+    """``(FileEmbedding, record)`` of a file embedded before with the same settings, or None."""
+    done = out / f"{name}{DONE_SUFFIX}"
+    try:
+        meta = json.loads(done.read_text())
+        if meta.get("key") != key or any(meta.get(k) != v for k, v in _fingerprint(path).items()):
+            return None  # other settings, or the source changed since
+        record = meta["record"]
+        arrays = {}
+        for out_name in record["outputs"]:
+            kind = out_name[len(name) :]
+            arrays[{".npy": "clip", ".frames.npy": "frames", ".times.npy": "times"}[kind]] = (
+                np.load(out / out_name)
+            )
+    except (OSError, ValueError, KeyError):
+        return None  # missing, partial or foreign: embed again
+    clip = arrays.get("clip")
+    if clip is None:
+        clip = arrays["frames"].mean(0)
+    res = FileEmbedding(path, name, clip, arrays.get("frames"), arrays.get("times"), record["info"])
+    return res, record
 
 
 def _save_npy(path: Path, arr: np.ndarray) -> None:

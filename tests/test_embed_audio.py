@@ -156,9 +156,21 @@ def test_output_folder_must_be_new_or_ours(run, audio, tmp_path):
         embed_files([audio], run, foreign, progress=False)
     assert (foreign / "thesis.tex").read_text() == "precious"
     out = tmp_path / "again"
-    embed_files([audio / "a_16k_mono.wav"], run, out, progress=False)
-    embed_files([audio / "a_16k_mono.wav"], run, out, progress=False)  # rerun into its own
-    assert (out / "a_16k_mono.npy").is_file()
+    first = embed_files([audio], run, out, progress=False)
+    assert first.reused == 0 and len(first.files) == 2
+    # a rerun into its own folder (e.g. after a kill) reuses what was completed
+    (out / "a_16k_mono.done.json").unlink()  # as if killed before this file completed
+    again = embed_files([audio], run, out, progress=False)
+    assert again.reused == 1 and len(again.files) == 2 and "reused" in again.summary()
+    for a, b in zip(first.results, again.results):
+        assert np.array_equal(a.clip, b.clip)
+    # a changed source or other settings are embedded again
+    sf.write(audio / "a_16k_mono.wav", _noise(16000, 2.0, seed=9), 16000)
+    changed = embed_files([audio], run, out, progress=False)
+    assert changed.reused == 1 and not np.array_equal(
+        changed.results[0].clip, first.results[0].clip
+    )
+    assert embed_files([audio], run, out, subspace="z_s", progress=False).reused == 0
 
 
 def _altered_run(run, tmp_path, name, **prov_identity):
