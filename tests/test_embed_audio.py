@@ -205,3 +205,21 @@ def test_run_of_another_frontend_identity_is_refused(run, tmp_path):
         AudioEmbedder(other)
     with pytest.raises(EmbedError, match="not a trained run"):
         AudioEmbedder(tmp_path)
+
+
+@pytest.mark.slow
+def test_dac_run_embeds_through_its_dac_frontend(tmp_path, monkeypatch):
+    """The DAC path end to end: a run on (random-init, offline) DAC features embeds audio."""
+    monkeypatch.setattr(features, "_try_download", lambda *a, **k: None)  # offline, no probe
+    run = make_run(tmp_path, frontend="dac", **{"synth.duration_s": 1.0})
+    emb = AudioEmbedder(run)
+    assert emb.frontend.name == "dac" and emb.identity["frontend"]["dim"] == 1024
+    out, info = emb.embed_wave(_noise(22050, 1.5, 2).T, 22050)  # (C, N)
+    hop, rate = emb.frontend.hop, emb.frontend.sample_rate
+    assert info["windows"] == 2 and out["frames"].shape == (-(-int(1.5 * rate) // hop), 1024)
+    assert out["times"][0] == pytest.approx(0.5 * hop / rate)  # DAC frame centres
+    from mvlib import hear
+
+    model = hear.HearModel(emb)  # the same run through the HEAR API (one DAC in memory)
+    e, t = hear.get_timestamp_embeddings(torch.from_numpy(_noise(rate, 0.7, 2).T.copy()), model)
+    assert e.shape[0] == 2 and e.shape[2] == 1024 and float(t.max()) <= 700.0

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from mvlib import config, train
-from mvlib.features import LogMelFrontend
+from mvlib.features import DACFrontend, LogMelFrontend
 from mvlib.pairing import make_splits
 from mvlib.store import LatentStore, StoreWriter
 from mvlib.taxonomy import coarse_label_columns
@@ -38,9 +38,13 @@ def tiny_config(**over) -> config.Config:
     return config.load_config("ci", base)
 
 
-def make_run(path: Path, method: str = "multiview", **over) -> Path:
-    """Train a one-epoch run in ``path`` (returns its run folder)."""
-    cfg = tiny_config(**{"model.method": method, **over})
+def make_run(path: Path, method: str = "multiview", frontend: str = "logmel", **over) -> Path:
+    """Train a one-epoch run in ``path`` (returns its run folder).
+
+    ``frontend="dac"``: the store's identity is the DAC frontend's found here (the seeded
+    random init when no weights are on disk), frames of 1024 dims.
+    """
+    cfg = tiny_config(**{"model.method": method, "features.frontend": frontend, **over})
     rng = np.random.default_rng(0)
     rows = []
     for s in range(6):
@@ -54,11 +58,16 @@ def make_run(path: Path, method: str = "multiview", **over) -> Path:
                 }
             )
     clips = pd.DataFrame(rows)
-    identity = LogMelFrontend(cfg.features).identity
-    header = {"identity": identity, "dim": N_MELS, "provenance": {"dataset": "toy"}}
+    if frontend == "dac":
+        fe = DACFrontend(cfg.features)
+        identity, dim = fe.identity, fe.dim
+        del fe
+    else:
+        identity, dim = LogMelFrontend(cfg.features).identity, N_MELS
+    header = {"identity": identity, "dim": dim, "provenance": {"dataset": "toy"}}
     with StoreWriter(path / "store", header) as w:
         for r in clips.itertuples():
-            x = rng.normal(size=(T, N_MELS)) + int(r.sensor_id)
+            x = rng.normal(size=(T, dim)) + int(r.sensor_id)
             w.append(r.clip_id, x.astype(np.float16), {})
     store = LatentStore(path / "store")
     splits = make_splits(clips, cfg.split)
