@@ -49,7 +49,7 @@ def cmd_synth(args) -> int:
         from mvlib.workflow import dataset_root
 
         out = dataset_root(cfg)
-    path = synth.generate(cfg.synth, out, progress=not args.quiet)
+    path = synth.generate(cfg.synth, out, progress=not args.quiet, repair=args.repair)
     print(path)
     return 0
 
@@ -138,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "synth", "write the synthetic urban sensor dataset (SONYC-UST-V2 format)")
     _add_common(p)
     p.add_argument("--out", help="output folder (default: the cache's dataset folder)")
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="rewrite a set mvlib generated with these settings that was changed since",
+    )
     p.set_defaults(func=cmd_synth)
 
     p = _command(sub, "extract", "extract frontend features (DAC latents or log-mel) into a store")
