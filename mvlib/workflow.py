@@ -107,7 +107,7 @@ def ensure_dataset(cfg: Config, progress: bool = True) -> Path:
 def load_dataset(cfg: Config, progress: bool = True) -> pd.DataFrame:
     """The clip table (one row per clip, DCASE-aggregated labels, audio paths)."""
     root = ensure_dataset(cfg, progress=progress)
-    return data.load_clips(root, check_audio=cfg.data.check_audio)
+    return data.load_clips(root, check_audio=cfg.data.check_audio, strict=cfg.data.strict)
 
 
 def store_dir(cfg: Config, frontend) -> Path:
@@ -151,7 +151,7 @@ class Prepared:
 def prepare(cfg: Config, progress: bool = True) -> Prepared:
     """Dataset → clip table → sensor-disjoint splits and pairs → latent store."""
     root = ensure_dataset(cfg, progress=progress)
-    clips = data.load_clips(root, check_audio=cfg.data.check_audio)
+    clips = data.load_clips(root, check_audio=cfg.data.check_audio, strict=cfg.data.strict)
     splits = make_splits(clips, cfg.split)
     store = ensure_store(cfg, clips, progress=progress)
     return Prepared(root=root, clips=clips, splits=splits, store=store)

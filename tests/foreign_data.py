@@ -57,7 +57,7 @@ def _taxonomy_columns() -> tuple[list[str], list[tuple[str, str]], list[str]]:
 def write_foreign_sonyc(
     root: str | os.PathLike,
     n_sensors: int = 6,
-    clips_per_sensor: int = 4,
+    clips_per_sensor: int | list[int] = 4,
     seed: int = 0,
     *,
     sample_rates: tuple[int, ...] = (16000, 48000, 22050),
@@ -73,7 +73,8 @@ def write_foreign_sonyc(
     Parameters
     ----------
     root : folder to create (must not exist, or be empty)
-    n_sensors, clips_per_sensor : sensors and clips per sensor (``sensor_id`` = 100 + s)
+    n_sensors, clips_per_sensor : sensors (``sensor_id`` = 100 + s) and clips per sensor
+        (an int, or one count per sensor)
     seed : random seed of labels and audio
     sample_rates : cycled over sensors; odd sensors write stereo, even ones mono
     durations_s : (min, max) clip length in seconds
@@ -104,6 +105,9 @@ def write_foreign_sonyc(
             for s in range(n_sensors)
         )
     assert len(splits) == n_sensors, "one split per sensor"
+    if isinstance(clips_per_sensor, int):
+        clips_per_sensor = [clips_per_sensor] * n_sensors
+    assert len(clips_per_sensor) == n_sensors, "one clip count per sensor"
 
     rows = []
     for s in range(n_sensors):
@@ -111,7 +115,7 @@ def write_foreign_sonyc(
         sr = sample_rates[s % len(sample_rates)]
         channels = 2 if s % 2 else 1
         split = splits[s]
-        for k in range(clips_per_sensor):
+        for k in range(clips_per_sensor[s]):
             name = f"{s:02d}_{k:06d}.wav"
             dur = rng.uniform(*durations_s)
             n = int(round(dur * sr))
