@@ -117,6 +117,16 @@ def cmd_config(args) -> int:
     return 0
 
 
+def cmd_labels(args) -> int:
+    from mvlib.labels import describe, write_labels
+
+    table, report = write_labels(args.data_dir, args.out, strict=args.strict, force=args.force)
+    for line in describe(table, report):
+        print(line)
+    print(args.out)
+    return 0
+
+
 def _command(sub, name: str, text: str) -> argparse.ArgumentParser:
     """A subcommand whose one-line help is also its ``--help`` description."""
     return sub.add_parser(name, help=text, description=text)
@@ -171,6 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="a run folder made by `mvlib train`")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_probe)
+
+    p = _command(sub, "labels", "write a dataset's aggregated labels (DCASE-2020 rules) as CSV")
+    p.add_argument("data_dir", help="dataset folder with annotations.csv (only read)")
+    p.add_argument("--out", required=True, help="CSV to write (outside the dataset folder)")
+    p.add_argument("--strict", action="store_true", help="refuse clips without usable labels")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
+    p.set_defaults(func=cmd_labels)
     return ap
 
 
