@@ -105,7 +105,9 @@ def cmd_train(args) -> int:
 def cmd_probe(args) -> int:
     from mvlib.probe import probe_run
 
-    results = probe_run(args.run_dir, progress=not args.quiet)
+    results = probe_run(
+        args.run_dir, progress=not args.quiet, allow_unfinished=args.allow_unfinished
+    )
     print(json.dumps(results.get("summary", results), indent=2, default=str))
     return 0
 
@@ -180,6 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "probe", "probe a trained run's subspaces; writes results.json")
     p.add_argument("run_dir", help="a run folder made by `mvlib train`")
     p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument(
+        "--allow-unfinished",
+        action="store_true",
+        help="probe a run that has not finished (results.json then says so)",
+    )
     p.set_defaults(func=cmd_probe)
 
     p = _command(sub, "labels", "write a dataset's aggregated labels (DCASE-2020 rules) as CSV")
