@@ -165,7 +165,7 @@ def run_embeddings(run_dir, which: str = "best", progress: bool = False) -> RunE
         )
     store = LatentStore(store_path)
     check_store(cfg, store, ckpt["provenance"])
-    clips = workflow.load_dataset(cfg, progress=progress)
+    clips = workflow.usable_clips(workflow.load_dataset(cfg, progress=progress), store)
     splits = load_checked(run_dir / "splits.json", clips)  # the dataset may have changed
     used = splits.downstream != ""
     down = clips.loc[used].reset_index(drop=True)

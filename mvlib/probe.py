@@ -626,8 +626,9 @@ def probe_frontend(cfg, out_dir, progress: bool = True) -> dict:
     from mvlib.train import provenance
 
     clips = workflow.load_dataset(cfg, progress=False)
-    splits = make_splits(clips, cfg.split)
     store = workflow.ensure_store(cfg, clips, progress=progress)
+    clips = workflow.usable_clips(clips, store)  # bad audio: left out, named
+    splits = make_splits(clips, cfg.split)
     down = clips.loc[splits.downstream != ""]
     frontend_only = build_model("frontend", store.dim, cfg.model)
     feats = embed_rows(frontend_only, store, store.rows(down["clip_id"]))  # {"x": (N, D)}

@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mvlib import data, synth
@@ -152,6 +153,34 @@ def prepare(cfg: Config, progress: bool = True) -> Prepared:
     """Dataset → clip table → sensor-disjoint splits and pairs → latent store."""
     root = ensure_dataset(cfg, progress=progress)
     clips = data.load_clips(root, check_audio=cfg.data.check_audio, strict=cfg.data.strict)
-    splits = make_splits(clips, cfg.split)
     store = ensure_store(cfg, clips, progress=progress)
+    clips = usable_clips(clips, store)
+    splits = make_splits(clips, cfg.split)
     return Prepared(root=root, clips=clips, splits=splits, store=store)
+
+
+def usable_clips(clips: pd.DataFrame, store: LatentStore) -> pd.DataFrame:
+    """The clips that have features in ``store`` (reindexed); names those left out.
+
+    A clip whose audio was refused at extraction (listed in the store's ``bad.jsonl``:
+    truncated, silent, unreadable) or that was not extracted (``features.max_clips``) is
+    neither paired nor probed, never half-used.
+    """
+    have = np.fromiter((c in store for c in clips["clip_id"]), dtype=bool, count=len(clips))
+    if have.all():
+        return clips
+    gone = clips.loc[~have, "clip_id"].tolist()
+    try:
+        table = store.bad()  # clip_id, path, reason
+        bad = dict(zip(table["clip_id"].astype(str), table["reason"]))
+    except Exception:  # noqa: BLE001 - the listing is a courtesy; the clips are left out anyway
+        bad = {}
+    why = [f"{c} ({bad[c]})" if c in bad else c for c in gone[:5]]
+    log.warning(
+        "%d clip(s) have no features in %s and are left out: %s%s",
+        len(gone),
+        store.path,
+        "; ".join(why),
+        " ..." if len(gone) > 5 else "",
+    )
+    return clips.loc[have].reset_index(drop=True)
