@@ -446,7 +446,10 @@ def _write_results(out_dir, results, cfg, prov, method, extra) -> dict:
         "mask_ratio": cfg.objective.mask_ratio if cfg.objective.objective == "mask" else None,
         "supervised_task": cfg.model.supervised_task if method == "supervised" else None,
         "seed": cfg.train.seed,
-        "data": f"{cfg.data.source}:{prov.get('dataset')}",
+        # the dataset folder decides what the data is (data.source only says what to do
+        # when none exists): name it by the folder, or by the cache's synthetic set
+        "data": f"{'folder' if cfg.data.root else cfg.data.source}:{prov.get('dataset')}",
+        "data_root": cfg.data.root,
         "frontend": ident.get("frontend"),
         "weights": ident.get("weights", "n/a (no weights)"),
         **summarise_results(results, method),
