@@ -36,6 +36,7 @@ import soxr
 import torch
 
 from mvlib.config import FeatureConfig
+from mvlib.errors import MvlibError
 
 WEIGHTS_ENV = "MVLIB_DAC_WEIGHTS"
 #: where ``dac.utils.download()`` keeps the 44.1 kHz / 8 kbps weights
@@ -48,13 +49,18 @@ LOGMEL_EPS = 1e-6
 LOUDNESS_BLOCK_S = 0.4
 
 
-class BadAudioError(ValueError):
+class BadAudioError(MvlibError, ValueError):
     """An audio file that cannot be turned into features (the reason says why)."""
 
     def __init__(self, path: str | os.PathLike, reason: str):
         self.path = str(path)
         self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+        super().__init__(
+            self.path,
+            reason,
+            "replace or remove the file (mvlib only reads it); with features.on_bad_audio: "
+            "skip the clip is listed and left out",
+        )
 
     def __reduce__(self):
         # rebuild from (path, reason): it crosses process boundaries in extraction workers
