@@ -609,7 +609,8 @@ def probe_run(run_dir, progress: bool = True, allow_unfinished: bool = False) ->
         "best_epoch": ckpt.get("epoch"),
         "val_total": ckpt.get("val_total"),
         "finished": state["finished"],
-        "heldout_sensors_partial": partial,
+        # a string, so that tables of summaries stay flat ("" when every sensor is in all)
+        "heldout_sensors_partial": "; ".join(partial),
     }
     if not state["finished"]:
         extra["unfinished"] = (

@@ -187,3 +187,26 @@ def test_bad_inherits_and_bad_yaml_name_the_file(tmp_path):
         C.load_config(p)
     with pytest.raises(C.ConfigError, match="no profile"):
         C.load_config(tmp_path / "absent.yml")
+
+
+_BAD_CANDIDATES = (-1, 0, -0.5, 1.0, 1.5, 7000, 9, float("nan"), [], [-1.0, 1.0, 1.0], [1.5])
+
+
+@pytest.mark.parametrize("section, name", sorted(C._RANGES), ids=lambda x: str(x))
+def test_every_range_rule_refuses_a_bad_value_naming_its_field(section, name):
+    sec = {cls.__name__: key for key, cls in C._SECTIONS.items()}[section]
+    key = f"{sec}.{name}"
+    default = getattr(getattr(C.Config(), sec), name)
+    tried = 0
+    for bad in _BAD_CANDIDATES:
+        if isinstance(default, tuple) != isinstance(bad, list):
+            continue
+        if isinstance(bad, list) and len(bad) == 3 and len(default) != 3:
+            continue
+        try:
+            C.Config().replace({key: bad})
+        except C.ConfigError as e:
+            if "out of range" in e.what:
+                assert e.culprit == key and e.fix
+                tried += 1
+    assert tried >= 1, f"no candidate value was refused for {key}"
