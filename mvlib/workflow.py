@@ -95,6 +95,10 @@ def ensure_dataset(cfg: Config, progress: bool = True) -> Path:
             )
         elif state == "other_config":
             log.info("%s: a synthetic set of other settings (%s); used as it is", root, detail)
+        elif state == "foreign":
+            log.info(
+                "%s: dataset used as it is, read-only (data.source: %s)", root, cfg.data.source
+            )
         return root
     if cfg.data.source == "synth":
         synth.generate(cfg.synth, root, progress=progress)
