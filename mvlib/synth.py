@@ -19,7 +19,11 @@ Output folder::
     <out>/annotations.csv   SONYC-UST-V2 columns (taxonomy.annotation_columns())
     <out>/audio/<sensor>_<clip>.wav   16-bit PCM mono at cfg.sample_rate
     <out>/truth.json        ground truth: sensors' channels, clips' sources and drift
-    <out>/synth.json        the SynthConfig, mvlib version, completion marker
+    <out>/synth.json        mvlib's generation marker: the SynthConfig, mvlib version,
+                            completion, and a manifest (annotations hash, audio sizes)
+
+mvlib writes only into a new or empty folder or its own marked set of the same settings;
+a finished set that was changed since is the user's (see :func:`folder_state`).
 
 Randomness: every clip draws from its own generator seeded by
 ``(seed, stream, sensor, clip)``, so a clip does not depend on the order of

@@ -61,6 +61,10 @@ class RunConfigError(MvlibError):
     """A run folder that holds a run of another config or dataset."""
 
 
+class UnfinishedRunError(RunConfigError, FileExistsError):
+    """A run folder with an unfinished run, reused without ``resume``."""
+
+
 class NonFiniteTrainingError(FloatingPointError):
     """A loss term became NaN or inf; names the epoch, step and term."""
 
@@ -462,8 +466,10 @@ def train(
         return _result(run_dir)
     last_path = ckpt_dir / "last.pt"
     if last_path.exists() and not resume:
-        raise FileExistsError(
-            f"{run_dir} holds an unfinished run; pass resume=True or another run_dir"
+        raise UnfinishedRunError(
+            run_dir,
+            "holds an unfinished run",
+            "resume it (mvlib train --resume, the default) or give another --run-dir",
         )
 
     with _threads(cfg.train.threads):
