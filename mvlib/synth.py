@@ -1120,6 +1120,19 @@ def _truth_clip(sensor: int, clip: int, split: str, plan: dict) -> dict:
     return d
 
 
+def has_ground_truth(root: str | os.PathLike) -> bool:
+    """True for a set this generator wrote and finished, unchanged since: its truth.json holds.
+
+    A folder of other data (a copy of SONYC-UST-V2) has no ground truth, and an edited set's
+    truth.json no longer describes its files.
+    """
+    try:
+        state = folder_state(root)[0]
+    except DatasetFolderError:
+        return False
+    return state == "complete" and (Path(root) / "truth.json").is_file()
+
+
 def load_truth(root: str | os.PathLike) -> dict[str, pd.DataFrame]:
     """Read ``truth.json`` of a synthetic set.
 

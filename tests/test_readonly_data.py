@@ -106,3 +106,12 @@ def test_dataset_errors_are_mvlib_errors():
     assert issubclass(synth.DatasetFolderError, MvlibError)
     with pytest.raises(workflow.MissingDatasetError, match="Zenodo record 3966543"):
         workflow.dataset_root(config.load_config("paper"))
+
+
+def test_ground_truth_only_for_our_unchanged_sets(tmp_path):
+    foreign = write_foreign_sonyc(tmp_path / "mine", n_sensors=3, clips_per_sensor=2)
+    assert not synth.has_ground_truth(foreign)
+    gen = workflow.ensure_dataset(_cfg(tmp_path / "gen"), progress=False)
+    assert synth.has_ground_truth(gen)
+    next((gen / "audio").glob("*.wav")).unlink()
+    assert not synth.has_ground_truth(gen)  # truth.json no longer describes the files
