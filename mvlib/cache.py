@@ -11,6 +11,7 @@ The root is ``$MVLIB_CACHE`` if set, else ``.mvlib/`` in the project checkout
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -62,8 +63,35 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write JSON atomically (sorted keys, indented, numpy scalars converted)."""
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+    """Write strict JSON atomically (sorted keys, indented, numpy scalars converted).
+
+    NaN and infinity are not JSON (strict parsers reject them), so they are refused:
+    write ``None`` (null) for an undefined value (see :func:`strict_json`).
+    """
+    try:
+        text = json.dumps(obj, indent=2, sort_keys=True, default=_json_default, allow_nan=False)
+    except ValueError as e:
+        raise ValueError(
+            f"{path}: {e}; NaN/inf is not valid JSON, write None for an undefined value"
+        ) from e
+    atomic_write_text(path, text + "\n")
+
+
+def strict_json(obj: Any, path: str = "", undefined: list | None = None) -> Any:
+    """``obj`` with every NaN/inf float replaced by None; their paths appended to ``undefined``."""
+    if isinstance(obj, dict):
+        return {
+            k: strict_json(v, f"{path}.{k}" if path else str(k), undefined) for k, v in obj.items()
+        }
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v, f"{path}[{i}]", undefined) for i, v in enumerate(obj)]
+    if hasattr(obj, "item") and getattr(obj, "ndim", 1) == 0:
+        obj = obj.item()  # numpy scalar
+    if isinstance(obj, float) and not math.isfinite(obj):
+        if undefined is not None:
+            undefined.append(path)
+        return None
+    return obj
 
 
 def _json_default(o: Any) -> Any:

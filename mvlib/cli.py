@@ -49,7 +49,7 @@ def cmd_synth(args) -> int:
         from mvlib.workflow import dataset_root
 
         out = dataset_root(cfg)
-    path = synth.generate(cfg.synth, out, progress=not args.quiet)
+    path = synth.generate(cfg.synth, out, progress=not args.quiet, repair=args.repair)
     print(path)
     return 0
 
@@ -105,7 +105,9 @@ def cmd_train(args) -> int:
 def cmd_probe(args) -> int:
     from mvlib.probe import probe_run
 
-    results = probe_run(args.run_dir, progress=not args.quiet)
+    results = probe_run(
+        args.run_dir, progress=not args.quiet, allow_unfinished=args.allow_unfinished
+    )
     print(json.dumps(results.get("summary", results), indent=2, default=str))
     return 0
 
@@ -136,6 +138,16 @@ def cmd_embed(args) -> int:
     return 0
 
 
+def cmd_labels(args) -> int:
+    from mvlib.labels import describe, write_labels
+
+    table, report = write_labels(args.data_dir, args.out, strict=args.strict, force=args.force)
+    for line in describe(table, report):
+        print(line)
+    print(args.out)
+    return 0
+
+
 def _command(sub, name: str, text: str) -> argparse.ArgumentParser:
     """A subcommand whose one-line help is also its ``--help`` description."""
     return sub.add_parser(name, help=text, description=text)
@@ -157,6 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "synth", "write the synthetic urban sensor dataset (SONYC-UST-V2 format)")
     _add_common(p)
     p.add_argument("--out", help="output folder (default: the cache's dataset folder)")
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="rewrite a set mvlib generated with these settings that was changed since",
+    )
     p.set_defaults(func=cmd_synth)
 
     p = _command(sub, "extract", "extract frontend features (DAC latents or log-mel) into a store")
@@ -184,6 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "probe", "probe a trained run's subspaces; writes results.json")
     p.add_argument("run_dir", help="a run folder made by `mvlib train`")
     p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument(
+        "--allow-unfinished",
+        action="store_true",
+        help="probe a run that has not finished (results.json then says so)",
+    )
     p.set_defaults(func=cmd_probe)
 
     p = _command(sub, "embed", "embed audio files, folders or globs with a trained run's encoder")
@@ -212,6 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto (default cpu)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_embed)
+
+    p = _command(sub, "labels", "write a dataset's aggregated labels (DCASE-2020 rules) as CSV")
+    p.add_argument("data_dir", help="dataset folder with annotations.csv (only read)")
+    p.add_argument("--out", required=True, help="CSV to write (outside the dataset folder)")
+    p.add_argument("--strict", action="store_true", help="refuse clips without usable labels")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
+    p.set_defaults(func=cmd_labels)
     return ap
 
 

@@ -22,13 +22,21 @@ from typing import Any
 
 import yaml
 
+from mvlib.errors import MvlibError
+
 PARAMS_DIR = Path(__file__).resolve().parents[1] / "params"
 PROFILE_ENV = "MVLIB_PROFILE"
 DEFAULT_PROFILE = "default"
 
 
-class ConfigError(ValueError):
-    """A profile or an override that does not fit the configuration schema."""
+class ConfigError(MvlibError, ValueError):
+    """A profile or an override that does not fit the configuration schema.
+
+    ``culprit`` is the field path (``train.epochs``) or the profile file.
+    """
+
+    def __init__(self, culprit, what: str, fix: str = ""):
+        super().__init__(culprit, what, fix)
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,9 @@ class DataConfig:
     source: str = "synth"  #: "synth" | "sonyc"
     root: str | None = None  #: dataset folder; None: the cache's synth folder
     check_audio: bool = True  #: every annotated clip must have its audio file
+    #: True: refuse clips without usable labels (validate/test without a verified row, train
+    #: without a volunteer row, no annotation columns) instead of keeping them unlabelled
+    strict: bool = False
 
 
 @dataclass(frozen=True)
@@ -201,12 +212,12 @@ def to_dict(obj: Any) -> Any:
 def from_dict(data: Mapping[str, Any], cls: type = Config, where: str = "") -> Any:
     """Build a (nested) config dataclass from a dict, rejecting unknown keys."""
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{where or 'config'}: expected a mapping, got {data!r}")
+        raise ConfigError(where or "config", f"expected a mapping, got {data!r}", _FIX)
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(data) - set(known))
     if unknown:
         raise ConfigError(
-            f"{where or 'config'}: unknown key(s) {unknown}; expected one of {sorted(known)}"
+            where or "config", f"unknown key(s) {unknown}", f"expected one of {sorted(known)}"
         )
     kwargs = {}
     for name, value in data.items():
@@ -219,8 +230,10 @@ def from_dict(data: Mapping[str, Any], cls: type = Config, where: str = "") -> A
             kwargs[name] = _coerce(value, f, path)
             choices = _CHOICES.get((cls.__name__, name))
             if choices is not None and kwargs[name] not in choices:
-                raise ConfigError(f"{path}: {value!r} is not one of {list(choices)}")
-    return cls(**kwargs)
+                raise ConfigError(path, f"{value!r} is not one of {list(choices)}", _FIX)
+    out = cls(**kwargs)
+    check_ranges(out, where)
+    return out
 
 
 def config_hash(obj: Any, n: int = 10) -> str:
@@ -239,7 +252,9 @@ def profile_path(profile: str | os.PathLike) -> Path:
         return cand
     names = sorted(x.stem for x in PARAMS_DIR.glob("*.yml"))
     raise ConfigError(
-        f"no profile {str(profile)!r}: not a file, and not one of {names} in {PARAMS_DIR}"
+        str(profile),
+        f"no profile {str(profile)!r}: not a YAML file, and not one of {names} in {PARAMS_DIR}",
+        "give a profile name from that list or the path of a .yml file",
     )
 
 
@@ -303,17 +318,124 @@ _CHOICES = {
 
 
 def _read_profile(path: Path, seen: tuple) -> dict:
+    path = path.resolve()
     if path in seen:
-        raise ConfigError(f"{path}: circular 'inherits' chain {[str(s) for s in seen]}")
-    with open(path) as f:
-        data = yaml.safe_load(f) or {}
+        chain = " -> ".join(str(s) for s in (*seen, path))
+        raise ConfigError(path, f"circular 'inherits' chain {chain}", "break the cycle")
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f) or {}
+    except yaml.YAMLError as e:
+        what = "not valid YAML (" + " ".join(str(e).split()) + ")"
+        raise ConfigError(path, what, "fix the file's syntax") from e
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a YAML mapping at top level")
+        raise ConfigError(path, "expected a YAML mapping at top level", "write `section: {...}`")
     parent = data.pop("inherits", None)
     if parent is None:
         return data
-    base = _read_profile((path.parent / parent).resolve(), seen + (path,))
+    base = _read_profile(_parent_path(path, parent), seen + (path,))
     return _merge(base, data)
+
+
+def _parent_path(path: Path, parent: Any) -> Path:
+    """``inherits:`` is a path relative to the inheriting file, or a profile name under params/."""
+    if not isinstance(parent, str) or not parent.strip():
+        raise ConfigError(path, f"inherits: {parent!r} is not a profile name or path", _FIX)
+    rel = (path.parent / parent).expanduser()
+    if rel.is_file():
+        return rel
+    named = PARAMS_DIR / f"{parent}.yml"
+    if named.is_file():
+        return named
+    names = sorted(x.stem for x in PARAMS_DIR.glob("*.yml"))
+    raise ConfigError(
+        path,
+        f"inherits: {parent!r} is neither a file beside it ({rel}) nor a profile in {names}",
+        "name a profile under params/ (e.g. `inherits: ci`) or a path relative to this file",
+    )
+
+
+_FIX = "fix the profile or the --set override"
+
+#: (section class, field) -> (test, wanted); each test is written positively so NaN fails it
+_RANGES: dict[tuple[str, str], tuple[Any, str]] = {
+    ("SynthConfig", "n_sensors"): (lambda v: v >= 1, ">= 1"),
+    ("SynthConfig", "clips_per_sensor"): (lambda v: v >= 1, ">= 1"),
+    ("SynthConfig", "duration_s"): (lambda v: v > 0, "> 0"),
+    ("SynthConfig", "sample_rate"): (lambda v: v >= 8000, ">= 8000 Hz"),
+    ("SynthConfig", "channel_spread"): (lambda v: v >= 0, ">= 0"),
+    ("SynthConfig", "channel_drift"): (lambda v: v >= 0, ">= 0"),
+    ("SynthConfig", "max_sources"): (lambda v: 0 <= v <= 8, "in 0..8"),
+    ("SynthConfig", "prior_concentration"): (lambda v: v > 0, "> 0"),
+    ("SynthConfig", "n_volunteers"): (lambda v: v >= 1, ">= 1"),
+    ("SynthConfig", "volunteer_miss"): (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    ("SynthConfig", "volunteer_false_alarm"): (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    ("SynthConfig", "split_fractions"): ("fractions", "3 fractions >= 0 summing to 1"),
+    ("SplitConfig", "sensor_fractions"): ("positive_fractions", "3 fractions > 0 summing to 1"),
+    ("SplitConfig", "n_pairs"): (lambda v: len(v) == 3 and min(v) >= 1, "3 counts, each >= 1"),
+    ("SplitConfig", "downstream_fractions"): (
+        "positive_fractions",
+        "3 fractions > 0 summing to 1",
+    ),
+    ("FeatureConfig", "sample_rate"): (lambda v: v >= 8000, ">= 8000 Hz"),
+    ("FeatureConfig", "hop"): (lambda v: v >= 1, ">= 1"),
+    ("FeatureConfig", "n_mels"): (lambda v: v >= 1, ">= 1"),
+    ("FeatureConfig", "max_clips"): (lambda v: v is None or v >= 1, ">= 1 or null"),
+    ("FeatureConfig", "random_dac_clips"): (lambda v: v >= 0, ">= 0"),
+    ("FeatureConfig", "batch_size"): (lambda v: v >= 1, ">= 1"),
+    ("ModelConfig", "hidden"): (lambda v: v >= 1, ">= 1"),
+    ("ModelConfig", "depth"): (lambda v: v >= 1, ">= 1"),
+    ("ModelConfig", "dropout"): (lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("ObjectiveConfig", "temperature"): (lambda v: v > 0, "> 0"),
+    ("ObjectiveConfig", "nce_temperature"): (lambda v: v > 0, "> 0"),
+    ("ObjectiveConfig", "cos_weight"): (lambda v: v >= 0, ">= 0"),
+    ("ObjectiveConfig", "mask_ratio"): (lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("TrainConfig", "epochs"): (lambda v: v >= 1, ">= 1"),
+    ("TrainConfig", "batch_size"): (lambda v: v >= 1, ">= 1"),
+    ("TrainConfig", "lr"): (lambda v: 0 < v < float("inf"), "> 0 and finite"),
+    ("TrainConfig", "weight_decay"): (lambda v: v >= 0, ">= 0"),
+    ("TrainConfig", "crop_frames"): (lambda v: v is None or v >= 1, ">= 1 or null"),
+    ("TrainConfig", "num_workers"): (lambda v: v >= 0, ">= 0"),
+    ("TrainConfig", "max_steps_per_epoch"): (lambda v: v is None or v >= 1, ">= 1 or null"),
+    ("TrainConfig", "threads"): (lambda v: v is None or v >= 1, ">= 1 or null"),
+    ("ProbeConfig", "hidden"): (lambda v: v >= 1, ">= 1"),
+    ("ProbeConfig", "epochs"): (lambda v: v >= 1, ">= 1"),
+    ("ProbeConfig", "lr"): (lambda v: 0 < v < float("inf"), "> 0 and finite"),
+    ("ProbeConfig", "batch_size"): (lambda v: v >= 1, ">= 1"),
+    ("ProbeConfig", "weight_decays"): (lambda v: len(v) >= 1 and min(v) >= 0, "a list of >= 0"),
+    ("ProbeConfig", "dropout"): (lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("ProbeConfig", "patience"): (lambda v: v is None or v >= 1, ">= 1 or null"),
+    ("SweepConfig", "seeds"): (lambda v: len(v) >= 1, "at least one seed"),
+    ("SweepConfig", "mask_ratios"): (
+        lambda v: len(v) >= 1 and all(0 <= r < 1 for r in v),
+        "a list of values in [0, 1)",
+    ),
+    ("SweepConfig", "workers"): (lambda v: v >= 1, ">= 1"),
+}
+
+
+def _fractions_ok(v: tuple, strict: bool) -> bool:
+    ok = len(v) == 3 and all((x > 0) if strict else (x >= 0) for x in v)
+    return ok and abs(sum(v) - 1.0) <= 1e-3
+
+
+def check_ranges(section: Any, where: str = "") -> None:
+    """Raise :class:`ConfigError` naming the first field of ``section`` out of its range."""
+    cls = type(section).__name__
+    for f in fields(section):
+        rule = _RANGES.get((cls, f.name))
+        if rule is None:
+            continue
+        test, wanted = rule
+        value = getattr(section, f.name)
+        if test in ("fractions", "positive_fractions"):
+            ok = _fractions_ok(value, strict=test == "positive_fractions")
+        else:
+            ok = bool(test(value))
+        if not ok:
+            path = f"{where}.{f.name}" if where else f.name
+            shown = list(value) if isinstance(value, tuple) else value
+            raise ConfigError(path, f"{shown!r} is out of range, expected {wanted}", _FIX)
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -328,10 +450,10 @@ def _set_dotted(data: dict, key: str, value: Any) -> None:
     node = data
     for p in parts[:-1]:
         if p not in node or not isinstance(node[p], dict):
-            raise ConfigError(f"override {key!r}: no section {p!r}")
+            raise ConfigError(key, f"override {key!r}: no section {p!r}", _FIX)
         node = node[p]
     if parts[-1] not in node:
-        raise ConfigError(f"override {key!r}: no field {parts[-1]!r}; have {sorted(node)}")
+        raise ConfigError(key, f"override {key!r}: no field {parts[-1]!r}", f"have {sorted(node)}")
     node[parts[-1]] = value
 
 
@@ -340,22 +462,23 @@ def _coerce(value: Any, f: dataclasses.Field, path: str) -> Any:
     t = str(f.type)
     if value is None:
         if "None" not in t:
-            raise ConfigError(f"{path}: None is not allowed (type {t})")
+            raise ConfigError(path, f"None is not allowed (type {t})", _FIX)
         return None
     if t.startswith("tuple"):
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{path}: expected a list, got {value!r}")
+            raise ConfigError(path, f"expected a list, got {value!r}", _FIX)
         inner = float if "float" in t else int
         try:
             return tuple(inner(v) for v in value)
         except (TypeError, ValueError) as e:
-            raise ConfigError(f"{path}: expected a list of {inner.__name__}, got {value!r}") from e
+            what = f"expected a list of {inner.__name__}, got {value!r}"
+            raise ConfigError(path, what, _FIX) from e
     for name, typ in (("bool", bool), ("int", int), ("float", float), ("str", str)):
         if t.startswith(name):
             if typ is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
             # bool is an int subclass: refuse it where a number is expected
             if (typ is not bool and isinstance(value, bool)) or not isinstance(value, typ):
-                raise ConfigError(f"{path}: expected {t}, got {value!r}")
+                raise ConfigError(path, f"expected {t}, got {value!r}", _FIX)
             break
     return value

@@ -16,6 +16,16 @@ Labels are aggregated exactly as the official DCASE-2020 task-5 baseline does:
   a -1 there is read as 0, counted and reported.
 
 Every row left out by these rules is counted in :class:`AggregationReport`.
+
+Clips without usable labels are kept as *unlabelled* views (column ``labelled`` = 0, label
+columns 0, ``label_source`` "none"): pairing needs only ``sensor_id``, and probes use
+labelled clips only. That covers validate/test clips without a verified row (excluded
+from evaluation, as the DCASE-2020 baseline does), train clips without a volunteer row,
+clips whose every coarse value is -1, and a folder whose ``annotations.csv`` lists only
+``audio_filename, sensor_id`` (optionally ``split``): unlabelled sensor audio. Each is
+reported with its count and first names. ``strict=True`` refuses them instead.
+Duplicate rows of one (clip, annotator) are dropped when identical and refused when they
+disagree.
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from . import taxonomy
+from .errors import MvlibError
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +61,34 @@ SKIP_REASONS = {
     "verified_in_train": "verified rows of train clips (train labels come from volunteers)",
     "volunteer_in_eval": "volunteer rows of validate/test clips (labels come from the verified row)",
 }
+#: Why a clip has no usable label (it is kept unlabelled, or refused with ``strict``).
+UNLABELLED_REASONS = {
+    "no_verified": "validate/test clip(s) without a verified row (annotator_id == 0), "
+    "excluded from evaluation",
+    "no_volunteer": "train clip(s) without a volunteer row (annotator_id > 0)",
+    "all_unlabelled": "clip(s) whose every coarse label is -1 (not labelled)",
+    "no_annotations": "clip(s) listed without annotation columns (unlabelled audio)",
+}
+#: Columns a folder of unlabelled sensor audio needs (``split`` is optional).
+MINIMAL_COLUMNS = ("audio_filename", "sensor_id")
 _MAX_LISTED = 5
+_ANN_FIX = "correct annotations.csv (mvlib never changes it)"
 
 
-class AnnotationError(ValueError):
-    """Malformed or inconsistent SONYC annotations (message names file, line, column, value)."""
+class AnnotationError(MvlibError, ValueError):
+    """Malformed or inconsistent SONYC annotations (names file, line, column, value).
+
+    Built as ``AnnotationError(culprit, what, fix)`` or from one ``"<file>: <what>"`` message.
+    """
+
+    def __init__(self, culprit, what: str = "", fix: str = ""):
+        if not what:
+            culprit, _, what = str(culprit).partition(": ")
+        super().__init__(culprit, what, fix or _ANN_FIX)
+
+
+class MissingAnnotationsError(MvlibError, FileNotFoundError):
+    """No ``annotations.csv`` where a dataset should be."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +113,10 @@ class AggregationReport:
         -1 values in the coarse presence of used verified rows (read as 0).
     n_verified_unlabelled_clips : int
         validate/test clips with at least one such -1.
+    unlabelled : dict[str, tuple[str, ...]]
+        Clips kept without a usable label, by :data:`UNLABELLED_REASONS` key.
+    n_duplicate_rows : int
+        Identical repeated rows of one (clip, annotator), dropped.
     """
 
     source: str
@@ -89,6 +127,24 @@ class AggregationReport:
     skipped: dict[str, int] = field(default_factory=dict)
     n_verified_unlabelled: int = 0
     n_verified_unlabelled_clips: int = 0
+    unlabelled: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    n_duplicate_rows: int = 0
+
+    @property
+    def n_unlabelled(self) -> int:
+        """Clips kept without a usable label (not in the probes' partitions)."""
+        return sum(len(v) for v in self.unlabelled.values())
+
+    def exclusions(self) -> list[str]:
+        """One line per reason a clip has no usable label: count, why, the first names."""
+        out = []
+        for key, clips in self.unlabelled.items():
+            if clips:
+                names = ", ".join(clips[:_MAX_LISTED]) + (
+                    " ..." if len(clips) > _MAX_LISTED else ""
+                )
+                out.append(f"{len(clips)} {UNLABELLED_REASONS[key]}: {names}")
+        return out
 
     def summary(self) -> str:
         """One paragraph for the log: counts of rows, clips, skips and verified -1s."""
@@ -103,6 +159,10 @@ class AggregationReport:
                 f"; {self.n_verified_unlabelled} coarse -1 (not labelled) value(s) in the "
                 f"verified rows of {self.n_verified_unlabelled_clips} clip(s), read as 0"
             )
+        if self.n_duplicate_rows:
+            text += f"; {self.n_duplicate_rows} identical duplicate row(s) dropped"
+        if self.n_unlabelled:
+            text += f"; {self.n_unlabelled} clip(s) kept unlabelled (pairing only)"
         return text
 
 
@@ -151,7 +211,11 @@ def read_annotations(path: str | os.PathLike) -> pd.DataFrame:
 def _read_csv_rows(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
     """Header, data rows and the 1-based line each row starts on (blank lines skipped)."""
     if not path.is_file():
-        raise FileNotFoundError(f"annotations file not found: {path}")
+        raise MissingAnnotationsError(
+            path,
+            "annotations file not found",
+            "point data.root at a folder holding annotations.csv and audio/",
+        )
     rows, lines = [], []
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
@@ -180,12 +244,19 @@ def _read_csv_rows(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
 
 
 def _check_columns(header: list[str], src: str) -> None:
-    required = taxonomy.META_COLUMNS + taxonomy.coarse_presence_columns()
+    coarse = taxonomy.coarse_presence_columns()
+    if "annotator_id" not in header and not any(c in header for c in coarse):
+        missing = [c for c in MINIMAL_COLUMNS if c not in header]
+        if not missing:
+            return  # unlabelled sensor audio: filename and sensor (split optional)
+    required = taxonomy.META_COLUMNS + coarse
     missing = [c for c in required if c not in header]
     if missing:
         raise AnnotationError(
-            f"{src}: line 1 (header): missing required column(s) {missing}; expected the "
-            "SONYC-UST-V2 metadata and coarse presence columns"
+            src,
+            f"line 1 (header): missing required column(s) {missing}",
+            "give the SONYC-UST-V2 metadata and coarse presence columns, or for unlabelled "
+            "audio only audio_filename, sensor_id (and optionally split)",
         )
 
 
@@ -269,7 +340,7 @@ def _raise_first(bad: pd.Series, text, col, src, lines, expected: str) -> None:
 
 
 def aggregate_labels(
-    ann: pd.DataFrame, source: str = "<annotations>"
+    ann: pd.DataFrame, source: str = "<annotations>", strict: bool = False
 ) -> tuple[pd.DataFrame, AggregationReport]:
     """Aggregate annotation rows to one 8-class coarse multi-hot label per clip (DCASE 2020).
 
@@ -279,32 +350,39 @@ def aggregate_labels(
         Output of :func:`read_annotations`.
     source : str
         Name of the annotations file for messages (default: ``ann.attrs["source"]``).
+    strict : bool
+        Refuse clips without usable labels (see :data:`UNLABELLED_REASONS`) instead of
+        keeping them unlabelled.
 
     Returns
     -------
     clips : pd.DataFrame
         One row per clip sorted by ``audio_filename``: ``clip_id``, taxonomy.CLIP_COLUMNS,
-        the 8 ``taxonomy.coarse_label_columns()`` as int8 0/1 and ``label_source``
-        ("volunteers" for train, "verified" for validate/test).
+        the 8 ``taxonomy.coarse_label_columns()`` as int8 0/1, ``label_source``
+        ("volunteers" for train, "verified" for validate/test, "none" when unlabelled) and
+        ``labelled`` (int8 1/0; an unlabelled clip's label columns are 0 and mean nothing).
     report : AggregationReport
-        Row and clip counts, rows skipped by reason, verified -1 count.
+        Row and clip counts, rows skipped by reason, verified -1 count, unlabelled clips.
 
     Raises
     ------
     AnnotationError
-        A clip's metadata disagrees across its rows; a train clip has no volunteer
-        row; a validate/test clip has no (or more than one) verified row.
+        A clip's metadata disagrees across its rows; rows of one (clip, annotator)
+        disagree; with ``strict``, a clip without usable labels.
     """
     if source == "<annotations>":
         source = str(ann.attrs.get("source", source))
-    needed = taxonomy.META_COLUMNS + taxonomy.coarse_presence_columns()
-    missing = [c for c in needed if c not in ann.columns]
-    assert not missing, f"{source}: annotations lack column(s) {missing}"
     ann = ann.reset_index(drop=True)
     if LINE_COLUMN not in ann.columns:
         ann = ann.assign(**{LINE_COLUMN: np.arange(len(ann)) + 2})
     ann = ann.sort_values(["audio_filename", LINE_COLUMN], kind="stable", ignore_index=True)
+    if "annotator_id" not in ann.columns:
+        return _unannotated_clips(ann, source, strict)
+    needed = taxonomy.META_COLUMNS + taxonomy.coarse_presence_columns()
+    missing = [c for c in needed if c not in ann.columns]
+    assert not missing, f"{source}: annotations lack column(s) {missing}"
     _check_clip_metadata(ann, source)
+    ann, n_dup = _drop_duplicate_rows(ann, source)
 
     aid = ann["annotator_id"].to_numpy()
     train = (ann["split"] == "train").to_numpy()
@@ -315,35 +393,123 @@ def aggregate_labels(
         "volunteer_in_eval": int((~train & (aid > 0)).sum()),
     }
     clips = ann.groupby("audio_filename", sort=True).head(1).set_index("audio_filename")
-    labels_train = _volunteer_labels(ann, vol_rows, clips, source)
-    labels_eval, n_unl, n_unl_clips = _verified_labels(ann, ver_rows, clips, source)
+    unlabelled: dict[str, list[str]] = {k: [] for k in UNLABELLED_REASONS}
+    labels_train = _volunteer_labels(ann, vol_rows, clips, source, strict, unlabelled)
+    labels_eval, n_unl, n_unl_clips = _verified_labels(
+        ann, ver_rows, clips, source, strict, unlabelled
+    )
     labels = pd.concat([labels_train, labels_eval]).loc[clips.index]
 
     out = clips[[c for c in taxonomy.CLIP_COLUMNS if c != "audio_filename"]].copy()
     out = out.join(labels)
     out["label_source"] = np.where(out["split"] == "train", *LABEL_SOURCES)
-    out = out.reset_index()
-    out.insert(0, "clip_id", out["audio_filename"])
-    out = out[["clip_id", *taxonomy.CLIP_COLUMNS, *taxonomy.coarse_label_columns(), "label_source"]]
+    none = sorted(c for v in unlabelled.values() for c in v)
+    out["labelled"] = np.int8(1)
+    out.loc[none, "labelled"] = np.int8(0)
+    out.loc[none, "label_source"] = "none"
+    out = _finish_clip_table(out)
 
     n_used = int(vol_rows.sum() + ver_rows.sum())
     assert n_used + sum(skipped.values()) == len(ann), "every row is either used or skipped"
     report = AggregationReport(
         source=source,
-        n_rows=len(ann),
+        n_rows=len(ann) + n_dup,
         n_clips=len(out),
         clips_per_split={s: int((out["split"] == s).sum()) for s in taxonomy.SPLITS},
         n_rows_used=n_used,
         skipped=skipped,
         n_verified_unlabelled=n_unl,
         n_verified_unlabelled_clips=n_unl_clips,
+        unlabelled={k: tuple(sorted(v)) for k, v in unlabelled.items() if v},
+        n_duplicate_rows=n_dup,
     )
     return out, report
 
 
-def _check_clip_metadata(ann: pd.DataFrame, source: str) -> None:
+def _finish_clip_table(out: pd.DataFrame) -> pd.DataFrame:
+    """Index ``audio_filename`` -> the clip table's columns in their documented order."""
+    out = out.reset_index()
+    out.insert(0, "clip_id", out["audio_filename"])
+    cols = [*taxonomy.CLIP_COLUMNS, *taxonomy.coarse_label_columns(), "label_source", "labelled"]
+    out["labelled"] = out["labelled"].astype(np.int8)
+    return out[["clip_id", *cols]]
+
+
+#: Values of clip columns that an unannotated folder does not give (unknown).
+_UNKNOWN = {"split": "train", "borough": "", "block": "", "latitude": np.nan, "longitude": np.nan}
+
+
+def _unannotated_clips(ann: pd.DataFrame, source: str, strict: bool):
+    """A folder of unlabelled sensor audio (``audio_filename, sensor_id`` [, ``split``])."""
+    cols = [c for c in taxonomy.CLIP_COLUMNS if c in ann.columns and c != "audio_filename"]
+    _check_clip_metadata(ann, source, cols)
+    names = sorted(ann["audio_filename"].unique())
+    if strict:
+        raise AnnotationError(
+            source,
+            f"no annotation columns: all {len(names)} clips are unlabelled (data.strict is true)",
+            "set data.strict: false to use unlabelled audio for pairing, or give the "
+            "SONYC-UST-V2 annotation columns",
+        )
+    clips = ann.groupby("audio_filename", sort=True).head(1).set_index("audio_filename")
+    out = pd.DataFrame(index=clips.index)
+    for c in taxonomy.CLIP_COLUMNS:
+        if c == "audio_filename":
+            continue
+        if c in clips.columns:
+            out[c] = clips[c]
+        else:
+            out[c] = _UNKNOWN.get(c, -1)  # time columns: -1, unknown
+    for c in taxonomy.coarse_label_columns():
+        out[c] = np.int8(0)
+    out["label_source"] = "none"
+    out["labelled"] = np.int8(0)
+    out = _finish_clip_table(out)
+    report = AggregationReport(
+        source=source,
+        n_rows=len(ann),
+        n_clips=len(out),
+        clips_per_split={s: int((out["split"] == s).sum()) for s in taxonomy.SPLITS},
+        skipped={},
+        unlabelled={"no_annotations": tuple(names)},
+    )
+    return out, report
+
+
+def _drop_duplicate_rows(ann: pd.DataFrame, source: str) -> tuple[pd.DataFrame, int]:
+    """Drop identical repeats of one (clip, annotator); refuse repeats that disagree."""
+    key = ["audio_filename", "annotator_id"]
+    dup = ann.duplicated(key, keep=False).to_numpy()
+    if not dup.any():
+        return ann, 0
+    content = [c for c in ann.columns if c != LINE_COLUMN]
+    same = ann.duplicated(content, keep="first").to_numpy()  # exact repeat of an earlier row
+    rest = ann.loc[~same]
+    conflict = rest.duplicated(key, keep=False).to_numpy()
+    if conflict.any():
+        bad = rest.loc[conflict]
+        clip, annot = bad.iloc[0]["audio_filename"], int(bad.iloc[0]["annotator_id"])
+        rows = bad[(bad["audio_filename"] == clip) & (bad["annotator_id"] == annot)]
+        a, b = rows.iloc[0], rows.iloc[1]
+        diff = [c for c in content if not (a[c] == b[c] or (pd.isna(a[c]) and pd.isna(b[c])))]
+        n_pairs = bad.groupby(key).ngroups
+        who = "the verified row (annotator_id 0)" if annot == 0 else f"annotator {annot}"
+        raise AnnotationError(
+            source,
+            f"line {a[LINE_COLUMN]} and line {b[LINE_COLUMN]} are both {who} of clip "
+            f"'{clip}' but disagree in {diff[:3]}"
+            + (" ..." if len(diff) > 3 else "")
+            + f" ({n_pairs} (clip, annotator) pair(s) with conflicting rows); "
+            "expected one row per clip and annotator",
+            "keep one of the rows (mvlib never merges conflicting annotations)",
+        )
+    return rest.reset_index(drop=True), int(same.sum())
+
+
+def _check_clip_metadata(ann: pd.DataFrame, source: str, cols: list | None = None) -> None:
     """Every row of one clip must agree on split, sensor, location and time."""
-    cols = [c for c in taxonomy.CLIP_COLUMNS if c != "audio_filename"]
+    if cols is None:
+        cols = [c for c in taxonomy.CLIP_COLUMNS if c != "audio_filename"]
     nun = ann.groupby("audio_filename", sort=True)[cols].nunique(dropna=False)
     bad = nun > 1
     if not bad.to_numpy().any():
@@ -369,49 +535,80 @@ def _clip_error(ann, clips_bad, source, what, rule) -> AnnotationError:
     lines = ann.loc[ann["audio_filename"] == clip, LINE_COLUMN].tolist()
     listed = ", ".join(repr(c) for c in clips_bad[:_MAX_LISTED])
     return AnnotationError(
-        f"{source}: line {lines[0]}, column 'annotator_id': clip '{clip}' "
-        f"(lines {lines}) {what}; {rule}. {len(clips_bad)} clip(s) affected: {listed}"
-        + (" ..." if len(clips_bad) > _MAX_LISTED else "")
+        source,
+        f"line {lines[0]}, column 'annotator_id': clip '{clip}' "
+        f"(lines {lines}) {what} ({rule}); {len(clips_bad)} clip(s) affected: {listed}"
+        + (" ..." if len(clips_bad) > _MAX_LISTED else ""),
+        "data.strict is true: set it to false to keep such clips as unlabelled views "
+        "(pairing only), or add the missing rows",
     )
 
 
-def _volunteer_labels(ann, vol_rows, clips, source) -> pd.DataFrame:
-    """Train labels: class present if any volunteer row has 1 (-1 is not a vote)."""
+def _volunteer_labels(ann, vol_rows, clips, source, strict, unlabelled) -> pd.DataFrame:
+    """Train labels: class present if any volunteer row has 1 (-1 is not a vote).
+
+    A train clip without a volunteer row, or whose volunteer rows are all -1, is
+    unlabelled (recorded in ``unlabelled``; refused when ``strict``).
+    """
     train_clips = clips.index[clips["split"] == "train"]
-    pres = ann.loc[vol_rows, list(taxonomy.coarse_presence_columns())] == 1
+    cols = list(taxonomy.coarse_presence_columns())
+    vals = ann.loc[vol_rows, cols]
+    by_clip = ann.loc[vol_rows, "audio_filename"]
+    pres = vals == 1
     pres.columns = list(taxonomy.coarse_label_columns())
-    labels = pres.groupby(ann.loc[vol_rows, "audio_filename"]).any()
-    lacking = train_clips.difference(labels.index)
-    if len(lacking):
+    labels = pres.groupby(by_clip).any()
+    voted = (vals != -1).any(axis=1).groupby(by_clip).any()
+    lacking = list(train_clips.difference(labels.index))
+    blank = sorted(c for c in voted.index[~voted.to_numpy()] if c in set(train_clips))
+    if strict and lacking:
         raise _clip_error(
             ann,
-            list(lacking),
+            lacking,
             source,
             "is a train clip without any volunteer row (annotator_id > 0)",
             "the DCASE-2020 baseline labels train clips from volunteer rows only",
         )
-    return labels.loc[train_clips].astype(np.int8)
+    if strict and blank:
+        what = "is a train clip whose every volunteer value is -1 (not labelled)"
+        raise _clip_error(ann, blank, source, what, "-1 is not a vote")
+    unlabelled["no_volunteer"] += lacking
+    unlabelled["all_unlabelled"] += blank
+    labels = labels.reindex(train_clips, fill_value=False)
+    return labels.astype(np.int8)
 
 
-def _verified_labels(ann, ver_rows, clips, source) -> tuple[pd.DataFrame, int, int]:
-    """validate/test labels: the single verified row, -1 read as 0 (and counted)."""
+def _verified_labels(ann, ver_rows, clips, source, strict, unlabelled):
+    """validate/test labels: the single verified row, -1 read as 0 (and counted).
+
+    A validate/test clip without a verified row is excluded from evaluation (unlabelled),
+    as the DCASE-2020 baseline does, and so is one whose verified row is all -1; both are
+    refused when ``strict``. Returns labels, the -1 count and the clips with a -1.
+    """
     eval_clips = clips.index[clips["split"] != "train"]
     ver = ann.loc[ver_rows]
     counts = ver["audio_filename"].value_counts()
     rule = "the DCASE-2020 baseline labels validate/test clips from the annotator_id == 0 row"
-    lacking = eval_clips.difference(counts.index)
-    if len(lacking):
+    lacking = list(eval_clips.difference(counts.index))
+    if strict and lacking:
         what = "is a validate/test clip without a verified row (annotator_id == 0)"
-        raise _clip_error(ann, list(lacking), source, what, rule)
+        raise _clip_error(ann, lacking, source, what, rule)
     multiple = counts.index[counts > 1]
-    if len(multiple):
+    if len(multiple):  # duplicates are dropped or refused before: cannot happen
         what = "has more than one verified row (annotator_id == 0), expected exactly one"
         raise _clip_error(ann, sorted(multiple), source, what, rule)
     pres = ver.set_index("audio_filename")[list(taxonomy.coarse_presence_columns())]
-    unlabelled = (pres == -1).to_numpy()
+    blank = sorted(pres.index[(pres == -1).all(axis=1).to_numpy()])
+    if strict and blank:
+        what = "is a validate/test clip whose verified row is -1 (not labelled) everywhere"
+        raise _clip_error(ann, blank, source, what, rule)
+    unlabelled["no_verified"] += lacking
+    unlabelled["all_unlabelled"] += blank
+    used = pres.drop(index=blank)
+    n_unl = (used == -1).to_numpy()
     labels = (pres == 1).astype(np.int8)
     labels.columns = list(taxonomy.coarse_label_columns())
-    return labels.loc[eval_clips], int(unlabelled.sum()), int(unlabelled.any(axis=1).sum())
+    labels = labels.reindex(eval_clips, fill_value=0)
+    return labels, int(n_unl.sum()), int(n_unl.any(axis=1).sum())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -419,7 +616,9 @@ def _verified_labels(ann, ver_rows, clips, source) -> tuple[pd.DataFrame, int, i
 # ---------------------------------------------------------------------------------------------
 
 
-def load_clips(root: str | os.PathLike, check_audio: bool = True) -> pd.DataFrame:
+def load_clips(
+    root: str | os.PathLike, check_audio: bool = True, strict: bool = False
+) -> pd.DataFrame:
     """Read ``<root>/annotations.csv``, aggregate the labels and locate the audio.
 
     Parameters
@@ -428,6 +627,9 @@ def load_clips(root: str | os.PathLike, check_audio: bool = True) -> pd.DataFram
         Dataset folder with ``annotations.csv`` and ``audio/``.
     check_audio : bool
         Require every clip's ``audio/<audio_filename>`` to exist.
+    strict : bool
+        Refuse clips without usable labels instead of keeping them unlabelled
+        (``data.strict``).
 
     Returns
     -------
@@ -440,10 +642,17 @@ def load_clips(root: str | os.PathLike, check_audio: bool = True) -> pd.DataFram
         Any error of :func:`read_annotations` / :func:`aggregate_labels`, or a missing
         audio file (names the first clip's line and path, and how many are missing).
     """
+    return load_clips_report(root, check_audio, strict)[0]
+
+
+def load_clips_report(
+    root: str | os.PathLike, check_audio: bool = True, strict: bool = False
+) -> tuple[pd.DataFrame, AggregationReport]:
+    """:func:`load_clips` and its :class:`AggregationReport` (what was left out and why)."""
     root = Path(root).expanduser().resolve()
     csv_path = root / "annotations.csv"
     ann = read_annotations(csv_path)
-    clips, report = aggregate_labels(ann, source=str(csv_path))
+    clips, report = aggregate_labels(ann, source=str(csv_path), strict=strict)
     log.info(report.summary())
     if report.n_verified_unlabelled:
         log.warning(
@@ -451,11 +660,13 @@ def load_clips(root: str | os.PathLike, check_audio: bool = True) -> pd.DataFram
             csv_path,
             report.n_verified_unlabelled,
         )
+    for line in report.exclusions():
+        log.warning("%s: kept unlabelled (pairing only, not probed): %s", csv_path, line)
     audio_dir = root / "audio"
     clips["audio_path"] = [str(audio_dir / f) for f in clips["audio_filename"]]
     if check_audio:
         _check_audio(clips, ann, csv_path)
-    return clips
+    return clips, report
 
 
 def _check_audio(clips: pd.DataFrame, ann: pd.DataFrame, csv_path: Path) -> None:

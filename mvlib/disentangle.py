@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from mvlib.cache import atomic_write_json
+from mvlib.errors import MvlibError
 
 #: effective channel parameters of a clip predicted from its latents (log-scaled where noted)
 CHANNEL_PARAMS = (
@@ -131,10 +132,15 @@ def run_truth(run_dir, progress: bool = False) -> dict:
     if cached.exists():
         return json.loads(cached.read_text())
     run = run_embeddings(run_dir, progress=progress)
-    assert (
-        run.cfg.data.source == "synth"
-    ), f"{run_dir}: ground truth exists only for the synthetic set"
-    truth = synth.load_truth(workflow.dataset_root(run.cfg))
+    root = workflow.dataset_root(run.cfg)
+    if not synth.has_ground_truth(root):
+        raise MvlibError(
+            root,
+            f"no ground truth for run {run_dir}: the data is not mvlib's synthetic set as "
+            "the generator wrote it",
+            "ground truth exists only for unchanged synthetic sets; use the DSCΔ proxy",
+        )
+    truth = synth.load_truth(root)
     ids = run.clips["clip_id"]
     tclips = truth["clips"].set_index("audio_filename").loc[ids]
     sources = tclips[list(coarse_label_columns())].to_numpy(np.int64)
@@ -150,6 +156,17 @@ def run_truth(run_dir, progress: bool = False) -> dict:
     )
     atomic_write_json(cached, out)
     return out
+
+
+def has_ground_truth(cfg) -> bool:
+    """Whether the config's data is mvlib's synthetic set, unchanged: true factors are known."""
+    from mvlib import synth, workflow
+
+    try:
+        root = workflow.dataset_root(cfg)
+    except MvlibError:
+        return False
+    return synth.has_ground_truth(root)
 
 
 def ground_truth_table(cfg, results: pd.DataFrame) -> pd.DataFrame:

@@ -150,20 +150,23 @@ def run_embeddings(run_dir, which: str = "best", progress: bool = False) -> RunE
     fit the run (frontend, weights, frame size).
     """
     from mvlib import workflow
-    from mvlib.pairing import Splits
+    from mvlib.errors import MvlibError
+    from mvlib.pairing import load_checked
     from mvlib.train import check_store, load_model
 
     run_dir = Path(run_dir)
     model, cfg, ckpt = load_model(run_dir, which)
     store_path = Path(ckpt["provenance"]["store"])
     if not store_path.exists():
-        raise FileNotFoundError(
-            f"{run_dir}: the run's latent store {store_path} is gone; re-extract it or move it back"
+        raise MvlibError(
+            store_path,
+            f"the latent store of run {run_dir} is gone",
+            "re-extract it (mvlib extract with the run's config) or move it back",
         )
     store = LatentStore(store_path)
     check_store(cfg, store, ckpt["provenance"])
-    clips = workflow.load_dataset(cfg, progress=progress)
-    splits = Splits.load(run_dir / "splits.json")
+    clips = workflow.usable_clips(workflow.load_dataset(cfg, progress=progress), store)
+    splits = load_checked(run_dir / "splits.json", clips)  # the dataset may have changed
     used = splits.downstream != ""
     down = clips.loc[used].reset_index(drop=True)
     emb = embed_rows(model, store, store.rows(down["clip_id"]))

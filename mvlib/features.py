@@ -36,6 +36,7 @@ import soxr
 import torch
 
 from mvlib.config import FeatureConfig
+from mvlib.errors import MvlibError
 
 WEIGHTS_ENV = "MVLIB_DAC_WEIGHTS"
 #: where ``dac.utils.download()`` keeps the 44.1 kHz / 8 kbps weights
@@ -48,13 +49,18 @@ LOGMEL_EPS = 1e-6
 LOUDNESS_BLOCK_S = 0.4
 
 
-class BadAudioError(ValueError):
+class BadAudioError(MvlibError, ValueError):
     """An audio file that cannot be turned into features (the reason says why)."""
 
     def __init__(self, path: str | os.PathLike, reason: str):
         self.path = str(path)
         self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+        super().__init__(
+            self.path,
+            reason,
+            "replace or remove the file (mvlib only reads it); with features.on_bad_audio: "
+            "skip the clip is listed and left out",
+        )
 
     def __reduce__(self):
         # rebuild from (path, reason): it crosses process boundaries in extraction workers
@@ -91,6 +97,14 @@ def load_audio(path: str | os.PathLike, data: bytes | None = None) -> tuple[np.n
         Unreadable / not audio, no samples, NaN or inf samples, all-zero (silent: loudness
         undefined), or more than 2 channels.
     """
+    short = wav_truncation(io.BytesIO(data) if data is not None else path)
+    if short is not None:
+        promised, held = short
+        raise BadAudioError(
+            path,
+            f"truncated: the WAV header promises {promised} bytes of audio but the file holds "
+            f"{held} (an interrupted copy or download?); the clip is not used",
+        )
     try:
         src = io.BytesIO(data) if data is not None else path
         samples, sr = sf.read(src, dtype="float32", always_2d=True)  # (N, C)
@@ -108,6 +122,44 @@ def load_audio(path: str | os.PathLike, data: bytes | None = None) -> tuple[np.n
     if not samples.any():
         raise BadAudioError(path, "silent: all samples are zero, so loudness is undefined")
     return np.ascontiguousarray(samples.T), int(sr)  # (C, N)
+
+
+def wav_truncation(src) -> tuple[int, int] | None:
+    """``(bytes promised, bytes held)`` when a RIFF/WAVE file's data chunk is cut short.
+
+    libsndfile silently reads the frames that are there, so a truncated file would pass
+    for a shorter clip. Only plain RIFF/WAVE headers are checked (other formats, RF64 and
+    streaming headers with an unknown size, 0 or 0xFFFFFFFF, return None).
+    """
+    import struct
+
+    own = not hasattr(src, "read")
+    f = open(src, "rb") if own else src
+    try:
+        f.seek(0, io.SEEK_END)
+        size = f.tell()
+        f.seek(0)
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            cid, n = struct.unpack("<4sI", f.read(8))
+            if cid == b"data":
+                if n in (0, 0xFFFFFFFF):
+                    return None
+                held = size - (pos + 8)
+                return (n, held) if n > held else None
+            pos += 8 + n + (n & 1)  # chunks are padded to even sizes
+        return None
+    except OSError:
+        return None  # unreadable: sf.read reports it
+    finally:
+        if own:
+            f.close()
+        else:
+            f.seek(0)
 
 
 @functools.lru_cache(maxsize=8)

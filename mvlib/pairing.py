@@ -29,6 +29,7 @@ import pandas as pd
 
 from mvlib.cache import atomic_write_json
 from mvlib.config import SplitConfig
+from mvlib.errors import MvlibError
 from mvlib.taxonomy import coarse_label_columns
 
 SENSOR_SPLITS = ("train", "val", "heldout")
@@ -37,10 +38,15 @@ PAIR_SPLITS = ("train", "val", "test")
 PAIR_SOURCE = {"train": "train", "val": "val", "test": "heldout"}
 DOWNSTREAM_PARTS = ("train", "val", "test")
 FORMAT = "mvlib.splits/1"
+_MAX_NAMED = 5  #: sensors named in a message
 
 
 class LeakageError(AssertionError):
     """A split that mixes sensors or clips where it must not (raised even under -O)."""
+
+
+class SplitsMismatchError(MvlibError):
+    """Saved splits that no longer fit the dataset's clip table (the data changed)."""
 
 
 # --------------------------------------------------------------------------- sensors
@@ -197,22 +203,37 @@ def downstream_partition(
         Downstream train, val, test fractions.
     seed : int
 
+    Only *labelled* clips are partitioned (column ``labelled``, when the table has it):
+    unlabelled clips are views for pairing, never probe data; they get ``""``.
+
     Returns
     -------
     ndarray[N] of str
-        ``"train"``, ``"val"``, ``"test"``; ``""`` for clips of other sensors.
+        ``"train"``, ``"val"``, ``"test"``; ``""`` for clips of other sensors and
+        unlabelled clips.
     """
     frac = _check_fractions(fractions, "downstream_fractions")
     labels = _label_matrix(clips)  # (N, 8)
+    labelled = labelled_mask(clips)  # (N,)
     rng = np.random.default_rng(seed)
     out = np.full(len(clips), "", dtype=object)
     carry = np.zeros((len(DOWNSTREAM_PARTS), labels.shape[1]))  # (K, L) label shortfall so far
     for sensor, rows in _rows_by_sensor(clips, heldout_sensors).items():
+        n_all = len(rows)
+        rows = rows[labelled[rows]]
         m = len(rows)
+        unl = f" ({n_all - m} unlabelled clip(s) left out)" if m < n_all else ""
+        if m == 0:
+            warnings.warn(
+                f"downstream_partition: held-out sensor {sensor!r} has no labelled clip{unl}; "
+                "it is in no probe partition",
+                stacklevel=2,
+            )
+            continue
         if m < 3:
             warnings.warn(
-                f"downstream_partition: held-out sensor {sensor!r} has only {m} clip(s); "
-                f"it cannot appear in all of {DOWNSTREAM_PARTS}",
+                f"downstream_partition: held-out sensor {sensor!r} has only {m} clip(s) with a "
+                f"label{unl}; it cannot appear in all of {DOWNSTREAM_PARTS}",
                 stacklevel=2,
             )
         targets = _apportion(m, frac, min_each=m >= 3)
@@ -408,6 +429,7 @@ def make_splits(clips: pd.DataFrame, cfg: SplitConfig) -> Splits:
         )
         for name, n in zip(PAIR_SPLITS, cfg.n_pairs, strict=True)
     }
+    _check_pairable(clips, sensors, pairs)
     down = downstream_partition(
         clips, sensors["heldout"], cfg.downstream_fractions, _derive_seed(cfg.seed, "downstream")
     )
@@ -420,6 +442,35 @@ def make_splits(clips: pd.DataFrame, cfg: SplitConfig) -> Splits:
     )
     check_leakage(splits, clips)
     return splits
+
+
+class UnpairableError(MvlibError):
+    """A multi-view split in which no two clips share a sensor: no view pair exists."""
+
+
+def _check_pairable(clips: pd.DataFrame, sensors: dict, pairs: dict) -> None:
+    """Report sensors with a single clip; refuse a train/val split that has no pair at all."""
+    counts = pd.Series(_sensor_column(clips)).value_counts()
+    singles = sorted(str(s) for s in counts.index[counts.to_numpy() < 2])
+    if singles:
+        listed = ", ".join(singles[:_MAX_NAMED]) + (" ..." if len(singles) > _MAX_NAMED else "")
+        warnings.warn(
+            f"make_splits: {len(singles)} sensor(s) with a single clip cannot form a view pair "
+            f"(pairs need two clips of one sensor): {listed}",
+            stacklevel=3,
+        )
+    for name in ("train", "val"):
+        if len(pairs[name]):
+            continue
+        group = sensors[PAIR_SOURCE[name]]
+        have = ", ".join(f"{s}: {int(counts.get(s, 0))} clip(s)" for s in group[:_MAX_NAMED])
+        raise UnpairableError(
+            f"{name} sensors",
+            f"no view pair: a pair needs two clips of one sensor, and the {name} split's "
+            f"sensors have one clip each ({have})",
+            "give those sensors more clips, or change split.seed or split.sensor_fractions so "
+            "that this split gets sensors with several clips",
+        )
 
 
 # --------------------------------------------------------------------------- checks
@@ -449,7 +500,31 @@ def check_leakage(splits: Splits, clips: pd.DataFrame) -> None:
     sens = _sensor_column(clips)
     for name in PAIR_SPLITS:
         _check_pairs(name, splits.pairs[name], sens, set(splits.sensors[PAIR_SOURCE[name]]))
-    _check_downstream(splits.downstream, sens, set(splits.sensors["heldout"]))
+    _check_downstream(splits.downstream, sens, set(splits.sensors["heldout"]), labelled_mask(clips))
+
+
+def load_checked(path: str | os.PathLike, clips: pd.DataFrame) -> Splits:
+    """Reload saved splits and re-check them against the clip table they are applied to.
+
+    Raises
+    ------
+    SplitsMismatchError
+        The file is unreadable, or the splits no longer fit ``clips`` (clips added,
+        removed or relabelled since they were made).
+    """
+    try:
+        splits = Splits.load(path)
+        check_leakage(splits, clips)
+    except (ValueError, LeakageError, KeyError, TypeError) as e:
+        raise SplitsMismatchError(
+            path,
+            "these saved splits do not fit the dataset's current clip table ("
+            + " ".join(str(e).split())
+            + ")",
+            "the dataset changed since the run was made: train a new run on it "
+            "(another --run-dir), or restore the dataset as it was",
+        ) from e
+    return splits
 
 
 def _check_sensor_sets(splits: Splits) -> None:
@@ -489,7 +564,9 @@ def _check_pairs(name: str, pairs: np.ndarray, sens: np.ndarray, allowed: set) -
         )
 
 
-def _check_downstream(down: np.ndarray, sens: np.ndarray, heldout: set) -> None:
+def _check_downstream(
+    down: np.ndarray, sens: np.ndarray, heldout: set, labelled: np.ndarray | None = None
+) -> None:
     if len(down) != len(sens):
         raise LeakageError(f"downstream has {len(down)} entries for {len(sens)} clips")
     unknown = sorted(set(down.tolist()) - {"", *DOWNSTREAM_PARTS})
@@ -503,7 +580,13 @@ def _check_downstream(down: np.ndarray, sens: np.ndarray, heldout: set) -> None:
             f"downstream {str(down[k])!r} clip at row {k} is of sensor {sens[k]!r}, "
             f"which is not a held-out sensor"
         )
-    missing = np.flatnonzero((down == "") & is_held)
+    if labelled is None:
+        labelled = np.ones(len(sens), dtype=bool)
+    unl = np.flatnonzero((down != "") & ~labelled)
+    if len(unl):
+        k = unl[0]
+        raise LeakageError(f"row {k} is unlabelled but in downstream partition {down[k]!r}")
+    missing = np.flatnonzero((down == "") & is_held & labelled)
     if len(missing):
         k = missing[0]
         raise LeakageError(f"row {k} of held-out sensor {sens[k]!r} has no downstream partition")
@@ -601,6 +684,13 @@ def _rows_by_sensor(clips: pd.DataFrame, sensors: Sequence[str]) -> dict[str, np
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(uniq) + 1))
     return {s: order[bounds[where[s]] : bounds[where[s] + 1]] for s in wanted}
+
+
+def labelled_mask(clips: pd.DataFrame) -> np.ndarray:
+    """bool[N]: clips with a usable label (column ``labelled``; all True without it)."""
+    if "labelled" not in clips.columns:
+        return np.ones(len(clips), dtype=bool)
+    return clips["labelled"].to_numpy().astype(bool)
 
 
 def _label_matrix(clips: pd.DataFrame) -> np.ndarray:

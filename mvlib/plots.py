@@ -6,6 +6,8 @@ library does not already compute elsewhere; chapters only call these.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -18,14 +20,32 @@ PAPER_NOTE = (
 )
 
 
+def is_synthetic(cfg) -> bool:
+    """Whether the config's data is mvlib's synthetic set (its folder decides, not data.source)."""
+    from mvlib.synth import MARKER
+
+    if not cfg.data.root:
+        return cfg.data.source == "synth"
+    return (Path(cfg.data.root).expanduser() / MARKER).is_file()
+
+
+def describe_data(cfg) -> str:
+    """The data in words: the folder it is in, and whether it is our synthetic set."""
+    s = cfg.synth
+    synthetic = (
+        f"synthetic SONYC-format set ({s.n_sensors} sensors × {s.clips_per_sensor} clips × "
+        f"{s.duration_s:g} s, seed {s.seed})"
+    )
+    if not cfg.data.root:
+        return synthetic if cfg.data.source == "synth" else "SONYC-UST-V2 (data.root not set)"
+    if is_synthetic(cfg):
+        return f"mvlib's synthetic SONYC-format set at {cfg.data.root}"
+    return f"SONYC-format dataset at {cfg.data.root}"
+
+
 def provenance_lines(cfg, identity: dict | None = None) -> list[str]:
     """What made the results on a page: data, frontend, weights."""
-    data = (
-        f"synthetic SONYC-format set ({cfg.synth.n_sensors} sensors × "
-        f"{cfg.synth.clips_per_sensor} clips × {cfg.synth.duration_s:g} s, seed {cfg.synth.seed})"
-        if cfg.data.source == "synth"
-        else f"SONYC-UST-V2 at {cfg.data.root}"
-    )
+    data = describe_data(cfg)
     lines = [f"**profile** `{cfg.profile}`", f"**data** {data}"]
     fe = identity or {}
     frontend = fe.get("frontend", cfg.features.frontend)
@@ -49,7 +69,7 @@ def banner(cfg, identity: dict | None = None) -> str:
             "encoder runs with seeded random weights: this proves the DAC path end to end, "
             "but its features carry almost no information. See the README to install real weights."
         )
-    if cfg.data.source == "synth":
+    if is_synthetic(cfg):
         warn += (
             "\n\n> **Synthetic data.** These results come from mvlib's synthetic urban sensor "
             "network, not from SONYC-UST-V2; they are not comparable number-for-number with the paper."

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from torch import nn
 from tqdm import tqdm
 
 from mvlib.config import ProbeConfig
+from mvlib.errors import MvlibError
 from mvlib.metrics import (
     accuracy,
     binarize,
@@ -35,6 +37,8 @@ from mvlib.metrics import (
     f1_macro,
     jaccard_samples,
 )
+
+log = logging.getLogger(__name__)
 
 __all__ = ["TASKS", "MLPProbe", "FittedProbe", "fit_probe", "evaluate_probe", "probe_features"]
 
@@ -430,7 +434,7 @@ def summarise_results(results: dict, method: str) -> dict:
 
 def _write_results(out_dir, results, cfg, prov, method, extra) -> dict:
     from mvlib import config as cfgmod
-    from mvlib.cache import atomic_write_json
+    from mvlib.cache import atomic_write_json, strict_json
     from mvlib.train import git_commit
 
     ident = prov.get("feature_identity", {})
@@ -442,7 +446,10 @@ def _write_results(out_dir, results, cfg, prov, method, extra) -> dict:
         "mask_ratio": cfg.objective.mask_ratio if cfg.objective.objective == "mask" else None,
         "supervised_task": cfg.model.supervised_task if method == "supervised" else None,
         "seed": cfg.train.seed,
-        "data": f"{cfg.data.source}:{prov.get('dataset')}",
+        # the dataset folder decides what the data is (data.source only says what to do
+        # when none exists): name it by the folder, or by the cache's synthetic set
+        "data": f"{'folder' if cfg.data.root else cfg.data.source}:{prov.get('dataset')}",
+        "data_root": cfg.data.root,
         "frontend": ident.get("frontend"),
         "weights": ident.get("weights", "n/a (no weights)"),
         **summarise_results(results, method),
@@ -455,27 +462,161 @@ def _write_results(out_dir, results, cfg, prov, method, extra) -> dict:
         "provenance": prov,
         "git_commit": git_commit(),
     }
+    # strict JSON: a metric that is not defined here (AUPRC of a class without a test
+    # positive, say) is null, and listed under "undefined"
+    undefined: list = []
+    payload = strict_json(payload, undefined=undefined)
+    payload["undefined"] = undefined
+    if undefined:
+        payload["undefined_note"] = UNDEFINED_NOTE
     atomic_write_json(Path(out_dir) / "results.json", payload)
     return payload
 
 
-def probe_run(run_dir, progress: bool = True) -> dict:
+UNDEFINED_NOTE = (
+    "null values are undefined on this test partition, e.g. the AUPRC of a class "
+    "without a test positive; they are left out of the macro average"
+)
+
+
+class NotARunError(MvlibError):
+    """A folder that does not hold a training run."""
+
+
+class RunStateError(MvlibError):
+    """A run that cannot be probed as asked (unfinished, or its files disagree)."""
+
+
+def check_run(run_dir, allow_unfinished: bool = False) -> dict:
+    """Refuse to probe what is not a finished run of one config; returns its state.
+
+    Raises
+    ------
+    NotARunError
+        No such folder, or no ``config.yaml`` / ``checkpoints/best.pt`` in it.
+    RunStateError
+        The run did not finish (no ``done.json``) and ``allow_unfinished`` is False.
+
+    Returns
+    -------
+    dict
+        ``finished`` (bool) and ``epochs_done`` (last epoch in losses.csv + 1, or None).
+    """
+    run_dir = Path(run_dir)
+    fix = "give a run folder made by `mvlib train` (it prints the folder at its end)"
+    if not run_dir.is_dir():
+        raise NotARunError(run_dir, "no such folder", fix)
+    need = [n for n in ("config.yaml", "checkpoints/best.pt") if not (run_dir / n).is_file()]
+    if need:
+        raise NotARunError(run_dir, f"not a training run: no {' or '.join(need)}", fix)
+    finished = (run_dir / "done.json").is_file()
+    epochs_done = None
+    losses = run_dir / "losses.csv"
+    if losses.is_file():
+        ep = pd.read_csv(losses, usecols=["epoch"])["epoch"]
+        epochs_done = int(ep.max()) + 1 if len(ep) else 0
+    if not finished and not allow_unfinished:
+        done = f" ({epochs_done} epoch(s) so far)" if epochs_done is not None else ""
+        raise RunStateError(
+            run_dir,
+            f"the run has not finished{done}: no done.json",
+            "finish it (`mvlib train` with the same config resumes it), or probe it as it is "
+            "with --allow-unfinished (the results then say so)",
+        )
+    return {"finished": finished, "epochs_done": epochs_done}
+
+
+def check_checkpoint_config(run_dir, ckpt: dict, which: str = "best") -> None:
+    """Refuse a checkpoint whose config is not the run's ``config.yaml`` (copied in from another)."""
+    import yaml
+
+    from mvlib import config as cfgmod
+
+    run_dir = Path(run_dir)
+    with open(run_dir / "config.yaml") as f:
+        saved = cfgmod.to_dict(cfgmod.from_dict(yaml.safe_load(f) or {}))
+    mine = cfgmod.to_dict(cfgmod.from_dict(ckpt.get("config", {})))
+    if mine == saved:
+        return
+    a, b = _flat(mine), _flat(saved)
+    diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    raise RunStateError(
+        run_dir / "checkpoints" / f"{which}.pt",
+        f"this checkpoint was made by another config than the run's config.yaml "
+        f"(differs in {diff[:5]}{' ...' if len(diff) > 5 else ''})",
+        "probe the run folder the checkpoint came from, or retrain this run",
+    )
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    """``{"train": {"epochs": 2}}`` -> ``{"train.epochs": 2}``."""
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        out.update(_flat(v, key + ".") if isinstance(v, dict) else {key: v})
+    return out
+
+
+def _partial_sensors(clips, partition) -> list[str]:
+    """Held-out sensors whose labelled clips are not in every probe partition."""
+    sens = clips["sensor_id"].astype(str).to_numpy()
+    out = []
+    for s in sorted(set(sens)):
+        have = set(np.asarray(partition)[sens == s].tolist()) - {""}
+        if have != {"train", "val", "test"}:
+            out.append(f"{s} (in {sorted(have) or 'none'})")
+    return out
+
+
+def probe_run(run_dir, progress: bool = True, allow_unfinished: bool = False) -> dict:
     """Probe a trained run (paper 3.4): frozen encoder, single view, time mean, MLP heads.
 
     Encodes every clip of the held-out sensors' downstream partitions, probes z_p, z_s and
     z_p ⊕ z_s (or the single latent of the contrastive/supervised baselines) on both tasks,
     and writes ``<run_dir>/results.json`` with every metric, the run's config, seed, the
     frontend/weights identity and the git commit.
+
+    Refuses a folder that is not a run, an unfinished run (unless ``allow_unfinished``:
+    the results then record ``finished: false``) and a checkpoint of another config.
     """
     from mvlib.embed import run_embeddings
+    from mvlib.train import load_checkpoint
 
+    state = check_run(run_dir, allow_unfinished)
+    check_checkpoint_config(run_dir, load_checkpoint(Path(run_dir) / "checkpoints" / "best.pt"))
     run = run_embeddings(run_dir)
+    for name in ("train", "val", "test"):
+        if not (run.partition == name).any():
+            raise RunStateError(
+                run_dir,
+                f"no labelled clip of the held-out sensors is in the probes' {name!r} partition",
+                "the probes need labelled clips: label more of the held-out sensors' clips, or "
+                "change split.seed / split.sensor_fractions and train a new run",
+            )
+    partial = _partial_sensors(run.clips, run.partition)
+    if partial:
+        log.warning(
+            "%s: held-out sensor(s) not in every probe partition (too few labelled clips): %s",
+            run_dir,
+            ", ".join(partial),
+        )
     y_src, y_sen = downstream_labels(run.clips)
     results = probe_features(
         run.embeddings, y_src, y_sen, run.partition, run.cfg.probe, progress=progress
     )
     ckpt = run.checkpoint
-    extra = {"best_epoch": ckpt.get("epoch"), "val_total": ckpt.get("val_total")}
+    extra = {
+        "best_epoch": ckpt.get("epoch"),
+        "val_total": ckpt.get("val_total"),
+        "finished": state["finished"],
+        # a string, so that tables of summaries stay flat ("" when every sensor is in all)
+        "heldout_sensors_partial": "; ".join(partial),
+    }
+    if not state["finished"]:
+        extra["unfinished"] = (
+            f"probed an unfinished run ({state['epochs_done']} of {run.cfg.train.epochs} epochs; "
+            "--allow-unfinished)"
+        )
     return _write_results(run_dir, results, run.cfg, ckpt["provenance"], run.model.method, extra)
 
 
@@ -489,8 +630,9 @@ def probe_frontend(cfg, out_dir, progress: bool = True) -> dict:
     from mvlib.train import provenance
 
     clips = workflow.load_dataset(cfg, progress=False)
-    splits = make_splits(clips, cfg.split)
     store = workflow.ensure_store(cfg, clips, progress=progress)
+    clips = workflow.usable_clips(clips, store)  # bad audio: left out, named
+    splits = make_splits(clips, cfg.split)
     down = clips.loc[splits.downstream != ""]
     frontend_only = build_model("frontend", store.dim, cfg.model)
     feats = embed_rows(frontend_only, store, store.rows(down["clip_id"]))  # {"x": (N, D)}

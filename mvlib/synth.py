@@ -19,7 +19,11 @@ Output folder::
     <out>/annotations.csv   SONYC-UST-V2 columns (taxonomy.annotation_columns())
     <out>/audio/<sensor>_<clip>.wav   16-bit PCM mono at cfg.sample_rate
     <out>/truth.json        ground truth: sensors' channels, clips' sources and drift
-    <out>/synth.json        the SynthConfig, mvlib version, completion marker
+    <out>/synth.json        mvlib's generation marker: the SynthConfig, mvlib version,
+                            completion, and a manifest (annotations hash, audio sizes)
+
+mvlib writes only into a new or empty folder or its own marked set of the same settings;
+a finished set that was changed since is the user's (see :func:`folder_state`).
 
 Randomness: every clip draws from its own generator seeded by
 ``(seed, stream, sensor, clip)``, so a clip does not depend on the order of
@@ -28,6 +32,7 @@ generation and a resumed run writes bitwise the same files.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -42,8 +47,10 @@ from scipy import signal
 from mvlib import __version__, taxonomy
 from mvlib.cache import atomic_write_bytes, atomic_write_json, atomic_write_text, cache_dir
 from mvlib.config import SynthConfig, config_hash, to_dict
+from mvlib.errors import MvlibError
 
 SYNTH_VERSION = "v1"
+MARKER = "synth.json"  #: mvlib's generation marker: settings, completion, manifest of files
 N_EQ_BANDS = 4
 N_REFLECTIONS = 3
 PROXIMITIES = ("near", "far", "notsure")
@@ -849,13 +856,91 @@ def _is_complete(out: Path, cfg: SynthConfig, stamp: dict | None) -> bool:
 
 
 def _read_stamp(out: Path) -> dict | None:
-    path = out / "synth.json"
+    path = out / MARKER
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e}); delete it to regenerate") from e
+        stamp = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DatasetFolderError(
+            path,
+            f"mvlib's generation marker is not valid JSON ({e})",
+            "delete the folder to regenerate the set, or delete only synth.json to keep the "
+            "files as a dataset of your own (mvlib then never writes into it)",
+        ) from e
+    return stamp if isinstance(stamp, dict) else None
+
+
+class DatasetFolderError(MvlibError):
+    """A folder that mvlib may not (re)write: not created by mvlib, another config, or edited."""
+
+
+def folder_manifest(out: Path, annotations_text: str | None = None) -> dict:
+    """Cheap identity of a generated set: sha256 of annotations.csv, size of every audio file."""
+    out = Path(out)
+    if annotations_text is None:
+        blob = (out / "annotations.csv").read_bytes()
+    else:
+        blob = annotations_text.encode("utf-8")
+    audio = {}
+    if (out / "audio").is_dir():
+        for entry in os.scandir(out / "audio"):
+            if entry.is_file():
+                audio[entry.name] = entry.stat().st_size
+    return {
+        "annotations_sha256": hashlib.sha256(blob).hexdigest(),
+        "audio_sizes": dict(sorted(audio.items())),
+    }
+
+
+def _manifest_diff(out: Path, manifest: dict) -> str | None:
+    """None when ``out`` still matches ``manifest``, else a short description of the change."""
+    if not (out / "annotations.csv").is_file():
+        return "annotations.csv was removed"
+    now = folder_manifest(out)
+    changes = []
+    if now["annotations_sha256"] != manifest.get("annotations_sha256"):
+        changes.append("annotations.csv changed")
+    was, have = manifest.get("audio_sizes", {}), now["audio_sizes"]
+    gone = sorted(set(was) - set(have))
+    new = sorted(set(have) - set(was))
+    resized = sorted(k for k in set(was) & set(have) if was[k] != have[k])
+    for n, what in ((len(gone), "removed"), (len(new), "added"), (len(resized), "changed")):
+        if n:
+            changes.append(f"{n} audio file(s) {what}")
+    return ", ".join(changes) or None
+
+
+def folder_state(out: str | os.PathLike, cfg: SynthConfig | None = None) -> tuple[str, str]:
+    """What a folder is to the generator: ``(state, detail)``.
+
+    States: ``"new"`` (absent or empty), ``"complete"`` (mvlib's set of ``cfg``, unchanged),
+    ``"incomplete"`` (mvlib's set of ``cfg``, generation not finished: safe to resume),
+    ``"other_config"`` (mvlib's set of other settings), ``"edited"`` (mvlib's finished set,
+    changed since: files removed, added or rewritten), ``"foreign"`` (files mvlib did not
+    write). With ``cfg`` None, any complete set of mvlib's is ``"complete"``.
+    """
+    out = Path(out)
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return "new", ""
+    if not out.is_dir():
+        return "foreign", "not a folder"
+    stamp = _read_stamp(out)
+    if stamp is None or "config" not in stamp:
+        return "foreign", "no synth.json marker"
+    if cfg is not None and stamp.get("config") != _stamp(cfg)["config"]:
+        return "other_config", f"set {stamp.get('dataset')!r}, not {dataset_name(cfg)!r}"
+    if not stamp.get("complete"):
+        return "incomplete", "generation was interrupted"
+    manifest = stamp.get("manifest")
+    if manifest is not None:
+        diff = _manifest_diff(out, manifest)
+    else:  # marker of an older mvlib: files present or not
+        from mvlib.config import from_dict
+
+        mine = cfg or from_dict(stamp["config"], SynthConfig, "synth")
+        diff = None if _is_complete(out, mine, stamp) else "files were removed"
+    return ("edited", diff) if diff else ("complete", "")
 
 
 def _render_sensor(cfg: SynthConfig, s: int, audio_dir: str) -> int:
@@ -905,13 +990,21 @@ def generate(
     out_dir: str | os.PathLike | None = None,
     progress: bool = True,
     workers: int | None = None,
+    repair: bool = False,
 ) -> Path:
     """Write (or finish writing) the synthetic SONYC-format dataset.
 
     Idempotent and resumable: a complete dataset of the same config returns at
     once; otherwise valid wavs already present are kept and the rest written
     (each atomically), then ``annotations.csv``, ``truth.json`` and, last,
-    ``synth.json`` with ``complete: true``.
+    ``synth.json`` with ``complete: true`` and a manifest of the files.
+
+    A user's files are read-only: generation writes only into a new or empty folder,
+    or one holding mvlib's marker (``synth.json``) of the same settings whose
+    generation was interrupted. A folder of other files, of another config, or a
+    finished set changed since (a sensor removed, say) raises
+    :class:`DatasetFolderError`; ``repair=True`` rewrites an edited set of the same
+    settings back to what the generator makes.
 
     Parameters
     ----------
@@ -922,8 +1015,12 @@ def generate(
     progress : bool
         Show a tqdm bar over sensors.
     workers : int, optional
-        Processes rendering audio (default: the CPU count, at most 8). Every clip has its
+        Processes rendering audio (default: the CPU count, at most 8; 1 for sets under two
+        minutes of audio, where starting processes costs more). Every clip has its
         own seeded generator, so the files are identical for any number of workers.
+    repair : bool
+        Rewrite a finished set of these settings that was changed since (never a folder
+        of other files or settings).
 
     Returns
     -------
@@ -932,18 +1029,39 @@ def generate(
     """
     _check(cfg)
     out = Path(out_dir) if out_dir is not None else cache_dir("datasets", dataset_name(cfg))
-    stamp = _read_stamp(out)
-    if stamp is not None and stamp.get("config") != _stamp(cfg)["config"]:
-        raise ValueError(
-            f"{out / 'synth.json'}: this folder holds a synthetic set of another config "
-            f"({stamp.get('dataset')!r}, want {dataset_name(cfg)!r}); use another folder or delete it"
-        )
-    if _is_complete(out, cfg, stamp):
+    state, detail = folder_state(out, cfg)
+    if state == "complete":
         return out
+    if state == "foreign":
+        what = "holds files that mvlib did not write"
+        if (out / "annotations.csv").exists():
+            what = "holds a dataset that mvlib did not generate (annotations.csv, no synth.json)"
+        raise DatasetFolderError(
+            out,
+            f"{what}; mvlib never writes into such a folder",
+            "generate into a new or empty folder (mvlib synth --out NEW_DIR), or use this "
+            "dataset as it is with --set data.root=" + str(out),
+        )
+    if state == "other_config":
+        raise DatasetFolderError(
+            out,
+            f"holds a synthetic set of other settings ({detail})",
+            "generate into another folder, or delete this one to regenerate it",
+        )
+    if state == "edited" and not repair:
+        raise DatasetFolderError(
+            out,
+            f"this synthetic set was changed since mvlib generated it ({detail}); "
+            "mvlib does not revert your edits",
+            "use it as it is (--set data.root=" + str(out) + "), generate into a new folder, "
+            "or rewrite it with `mvlib synth --repair`",
+        )
     (out / "audio").mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "synth.json", {**_stamp(cfg), "complete": False})
+    atomic_write_json(out / MARKER, {**_stamp(cfg), "complete": False})
     if workers is None:
         workers = min(os.cpu_count() or 1, 8)
+        if cfg.n_sensors * cfg.clips_per_sensor * cfg.duration_s < 120:
+            workers = 1  # a tiny set renders faster than worker processes start
     _render_all(cfg, out / "audio", min(workers, cfg.n_sensors), progress)
     splits = sensor_splits(cfg)
     rows, sensors, clips = [], [], []
@@ -964,12 +1082,21 @@ def generate(
             clips.append(_truth_clip(s, c, splits[s], plan))
     table = pd.DataFrame(rows, columns=list(taxonomy.annotation_columns()))
     assert not table.isna().any().any(), "annotation table has holes"
-    atomic_write_text(out / "annotations.csv", table.to_csv(index=False))
+    text = table.to_csv(index=False)
+    atomic_write_text(out / "annotations.csv", text)
     atomic_write_json(
         out / "truth.json", {"synth_version": SYNTH_VERSION, "sensors": sensors, "clips": clips}
     )
-    atomic_write_json(out / "synth.json", {**_stamp(cfg), "complete": True})
+    _drop_stray_audio(out / "audio")
+    manifest = folder_manifest(out, annotations_text=text)
+    atomic_write_json(out / MARKER, {**_stamp(cfg), "complete": True, "manifest": manifest})
     return out
+
+
+def _drop_stray_audio(audio_dir: Path) -> None:
+    """Remove temp files of an interrupted atomic write (ours: hidden ``.*.tmp`` names)."""
+    for p in audio_dir.glob(".*.tmp"):
+        p.unlink(missing_ok=True)
 
 
 def _truth_clip(sensor: int, clip: int, split: str, plan: dict) -> dict:
@@ -991,6 +1118,19 @@ def _truth_clip(sensor: int, clip: int, split: str, plan: dict) -> dict:
     d.update(plan["drift"])
     d["sources"] = [asdict(ev) for ev in plan["sources"]]
     return d
+
+
+def has_ground_truth(root: str | os.PathLike) -> bool:
+    """True for a set this generator wrote and finished, unchanged since: its truth.json holds.
+
+    A folder of other data (a copy of SONYC-UST-V2) has no ground truth, and an edited set's
+    truth.json no longer describes its files.
+    """
+    try:
+        state = folder_state(root)[0]
+    except DatasetFolderError:
+        return False
+    return state == "complete" and (Path(root) / "truth.json").is_file()
 
 
 def load_truth(root: str | os.PathLike) -> dict[str, pd.DataFrame]:

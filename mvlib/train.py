@@ -40,6 +40,7 @@ import mvlib
 from mvlib import config as cfgmod
 from mvlib.cache import atomic_write_bytes, atomic_write_json, atomic_write_text, cache_dir
 from mvlib.config import Config
+from mvlib.errors import MvlibError
 from mvlib.features import resolve_device
 from mvlib.losses import NonFiniteLossError, model_loss
 from mvlib.model import build_model
@@ -54,6 +55,14 @@ LOSS_COLUMNS = ("epoch", "split", "total", "rec", "cos", "nce", "sup", "seconds"
 
 class StoreMismatchForRun(ValueError):
     """The latent store does not fit the run's configuration (frontend, dim, weights)."""
+
+
+class RunConfigError(MvlibError):
+    """A run folder that holds a run of another config or dataset."""
+
+
+class UnfinishedRunError(RunConfigError, FileExistsError):
+    """A run folder with an unfinished run, reused without ``resume``."""
 
 
 class NonFiniteTrainingError(FloatingPointError):
@@ -315,9 +324,60 @@ def _save_checkpoint(path: Path, payload: dict) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+class CheckpointError(MvlibError):
+    """A checkpoint file that is missing, corrupt, or holds more than weights and numbers."""
+
+
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
-    """Load a checkpoint with ``weights_only=True`` (tensors, dicts, numbers, strings)."""
-    return torch.load(path, map_location=map_location, weights_only=True)
+    """Load a checkpoint with ``weights_only=True`` (tensors, dicts, numbers, strings).
+
+    Raises
+    ------
+    CheckpointError
+        No such file; a file that is not a torch checkpoint (truncated, corrupt); or one
+        that holds other objects, which safe loading refuses (mvlib never loads those).
+    """
+    import pickle
+    import zipfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(path, "no such checkpoint", "give a run folder made by `mvlib train`")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(
+            path,
+            "holds objects other than tensors, numbers and strings, which mvlib's safe "
+            "loading (weights_only) refuses: it was not written by mvlib, or was altered",
+            "use a checkpoint that `mvlib train` wrote; mvlib does not load such files",
+        ) from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            path,
+            f"not a readable torch checkpoint ({first[:200]}): truncated or corrupt",
+            "retrain the run (a new --run-dir), or restore the file",
+        ) from None
+    if not isinstance(ckpt, dict) or "config" not in ckpt or "model" not in ckpt:
+        raise CheckpointError(
+            path,
+            "not an mvlib checkpoint (no config/model entries)",
+            "use a checkpoint that `mvlib train` wrote",
+        )
+    return ckpt
+
+
+def _trim_losses(path: Path, last_epoch: int) -> None:
+    """Drop losses.csv rows after ``last_epoch``: rows logged before a crash that came
+    ahead of their checkpoint; the resumed epochs write them again (never twice)."""
+    if not path.exists():
+        return
+    hist = pd.read_csv(path)
+    keep = hist[hist["epoch"] <= last_epoch]
+    if len(keep) != len(hist):
+        log.info("%s: dropping %d row(s) after epoch %d", path, len(hist) - len(keep), last_epoch)
+        atomic_write_text(path, keep.to_csv(index=False))
 
 
 def load_model(run_dir: str | os.PathLike, which: str = "best", device="cpu") -> tuple:
@@ -406,8 +466,10 @@ def train(
         return _result(run_dir)
     last_path = ckpt_dir / "last.pt"
     if last_path.exists() and not resume:
-        raise FileExistsError(
-            f"{run_dir} holds an unfinished run; pass resume=True or another run_dir"
+        raise UnfinishedRunError(
+            run_dir,
+            "holds an unfinished run",
+            "resume it (mvlib train --resume, the default) or give another --run-dir",
         )
 
     with _threads(cfg.train.threads):
@@ -444,11 +506,24 @@ def _train(
         state = load_checkpoint(last_path, map_location=device)
         saved = cfgmod.from_dict(state["config"])
         if cfgmod.to_dict(saved) != cfgmod.to_dict(cfg):
-            raise ValueError(
-                f"{run_dir}: the checkpoint was made with another config; "
-                "use a new run_dir for a changed config"
+            raise RunConfigError(
+                run_dir,
+                "holds an unfinished run of another config",
+                "use a new --run-dir for a changed config, or the run's own config "
+                "(see RUN_DIR/config.yaml) to resume it",
             )
+        if (run_dir / "splits.json").exists():
+            from mvlib.pairing import Splits
+
+            if Splits.load(run_dir / "splits.json") != splits:
+                raise RunConfigError(
+                    run_dir / "splits.json",
+                    "the dataset's splits changed since this run started (clips added, removed "
+                    "or relabelled)",
+                    "train a new run (another --run-dir), or restore the dataset as it was",
+                )
         check_store(cfg, store, state["provenance"])
+        _trim_losses(run_dir / "losses.csv", state["epoch"])
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         start, best_val, best_epoch = state["epoch"] + 1, state["best_val"], state["best_epoch"]

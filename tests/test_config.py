@@ -104,3 +104,109 @@ def test_auto_frontend_resolves_to_dac_only_with_real_weights(tmp_path, monkeypa
     assert C.load_config("default").features.frontend == "dac"
     # an explicit choice is never changed
     assert C.load_config("ci", {"features.frontend": "logmel"}).features.frontend == "logmel"
+
+
+# --------------------------------------------------------------------------- issue 15
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("train.epochs", -1),
+        ("train.epochs", 0),
+        ("train.batch_size", 0),
+        ("features.batch_size", 0),
+        ("probe.batch_size", 0),
+        ("objective.mask_ratio", -0.5),
+        ("objective.mask_ratio", 1.0),
+        ("model.dropout", 1.0),
+        ("probe.dropout", -0.1),
+        ("model.hidden", 0),
+        ("model.depth", 0),
+        ("train.lr", 0.0),
+        ("train.lr", float("nan")),
+        ("probe.lr", -1e-3),
+        ("split.n_pairs", [10, 0, 5]),
+        ("split.sensor_fractions", [0.5, 0.5, 0.5]),
+        ("split.downstream_fractions", [1.0, 0.0, 0.0]),
+        ("synth.split_fractions", [1.2, -0.1, -0.1]),
+        ("synth.n_sensors", 0),
+        ("sweep.mask_ratios", [0.4, 1.5]),
+        ("train.crop_frames", 0),
+    ],
+)
+def test_range_checks_name_the_field(key, value):
+    with pytest.raises(C.ConfigError) as e:
+        C.load_config("ci", {key: value})
+    err = e.value
+    assert err.culprit == key and "out of range" in err.what and err.fix
+    from mvlib.errors import MvlibError, format_error
+
+    assert isinstance(err, MvlibError)
+    line = format_error(err)
+    assert line.startswith(f"mvlib: error: {key}: ") and "\n" not in line
+
+
+def test_values_at_the_edge_of_their_range_load():
+    cfg = C.load_config(
+        "ci",
+        {"objective.mask_ratio": 0.0, "model.dropout": 0.0, "train.epochs": 1, "model.depth": 1},
+    )
+    assert cfg.objective.mask_ratio == 0.0 and cfg.model.depth == 1
+    assert C.load_config("ci", {"synth.split_fractions": [1.0, 0.0, 0.0]}).synth.split_fractions
+
+
+def test_mask_objective_with_negative_ratio_is_refused_at_load(tmp_path):
+    prof = tmp_path / "m.yml"
+    prof.write_text("inherits: ci\nobjective:\n  objective: mask\n  mask_ratio: -0.5\n")
+    with pytest.raises(C.ConfigError, match=r"objective\.mask_ratio: -0\.5 is out of range"):
+        C.load_config(prof)
+
+
+def test_profile_outside_params_inherits_a_name_or_a_relative_path(tmp_path):
+    (tmp_path / "sub").mkdir()
+    by_name = tmp_path / "sub" / "mine.yml"
+    by_name.write_text("inherits: ci\ntrain:\n  epochs: 3\n")
+    cfg = C.load_config(by_name)
+    assert cfg.profile == "mine" and cfg.train.epochs == 3
+    assert cfg.synth.n_sensors == C.load_config("ci").synth.n_sensors  # from params/ci.yml
+    child = tmp_path / "child.yaml"
+    child.write_text("inherits: sub/mine.yml\ntrain:\n  seed: 7\n")
+    cfg = C.load_config(str(child))
+    assert (cfg.train.epochs, cfg.train.seed, cfg.split.n_pairs) == (3, 7, (256, 64, 64))
+
+
+def test_bad_inherits_and_bad_yaml_name_the_file(tmp_path):
+    p = tmp_path / "x.yml"
+    p.write_text("inherits: nowhere\n")
+    with pytest.raises(C.ConfigError) as e:
+        C.load_config(p)
+    assert e.value.culprit == str(p.resolve()) and "nowhere" in e.value.what
+    p.write_text("train: [unclosed\n")
+    with pytest.raises(C.ConfigError, match="not valid YAML"):
+        C.load_config(p)
+    with pytest.raises(C.ConfigError, match="no profile"):
+        C.load_config(tmp_path / "absent.yml")
+
+
+_BAD_CANDIDATES = (-1, 0, -0.5, 1.0, 1.5, 7000, 9, float("nan"), [], [-1.0, 1.0, 1.0], [1.5])
+
+
+@pytest.mark.parametrize("section, name", sorted(C._RANGES), ids=lambda x: str(x))
+def test_every_range_rule_refuses_a_bad_value_naming_its_field(section, name):
+    sec = {cls.__name__: key for key, cls in C._SECTIONS.items()}[section]
+    key = f"{sec}.{name}"
+    default = getattr(getattr(C.Config(), sec), name)
+    tried = 0
+    for bad in _BAD_CANDIDATES:
+        if isinstance(default, tuple) != isinstance(bad, list):
+            continue
+        if isinstance(bad, list) and len(bad) == 3 and len(default) != 3:
+            continue
+        try:
+            C.Config().replace({key: bad})
+        except C.ConfigError as e:
+            if "out of range" in e.what:
+                assert e.culprit == key and e.fix
+                tried += 1
+    assert tried >= 1, f"no candidate value was refused for {key}"

@@ -169,7 +169,9 @@ def test_aggregate_labels_hand_worked():
         *taxonomy.CLIP_COLUMNS,
         *taxonomy.coarse_label_columns(),
         "label_source",
+        "labelled",
     ]
+    assert (clips["labelled"] == 1).all()
     assert clips["clip_id"].tolist() == sorted(EXPECTED)
     assert (clips["clip_id"] == clips["audio_filename"]).all()
     for _, row in clips.iterrows():
@@ -371,7 +373,7 @@ def test_validate_clip_without_verified_row(tmp_path):
     # the verified row of 02_000004 (line 4) becomes a volunteer row
     path = _write(tmp_path, _edit(_fixture_text(), 4, "annotator_id", "55"))
     with pytest.raises(AnnotationError) as err:
-        aggregate_labels(read_annotations(path))
+        aggregate_labels(read_annotations(path), strict=True)
     msg = str(err.value)
     _assert_names(msg, path, 2, "annotator_id")
     assert "'02_000004.wav'" in msg and "DCASE" in msg and "annotator_id == 0" in msg
@@ -379,16 +381,16 @@ def test_validate_clip_without_verified_row(tmp_path):
 
 def test_eval_clip_with_two_verified_rows(tmp_path):
     path = _write(tmp_path, _edit(_fixture_text(), 13, "annotator_id", "0"))
-    with pytest.raises(AnnotationError, match="more than one verified row") as err:
+    with pytest.raises(AnnotationError, match="both the verified row") as err:
         aggregate_labels(read_annotations(path))
-    _assert_names(str(err.value), path, 12, "annotator_id")
+    assert err.value.culprit == str(path) and "line 12 and line 13" in err.value.what
 
 
 def test_train_clip_without_volunteer_row(tmp_path):
     text = _edit(_edit(_fixture_text(), 14, "annotator_id", "-1"), 15, "annotator_id", "0")
     path = _write(tmp_path, text)
     with pytest.raises(AnnotationError) as err:
-        aggregate_labels(read_annotations(path))
+        aggregate_labels(read_annotations(path), strict=True)
     msg = str(err.value)
     _assert_names(msg, path, 14, "annotator_id")
     assert "'00_000002.wav'" in msg and "volunteer" in msg

@@ -320,3 +320,23 @@ def test_paper_profile_stops_without_real_weights(tmp_path, monkeypatch):
     cfg = config.load_config("paper")
     with pytest.raises(features.WeightsError, match="MVLIB_DAC_WEIGHTS"):
         features.make_frontend(cfg.features)
+
+
+def test_wav_cut_short_is_refused_not_half_read(tmp_path):
+    # issue 15: libsndfile silently reads the frames that are there; mvlib refuses the clip
+    import soundfile as sf
+
+    from mvlib.features import BadAudioError, load_audio, wav_truncation
+
+    path = tmp_path / "cut.wav"
+    y = (0.1 * np.sin(np.arange(16000) / 5.0)).astype(np.float32)
+    sf.write(path, y, 16000, subtype="PCM_16")
+    assert wav_truncation(path) is None and load_audio(path)[0].shape == (1, 16000)
+    blob = path.read_bytes()
+    path.write_bytes(blob[:1044])  # header + 500 of 16000 frames
+    assert wav_truncation(path) == (32000, 1000)
+    with pytest.raises(BadAudioError, match="truncated: the WAV header promises 32000 bytes"):
+        load_audio(path)
+    with pytest.raises(BadAudioError, match="truncated"):
+        load_audio(path, data=path.read_bytes())
+    assert path.read_bytes() == blob[:1044]  # only read

@@ -60,3 +60,19 @@ def test_figures_have_the_expected_panels():
     assert len(plots.plot_reconstruction(x, x * 0.9).axes) == 6  # 3 images + 3 colorbars
     wave = np.random.default_rng(0).normal(size=8000).astype(np.float32)
     assert len(plots.plot_latent(x, wave, 8000).axes) == 3
+
+
+def test_banner_names_a_folder_by_what_it_holds_not_by_data_source(tmp_path):
+    # issue 15: a user's folder is not "synthetic" because data.source was left at synth
+    from foreign_data import write_foreign_sonyc
+
+    from mvlib import workflow
+
+    root = write_foreign_sonyc(tmp_path / "mine", n_sensors=3, clips_per_sensor=2)
+    cfg = config.load_config("ci", {"data.root": str(root)})  # data.source: synth
+    text = plots.banner(cfg)
+    assert f"SONYC-format dataset at {root}" in text and "Synthetic data" not in text
+    small = {"synth.n_sensors": 3, "synth.clips_per_sensor": 2, "synth.duration_s": 0.5}
+    gen = config.load_config("ci", {**small, "data.root": str(tmp_path / "gen")})
+    workflow.ensure_dataset(gen, progress=False)
+    assert "Synthetic data" in plots.banner(gen) and "mvlib's synthetic" in plots.banner(gen)

@@ -180,13 +180,18 @@ def test_resume_rewrites_only_what_is_missing(tmp_path):
     victim.unlink()
     (root / "annotations.csv").unlink()
     wavs[7].write_bytes(b"RIFF garbage")  # a corrupt file is rewritten too
+    # a finished set changed since is the user's: refused unless repair is asked for
+    with pytest.raises(synth.DatasetFolderError, match="changed since mvlib generated it"):
+        synth.generate(SMALL, root, progress=False)
+    stamp = json.loads((root / "synth.json").read_text())
+    (root / "synth.json").write_text(json.dumps({**stamp, "complete": False}))  # interrupted
     synth.generate(SMALL, root, progress=False)
     after = _files(root)
     assert after == before
     for p in wavs:
         if p.name not in (victim.name, wavs[7].name):
             assert p.stat().st_mtime_ns == mtimes[p.name], p.name
-    with pytest.raises(ValueError, match="another config"):
+    with pytest.raises(synth.DatasetFolderError, match="synthetic set of other settings"):
         synth.generate(replace(SMALL, seed=9), root, progress=False)
 
 

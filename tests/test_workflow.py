@@ -14,7 +14,7 @@ def test_sonyc_without_a_root_explains_where_to_get_it():
 def test_sonyc_root_without_annotations_is_an_error(tmp_path):
     cfg = config.load_config("paper", {"data.root": str(tmp_path)})
     with pytest.raises(workflow.MissingDatasetError, match="no annotations.csv"):
-        workflow.dataset_root(cfg)
+        workflow.ensure_dataset(cfg)
 
 
 def test_prepare_makes_dataset_splits_and_store_once(tmp_path, monkeypatch):
