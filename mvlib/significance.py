@@ -99,6 +99,12 @@ def _splits(present: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(np.array(v), np.nonzero(present[v[0]])[0]) for v in groups.values()]
 
 
+def _draw_counts(rng: np.random.Generator, n_boot: int, n: int) -> np.ndarray:
+    """How often each of n items is drawn in n draws with replacement: ndarray[B x n]."""
+    idx = rng.integers(0, n, size=(n_boot, n)) + n * np.arange(n_boot)[:, None]  # (B, n)
+    return np.bincount(idx.ravel(), minlength=n_boot * n).reshape(n_boot, n)
+
+
 def bootstrap_replicates(d: np.ndarray, clip_counts: dict, seed_counts: np.ndarray) -> np.ndarray:
     """Replicates of the mean paired difference for given resampling counts.
 
@@ -175,12 +181,9 @@ def paired_bootstrap(
         raise ValueError("paired_bootstrap: a seed has no scored clip")
     rng = np.random.default_rng(seed)
     splits = _splits(present)
-    clip_counts = {
-        g: rng.multinomial(clips.size, np.full(clips.size, 1.0 / clips.size), size=n_boot)
-        for g, (_, clips) in enumerate(splits)
-    }
+    clip_counts = {g: _draw_counts(rng, n_boot, clips.size) for g, (_, clips) in enumerate(splits)}
     n_seeds = d.shape[0]
-    seed_counts = rng.multinomial(n_seeds, np.full(n_seeds, 1.0 / n_seeds), size=n_boot)
+    seed_counts = _draw_counts(rng, n_boot, n_seeds)
     reps = bootstrap_replicates(d, clip_counts, seed_counts)
     est = float(np.mean([np.nanmean(row) for row in d]))
     se = float(reps.std(ddof=1))
