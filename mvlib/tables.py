@@ -55,6 +55,7 @@ __all__ = [
     "table2",
     "provenance_of",
     "reading",
+    "figure2_data",
     "tables_dir",
     "write_csv",
 ]
@@ -520,6 +521,62 @@ def _cos_contrast(df: pd.DataFrame, n_boot: int) -> str:
         for i, t in enumerate(TASKS)
     )
     return _claim(text, all(sig), detail)
+
+
+# --------------------------------------------------------------------------- Figure 2
+
+#: task -> (subspace that SHOULD hold it, the other one), as in eqs. 6 and 7
+_DSC = {"source": ("z_p", "z_s"), "sensor": ("z_s", "z_p")}
+
+
+def figure2_data(df: pd.DataFrame, n_boot: int = N_BOOT, boot_seed: int = 0) -> pd.DataFrame:
+    """Figure 2's numbers: per multi-view configuration and task, the overall score and DSCΔ.
+
+    Both with 95% CIs from the seed × test-clip bootstrap: the overall score is the joint
+    latent's per-clip score; DSCΔ (eqs. 6, 7) is the paired per-clip difference between the
+    desired and the other subspace's probe on the same clips (source: z_p − z_s, sensor:
+    z_s − z_p). The frontend-only baseline comes as config "frontend only" (no DSCΔ);
+    ``paper`` is the paper's overall score where Table 2 gives one.
+
+    Returns
+    -------
+    DataFrame with columns config, group, task, overall, overall_low, overall_high, dsc,
+    dsc_low, dsc_high, paper, seeds
+    """
+    cache: dict = {}
+    rows = []
+    mv = df[df["method"] == "multiview"]
+    configs = list(dict.fromkeys(mv.sort_values("group", kind="mergesort")["config"]))
+    for config in configs + ["frontend only"]:
+        if not (df["config"] == config).any():
+            continue
+        group = df.loc[df["config"] == config, "group"].iloc[0] if "group" in df else ""
+        for i, task in enumerate(TASKS):
+            m = per_clip_matrix(df, config, task, cache=cache).to_numpy(np.float64)
+            est = mean_bootstrap(m, n_boot, boot_seed)
+            row = {
+                "config": config,
+                "group": group,
+                "task": task,
+                "overall": est.estimate,
+                "overall_low": est.ci_low,
+                "overall_high": est.ci_high,
+                "dsc": math.nan,
+                "dsc_low": math.nan,
+                "dsc_high": math.nan,
+                "paper": PAPER_TABLE2.get(config, (math.nan, math.nan))[i],
+                "seeds": m.shape[0],
+            }
+            if config != "frontend only":
+                want, other = _DSC[task]
+                a, b, _ = _aligned(
+                    per_clip_matrix(df, config, task, feature=want, cache=cache),
+                    per_clip_matrix(df, config, task, feature=other, cache=cache),
+                )
+                d = paired_bootstrap(a, b, n_boot, boot_seed)
+                row.update(dsc=d.estimate, dsc_low=d.ci_low, dsc_high=d.ci_high)
+            rows.append(row)
+    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------- CSV

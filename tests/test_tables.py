@@ -42,6 +42,15 @@ def _write_run(run_dir, config, seed, source, sensor, val=(0.5, 0.5), frontend="
         f"{feat}.source.val.score": np.full(20, val[0]),
         f"{feat}.sensor.val.score": np.full(20, val[1]),
     }
+    if method == "multiview":  # subspace probes: z_p holds the source, z_s the sensor
+        arrays.update(
+            {
+                "z_p.source.test.score": source,
+                "z_s.source.test.score": source - 0.1,
+                "z_s.sensor.test.score": sensor,
+                "z_p.sensor.test.score": np.zeros_like(sensor),
+            }
+        )
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     (run_dir / "predictions.npz").write_bytes(buf.getvalue())
@@ -95,7 +104,7 @@ def results(tmp_path_factory):
     rng = np.random.default_rng(0)
     clip_src = rng.uniform(0.2, 0.7, N_CLIPS)  # clip difficulty shared by every run
     clip_sen = rng.uniform(0.2, 0.7, N_CLIPS)
-    paths, names = [], []
+    paths, names, groups = [], [], []
     for config, (e_src, e_sen, val) in EFFECTS.items():
         for s in SEEDS:
             src = np.clip(clip_src + e_src + rng.normal(0, 0.05, N_CLIPS), 0, 1)
@@ -104,8 +113,12 @@ def results(tmp_path_factory):
             _write_run(d, config, s, src, sen, val=(val, val))
             paths.append(d)
             names.append(config)
+            groups.append(
+                config.split(" ")[2].rstrip("-+") if config.startswith("rec +") else "rec"
+            )
     df = tables.load_results(paths)
     df["config"] = names
+    df["group"] = groups
     return df
 
 
@@ -227,3 +240,18 @@ def test_load_results_reads_summaries_and_provenance(tmp_path):
     assert df.to_dict("records") == [
         {"seed": 3, "x": 1, "run_dir": str(tmp_path / "a"), "git_commit": "c0ffee"}
     ]
+
+
+def test_figure2_data_has_overall_and_dsc_with_cis(results):
+    data = tables.figure2_data(results, n_boot=300)
+    mv = data[data.config != "frontend only"]
+    assert set(mv.config) == {k for k in EFFECTS if k.startswith("rec")}
+    assert set(data.task) == {"source", "sensor"} and len(data) == 2 * 7
+    r = data[(data.config == "rec + cos- sample") & (data.task == "source")].iloc[0]
+    src = tables.per_clip_matrix(results, "rec + cos- sample", "source").to_numpy()
+    assert r.overall == pytest.approx(src.mean()) and r.overall_low < r.overall < r.overall_high
+    assert r.dsc == pytest.approx(0.1) and r.group == "cos"  # z_p - z_s = 0.1 by construction
+    sen = data[(data.config == "rec") & (data.task == "sensor")].iloc[0]
+    assert sen.dsc > 0.2 and sen.paper == 0.739
+    base = data[data.config == "frontend only"]
+    assert len(base) == 2 and base.dsc.isna().all()
