@@ -326,3 +326,49 @@ def figure2_caption(data: pd.DataFrame) -> str:
             f"{', '.join(beats) or 'none'}; DSCΔ clearly > 0: {', '.join(above) or 'none'}."
         )
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- label efficiency
+
+
+def plot_label_efficiency(scores: pd.DataFrame):
+    """Score against the fraction of labelled training clips, one panel per task.
+
+    Parameters
+    ----------
+    scores : DataFrame from :func:`mvlib.label_efficiency.summarise` (encoder, task,
+        fraction, n_train, estimate, ci_low, ci_high)
+
+    Encoders are dodged sideways on the log fraction axis so that their 95% CIs
+    (seeds × subsamples × test clips) never overlap; ticks name the fraction and the mean
+    number of labelled clips.
+    """
+    import matplotlib.pyplot as plt
+
+    tasks = [t for t in ("source", "sensor") if (scores["task"] == t).any()]
+    encoders = list(dict.fromkeys(scores["encoder"]))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 3.8), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        t = scores[scores["task"] == task]
+        for j, enc in enumerate(encoders):
+            e = t[t["encoder"] == enc].sort_values("fraction")
+            dodge = 1.0 + 0.06 * (j - (len(encoders) - 1) / 2)  # multiplicative: log axis
+            ax.errorbar(
+                e["fraction"] * dodge,
+                e["estimate"],
+                yerr=[e["estimate"] - e["ci_low"], e["ci_high"] - e["estimate"]],
+                fmt="o-",
+                capsize=3,
+                label=enc,
+            )
+        fr = t.groupby("fraction")["n_train"].mean()
+        ax.set_xscale("log")
+        ax.set_xticks(fr.index, [f"{f:.0%}\n({n:.0f} clips)" for f, n in fr.items()])
+        ax.minorticks_off()
+        ax.set_xlabel("labelled training clips used by the probe")
+        ax.set_ylabel("source Jaccard" if task == "source" else "sensor accuracy")
+        ax.set_title(task, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -646,8 +646,13 @@ def probe_run(run_dir, progress: bool = True) -> dict:
     )
 
 
-def probe_frontend(cfg, out_dir, progress: bool = True) -> dict:
-    """The frontend-only baseline ("DAC only"): probes on time-mean frontend features."""
+def frontend_embeddings(cfg, progress: bool = True):
+    """Time-mean frontend features of the held-out sensors' downstream clips.
+
+    Returns
+    -------
+    (features {"x": ndarray[N x D]}, downstream clip rows, partition ndarray[N], provenance)
+    """
     from mvlib import workflow
     from mvlib.embed import embed_rows
     from mvlib.features import resolve_device
@@ -661,13 +666,18 @@ def probe_frontend(cfg, out_dir, progress: bool = True) -> dict:
     down = clips.loc[splits.downstream != ""]
     frontend_only = build_model("frontend", store.dim, cfg.model)
     feats = embed_rows(frontend_only, store, store.rows(down["clip_id"]))  # {"x": (N, D)}
-    y_src, y_sen = downstream_labels(down)
     part = splits.downstream[splits.downstream != ""]
+    return feats, down, part, provenance(cfg, store, resolve_device("cpu"))
+
+
+def probe_frontend(cfg, out_dir, progress: bool = True) -> dict:
+    """The frontend-only baseline ("DAC only"): probes on time-mean frontend features."""
+    feats, down, part, prov = frontend_embeddings(cfg, progress)
+    y_src, y_sen = downstream_labels(down)
     per_clip: dict = {}
     results = probe_features(
         feats, y_src, y_sen, part, cfg.probe, progress=progress, per_clip=per_clip
     )
-    prov = provenance(cfg, store, resolve_device("cpu"))
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     preds = _write_predictions(out_dir, per_clip, down, part, y_src, y_sen)
     return _write_results(out_dir, results, cfg, prov, "frontend", {}, preds)
