@@ -38,6 +38,9 @@ __all__ = [
     "run_efficiency",
     "per_clip_scores",
     "summarise",
+    "encoder_runs",
+    "run_all",
+    "with_provenance",
 ]
 
 FRACTIONS = (0.05, 0.2, 1.0)
@@ -320,3 +323,52 @@ def _paired(a: pd.DataFrame, b: pd.DataFrame):
     both = ~np.isnan(x) & ~np.isnan(y)
     x[~both] = y[~both] = math.nan
     return x, y
+
+
+def encoder_runs(results: pd.DataFrame, best: str) -> dict:
+    """The runs of the three encoders compared: {label: {task: {seed: run_dir}}}.
+
+    "frontend only" (no training), "multiview (<best>)" (``best`` chosen on validation by
+    :func:`mvlib.tables.best_multiview`) and "supervised" (the source-trained run for the
+    source task, the sensor-trained one for the sensor task, as in Table 1).
+    """
+
+    def runs(config):
+        d = results[results["config"] == config]
+        return {int(r.seed): r.run_dir for r in d.itertuples()}
+
+    return {
+        "frontend only": {"source": runs("frontend only"), "sensor": runs("frontend only")},
+        f"multiview ({best})": {"source": runs(best), "sensor": runs(best)},
+        "supervised": {"source": runs("supervised source"), "sensor": runs("supervised sensor")},
+    }
+
+
+def run_all(
+    encoders: dict, fractions=FRACTIONS, n_subsamples: int = 3, seed: int = 0, progress=True
+) -> dict:
+    """:func:`run_efficiency` of every run of :func:`encoder_runs` (each run once)."""
+    done: dict = {}
+    todo = {d for per_task in encoders.values() for r in per_task.values() for d in r.values()}
+    for d in tqdm(sorted(todo), desc="label efficiency runs", disable=not progress):
+        done[d] = run_efficiency(d, fractions, n_subsamples, seed)
+    return {
+        enc: {task: {s: done[d] for s, d in r.items()} for task, r in per_task.items()}
+        for enc, per_task in encoders.items()
+    }
+
+
+def with_provenance(scores: pd.DataFrame, results: pd.DataFrame, best: str) -> pd.DataFrame:
+    """``scores`` with each row's provenance (see :func:`mvlib.tables.provenance_cells`)."""
+    from mvlib.tables import provenance_cells
+
+    configs = {
+        "frontend only": ["frontend only"],
+        f"multiview ({best})": [best],
+        "supervised": ["supervised source", "supervised sensor"],
+    }
+    rows = [
+        {**r, **provenance_cells(results, configs.get(r["encoder"], []))}
+        for r in scores.to_dict("records")
+    ]
+    return pd.DataFrame(rows)

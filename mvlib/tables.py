@@ -58,6 +58,8 @@ __all__ = [
     "figure2_data",
     "tables_dir",
     "write_csv",
+    "write_frame",
+    "provenance_cells",
 ]
 
 DASH = "—"  #: what a cell without a value shows (never NaN)
@@ -244,7 +246,9 @@ def _seed_mean(df: pd.DataFrame, config: str, col: str) -> tuple[float, float]:
     return mean_ci(v) if len(v) else (math.nan, math.nan)
 
 
-def _provenance_cells(df: pd.DataFrame, configs: list[str]) -> dict:
+def provenance_cells(df: pd.DataFrame, configs: list[str]) -> dict:
+    """Provenance of the runs of some configurations: seeds, profile, data, frontend,
+    weights (and hash), git commit(s), number of runs (distinct values space-separated)."""
     sub = df[df["config"].isin(configs)]
 
     def join(col):
@@ -326,7 +330,7 @@ def compare(
         row["source micro AUPRC"] = _seed_mean(df, cfgs[0], "source_micro_auprc")[0]
         row["source macro AUPRC"] = _seed_mean(df, cfgs[0], "source_macro_auprc")[0]
         row["paper source"], row["paper sensor"] = paper.get(label, (math.nan, math.nan))
-        row.update(_provenance_cells(df, list(cfgs)))
+        row.update(provenance_cells(df, list(cfgs)))
         data.append(row)
     comp = pd.DataFrame(tests)
     if len(comp):
@@ -619,9 +623,20 @@ def write_csv(table: Table, folder) -> Path:
     data = table.data.copy()
     for task, value in table.mdd.items():
         data[f"minimum detectable difference {task}"] = value
-    data.columns = [_snake(c) for c in data.columns]
-    atomic_write_text(out, data.to_csv(index=False, na_rep="", float_format="%.6g"))
+    out = write_frame(data, table.name, folder)
     atomic_write_text(folder / f"{table.name}.notes.md", table.notes + "\n")
+    return out
+
+
+def write_frame(data: pd.DataFrame, name: str, folder) -> Path:
+    """Write any results frame as ``<folder>/<name>.csv`` (snake_case columns, no NaN)."""
+    from mvlib.cache import atomic_write_text
+
+    folder = tables_dir(folder)
+    out = folder / f"{name}.csv"
+    data = data.copy()
+    data.columns = [_snake(str(c)) for c in data.columns]
+    atomic_write_text(out, data.to_csv(index=False, na_rep="", float_format="%.6g"))
     return out
 
 
