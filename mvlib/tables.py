@@ -550,7 +550,11 @@ def figure2_data(df: pd.DataFrame, n_boot: int = N_BOOT, boot_seed: int = 0) -> 
     cache: dict = {}
     rows = []
     mv = df[df["method"] == "multiview"]
-    configs = list(dict.fromkeys(mv.sort_values("group", kind="mergesort")["config"]))
+    order = {"rec": 0, "cos": 1, "mask": 2}  # the paper's strategy order
+    rank = mv["group"].map(order).fillna(len(order)) if "group" in mv else 0
+    configs = list(
+        dict.fromkeys(mv.assign(_rank=rank).sort_values("_rank", kind="mergesort")["config"])
+    )
     for config in configs + ["frontend only"]:
         if not (df["config"] == config).any():
             continue
