@@ -281,8 +281,8 @@ def summarise(
                         "fraction": f,
                         "n_train": float(np.mean(n_train)),
                         "estimate": est.estimate,
-                        "ci_low": est.ci_low,
-                        "ci_high": est.ci_high,
+                        "ci_low": max(0.0, est.ci_low),  # scores live in [0, 1]
+                        "ci_high": min(1.0, est.ci_high),
                         "units": est.n_seeds,
                         "clips": est.n_clips,
                     }

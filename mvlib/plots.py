@@ -220,8 +220,8 @@ FIGURE2_GROUPS = {
     "mask": ("tab:blue", "+ mask z_p"),
 }
 _FIG2_TASKS = {
-    "source": ("Source (8 classes, Jaccard)", "DSCΔ priv = source(z_p) − source(z_s)"),
-    "sensor": ("Sensor (12 classes, accuracy)", "DSCΔ shared = sensor(z_s) − sensor(z_p)"),
+    "source": ("Source (Jaccard)", "DSCΔ priv: z_p − z_s"),
+    "sensor": ("Sensor (accuracy)", "DSCΔ shared: z_s − z_p"),
 }
 
 
@@ -243,8 +243,8 @@ def plot_figure2(data: pd.DataFrame):
     mv = data[data["config"] != "frontend only"]
     configs = list(dict.fromkeys(mv["config"]))
     ypos = {c: len(configs) - 1 - i for i, c in enumerate(configs)}  # first on top
-    fig = plt.figure(figsize=(13, 1.2 + 0.42 * max(len(configs), 3)), layout="constrained")
-    subfigs = fig.subfigures(1, 2, wspace=0.04)
+    fig = plt.figure(figsize=(14, 1.6 + 0.42 * max(len(configs), 3)), layout="constrained")
+    subfigs = fig.subfigures(1, 2, wspace=0.06)
     for sub, task in zip(subfigs, _FIG2_TASKS, strict=True):
         title, dsc_label = _FIG2_TASKS[task]
         ax_o, ax_d = sub.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [1.1, 1]})
@@ -282,8 +282,8 @@ def plot_figure2(data: pd.DataFrame):
                 )
         ax_o.set_yticks(list(ypos.values()), [c.replace("rec + ", "+ ") for c in ypos])
         ax_o.set_ylim(-0.6, len(configs) - 0.4)
-        ax_o.set_xlabel("overall score, z_p ⊕ z_s (95% CI)")
-        ax_d.set_xlabel(f"{dsc_label}\n(> 0: the desired subspace holds it)")
+        ax_o.set_xlabel("overall score (z_p ⊕ z_s)")
+        ax_d.set_xlabel(f"{dsc_label}\n(> 0: as desired)")
         for ax in (ax_o, ax_d):
             ax.grid(axis="x", alpha=0.3)
     handles = [

@@ -316,8 +316,8 @@ def compare(
             row.update(
                 {
                     metric: est.estimate,
-                    f"{metric} ci low": est.ci_low,
-                    f"{metric} ci high": est.ci_high,
+                    f"{metric} ci low": max(0.0, est.ci_low),  # scores live in [0, 1]
+                    f"{metric} ci high": min(1.0, est.ci_high),
                     f"{task} test clips": est.n_clips,
                 }
             )
@@ -383,7 +383,7 @@ def _display(data: pd.DataFrame, reference: str) -> pd.DataFrame:
         row = {"configuration": r["configuration"], "seeds": len(r["seeds"].split())}
         for label in TASKS.values():
             m, lo, hi = r[label], r[f"{label} ci low"], r[f"{label} ci high"]
-            row[label] = DASH if not np.isfinite(m) else f"{m:.3f} ± {(hi - lo) / 2:.3f}"
+            row[label] = DASH if not np.isfinite(m) else f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
         for task in TASKS:
             if r["configuration"] == reference:
                 row[f"Δ {task} [95% CI]"], row[f"p {task} (Holm)"] = "reference", DASH
@@ -567,8 +567,8 @@ def figure2_data(df: pd.DataFrame, n_boot: int = N_BOOT, boot_seed: int = 0) -> 
                 "group": group,
                 "task": task,
                 "overall": est.estimate,
-                "overall_low": est.ci_low,
-                "overall_high": est.ci_high,
+                "overall_low": max(0.0, est.ci_low),  # scores live in [0, 1]
+                "overall_high": min(1.0, est.ci_high),
                 "dsc": math.nan,
                 "dsc_low": math.nan,
                 "dsc_high": math.nan,
