@@ -94,8 +94,9 @@ def efficiency_probes(
     n_subsamples: int = 3,
     seed=0,
     progress: bool = False,
+    tasks=TASKS,
 ) -> dict:
-    """Fit the probes of both tasks on subsamples of the training rows; score test per clip.
+    """Fit the probes of the tasks on subsamples of the training rows; score test per clip.
 
     Parameters
     ----------
@@ -107,6 +108,7 @@ def efficiency_probes(
     fractions : fractions of the training rows (1.0 is fitted once)
     n_subsamples : draws per fraction below 1
     seed : subsample seed (see :func:`subsample_train`)
+    tasks : the tasks to probe ("source", "sensor")
 
     Returns
     -------
@@ -134,7 +136,7 @@ def efficiency_probes(
     for f, k in tqdm(jobs, desc="label efficiency", disable=not progress):
         tr = subsample_train(ids, sen_ids, part, f, k, seed)
         out[f"{f:g}.{k}.n_train"] = np.array(int(tr.sum()))
-        for task in TASKS:
+        for task in tasks:
             y = labels[task]
             n_cls = len(classes) if task == "sensor" else None
             probe = fit_probe(X[tr], y[tr], X[va], y[va], task, cfg, n_classes=n_cls)
@@ -143,7 +145,7 @@ def efficiency_probes(
     return out
 
 
-def _key(res: dict, feature: str, fractions, n_subsamples: int, seed: int) -> str:
+def _key(res: dict, feature: str, fractions, n_subsamples: int, seed: int, tasks) -> str:
     ident = {
         "format": _FORMAT,
         "predictions": (res.get("predictions") or {}).get("sha256"),
@@ -152,6 +154,7 @@ def _key(res: dict, feature: str, fractions, n_subsamples: int, seed: int) -> st
         "fractions": [float(f) for f in fractions],
         "n_subsamples": int(n_subsamples),
         "seed": int(seed),
+        "tasks": list(tasks),
     }
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -162,6 +165,7 @@ def run_efficiency(
     n_subsamples: int = 3,
     seed: int = 0,
     progress: bool = False,
+    tasks=TASKS,
 ) -> dict:
     """Label-efficiency probes of one probed run (or frontend-only results folder), cached.
 
@@ -183,7 +187,8 @@ def run_efficiency(
     res = json.loads((run_dir / "results.json").read_text())
     feature = res["summary"].get("main_feature") or "x"
     method = res["summary"]["method"]
-    out_file = run_dir / f"label_efficiency-{_key(res, feature, fractions, n_subsamples, seed)}.npz"
+    key = _key(res, feature, fractions, n_subsamples, seed, tasks)
+    out_file = run_dir / f"label_efficiency-{key}.npz"
     if out_file.exists():
         with np.load(out_file, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
@@ -210,13 +215,14 @@ def run_efficiency(
         n_subsamples,
         (seed, int(res["summary"]["seed"])),
         progress,
+        tasks,
     )
     if any(f >= 1 for f in fractions):
         pred = load_predictions(run_dir)
         order = pd.Index(pred["clip_id.test"]).get_indexer(out["clip_id.test"])
         assert (order >= 0).all(), f"{run_dir}: test clips differ from its predictions"
         out["1.0.n_train"] = np.array(int((np.asarray(part).astype(str) == "train").sum()))
-        for task in TASKS:
+        for task in tasks:
             out[f"1.0.{task}.score"] = pred[f"{feature}.{task}.test.score"][order]
             out[f"1.0.{task}.val"] = np.array(pred[f"{feature}.{task}.val.score"].mean())
     buf = io.BytesIO()
@@ -347,11 +353,17 @@ def encoder_runs(results: pd.DataFrame, best: str) -> dict:
 def run_all(
     encoders: dict, fractions=FRACTIONS, n_subsamples: int = 3, seed: int = 0, progress=True
 ) -> dict:
-    """:func:`run_efficiency` of every run of :func:`encoder_runs` (each run once)."""
+    """:func:`run_efficiency` of every run of :func:`encoder_runs`: each run once, probed
+    only on the tasks it is used for (the supervised runs on one task each)."""
     done: dict = {}
-    todo = {d for per_task in encoders.values() for r in per_task.values() for d in r.values()}
+    todo: dict = {}
+    for per_task in encoders.values():
+        for task, r in per_task.items():
+            for d in r.values():
+                todo.setdefault(d, set()).add(task)
     for d in tqdm(sorted(todo), desc="label efficiency runs", disable=not progress):
-        done[d] = run_efficiency(d, fractions, n_subsamples, seed)
+        tasks = tuple(t for t in TASKS if t in todo[d])
+        done[d] = run_efficiency(d, fractions, n_subsamples, seed, tasks=tasks)
     return {
         enc: {task: {s: done[d] for s, d in r.items()} for task, r in per_task.items()}
         for enc, per_task in encoders.items()

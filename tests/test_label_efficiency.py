@@ -160,3 +160,7 @@ def test_run_efficiency_reuses_the_runs_probe_and_caches(tmp_path, monkeypatch):
     assert len(calls) == 1 and set(again) == set(out)  # reused, not refitted
     le.run_efficiency(run, (0.05, 1.0), n_subsamples=2)  # other fractions: another key
     assert len(calls) == 2 and len(list(run.glob("label_efficiency-*.npz"))) == 2
+    # a run used for one task only (a supervised baseline) is probed on that task only
+    one = le.run_efficiency(run, (0.2, 1.0), n_subsamples=2, tasks=("source",))
+    assert "0.2.0.source.score" in one and not any(".sensor." in k for k in one)
+    assert len(calls) == 3
