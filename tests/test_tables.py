@@ -255,3 +255,27 @@ def test_figure2_data_has_overall_and_dsc_with_cis(results):
     assert sen.dsc > 0.2 and sen.paper == 0.739
     base = data[data.config == "frontend only"]
     assert len(base) == 2 and base.dsc.isna().all()
+
+
+@pytest.mark.parametrize(
+    "chapter, names",
+    [
+        ("04_ablations.ipynb", ["table1", "table2"]),
+        ("06_label_efficiency.ipynb", ["label_efficiency"]),
+    ],
+)
+def test_chapters_link_the_csv_they_write(chapter, names):
+    # the CSV lands in the chapter's own folder (jupyter-book runs chapters there) and the
+    # {download} link makes jupyter-book copy it into _build/html/_downloads
+    from pathlib import Path
+
+    nb = json.loads((Path(__file__).parents[1] / "book" / chapter).read_text())
+    text = {
+        k: "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == k)
+        for k in ("markdown", "code")
+    }
+    assert 'tables_dir = "_tables"' in text["code"]
+    for name in names:
+        assert f"<_tables/{name}.csv>`" in text["markdown"], name
+        assert "{download}" in text["markdown"]
+    assert "write_csv(" in text["code"] or "write_frame(" in text["code"]
