@@ -229,3 +229,166 @@ def clip_titles(rows: pd.DataFrame) -> list[str]:
         + (", ".join(n for n, v in zip(names, yy, strict=True) if v) or "no source")
         for c, s, yy in zip(rows["clip_id"], rows["sensor_id"], y, strict=True)
     ]
+
+
+# --------------------------------------------------------------------------- Figure 2
+
+#: colours of Figure 2's strategy groups, as in the paper (green rec, orange cos, blue mask)
+FIGURE2_GROUPS = {
+    "rec": ("tab:green", "L_rec only"),
+    "cos": ("tab:orange", "+ L_cos"),
+    "mask": ("tab:blue", "+ mask z_p"),
+}
+_FIG2_TASKS = {
+    "source": ("Source (Jaccard)", "DSCΔ priv: z_p − z_s"),
+    "sensor": ("Sensor (accuracy)", "DSCΔ shared: z_s − z_p"),
+}
+
+
+def plot_figure2(data: pd.DataFrame):
+    """Paper Figure 2, readable: one panel per task, configurations on the vertical axis.
+
+    Each task's panel has two plots sharing the configuration axis: the overall score
+    (z_p ⊕ z_s) and DSCΔ, each a dot with its 95% CI as a horizontal bar (so no interval
+    crosses a label). The paper's overall score is a separate hollow diamond; the
+    frontend-only baseline is the red dotted line with its CI as a red band.
+
+    Parameters
+    ----------
+    data : DataFrame from :func:`mvlib.tables.figure2_data`
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    mv = data[data["config"] != "frontend only"]
+    configs = list(dict.fromkeys(mv["config"]))
+    ypos = {c: len(configs) - 1 - i for i, c in enumerate(configs)}  # first on top
+    fig = plt.figure(figsize=(14, 1.6 + 0.42 * max(len(configs), 3)), layout="constrained")
+    subfigs = fig.subfigures(1, 2, wspace=0.06)
+    for sub, task in zip(subfigs, _FIG2_TASKS, strict=True):
+        title, dsc_label = _FIG2_TASKS[task]
+        ax_o, ax_d = sub.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [1.1, 1]})
+        sub.suptitle(title, fontsize=11)
+        t = mv[mv["task"] == task]
+        base = data[(data["config"] == "frontend only") & (data["task"] == task)]
+        if len(base):
+            b = base.iloc[0]
+            ax_o.axvspan(b["overall_low"], b["overall_high"], color="red", alpha=0.08, lw=0)
+            ax_o.axvline(b["overall"], color="red", ls=":", lw=1.2)
+        ax_d.axvline(0, color="grey", lw=0.8)
+        for r in t.itertuples():
+            colour = FIGURE2_GROUPS.get(r.group, ("grey", ""))[0]
+            y = ypos[r.config]
+            ax_o.errorbar(
+                r.overall,
+                y,
+                xerr=[[r.overall - r.overall_low], [r.overall_high - r.overall]],
+                fmt="o",
+                color=colour,
+                capsize=3,
+                ms=6,
+            )
+            if np.isfinite(r.paper):
+                ax_o.plot(r.paper, y, "D", mfc="none", mec="black", ms=7)
+            if np.isfinite(r.dsc):
+                ax_d.errorbar(
+                    r.dsc,
+                    y,
+                    xerr=[[r.dsc - r.dsc_low], [r.dsc_high - r.dsc]],
+                    fmt="o",
+                    color=colour,
+                    capsize=3,
+                    ms=6,
+                )
+        ax_o.set_yticks(list(ypos.values()), [c.replace("rec + ", "+ ") for c in ypos])
+        ax_o.set_ylim(-0.6, len(configs) - 0.4)
+        ax_o.set_xlabel("overall score (z_p ⊕ z_s)")
+        ax_d.set_xlabel(f"{dsc_label}\n(> 0: as desired)")
+        for ax in (ax_o, ax_d):
+            ax.grid(axis="x", alpha=0.3)
+    handles = [
+        Line2D([], [], color=c, marker="o", ls="", label=lab) for c, lab in FIGURE2_GROUPS.values()
+    ]
+    handles += [
+        Line2D([], [], color="black", marker="D", mfc="none", ls="", label="paper (Table 2)"),
+        Line2D([], [], color="red", ls=":", label="frontend only (band: 95% CI)"),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=9)
+    return fig
+
+
+def figure2_caption(data: pd.DataFrame) -> str:
+    """What to look at in :func:`plot_figure2`, with the numbers that answer it."""
+    mv = data[data["config"] != "frontend only"]
+    lines = [
+        "**Figure 2.** Left of each panel: the overall score of every multi-view "
+        "configuration (dot, 95% CI over seeds and test clips); right: DSCΔ, the score of "
+        "the subspace that should hold the task minus the other one. Look at (1) which "
+        "intervals lie entirely right of the red band: those configurations beat the "
+        "frontend features alone; (2) which DSCΔ intervals lie entirely above 0: there the "
+        "information went where the method wants it (source into z_p, sensor into z_s); "
+        "(3) whether the blue masking group sits further right on the sensor DSCΔ than the "
+        "orange cosine group (the paper: masking pushes information into z_s). Hollow "
+        "diamonds are the paper's overall scores (real SONYC-UST-V2, pretrained DAC), "
+        "for direction only."
+    ]
+    for task in ("source", "sensor"):
+        t = mv[mv["task"] == task]
+        base = data[(data["config"] == "frontend only") & (data["task"] == task)]
+        above = t[t["dsc_low"] > 0]["config"].tolist()
+        beats = (
+            t[t["overall_low"] > base["overall_high"].iloc[0]]["config"].tolist()
+            if len(base)
+            else []
+        )
+        lines.append(
+            f"- {task}: beat the frontend alone (CI clear of its band): "
+            f"{', '.join(beats) or 'none'}; DSCΔ clearly > 0: {', '.join(above) or 'none'}."
+        )
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- label efficiency
+
+
+def plot_label_efficiency(scores: pd.DataFrame):
+    """Score against the fraction of labelled training clips, one panel per task.
+
+    Parameters
+    ----------
+    scores : DataFrame from :func:`mvlib.label_efficiency.summarise` (encoder, task,
+        fraction, n_train, estimate, ci_low, ci_high)
+
+    Encoders are dodged sideways on the log fraction axis so that their 95% CIs
+    (seeds × subsamples × test clips) never overlap; ticks name the fraction and the mean
+    number of labelled clips.
+    """
+    import matplotlib.pyplot as plt
+
+    tasks = [t for t in ("source", "sensor") if (scores["task"] == t).any()]
+    encoders = list(dict.fromkeys(scores["encoder"]))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 3.8), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        t = scores[scores["task"] == task]
+        for j, enc in enumerate(encoders):
+            e = t[t["encoder"] == enc].sort_values("fraction")
+            dodge = 1.0 + 0.06 * (j - (len(encoders) - 1) / 2)  # multiplicative: log axis
+            ax.errorbar(
+                e["fraction"] * dodge,
+                e["estimate"],
+                yerr=[e["estimate"] - e["ci_low"], e["ci_high"] - e["estimate"]],
+                fmt="o-",
+                capsize=3,
+                label=enc,
+            )
+        fr = t.groupby("fraction")["n_train"].mean()
+        ax.set_xscale("log")
+        ax.set_xticks(fr.index, [f"{f:.0%}\n({n:.0f} clips)" for f, n in fr.items()])
+        ax.minorticks_off()
+        ax.set_xlabel("labelled training clips used by the probe")
+        ax.set_ylabel("source Jaccard" if task == "source" else "sensor accuracy")
+        ax.set_title(task, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

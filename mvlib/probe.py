@@ -29,18 +29,29 @@ from tqdm import tqdm
 from mvlib.config import ProbeConfig
 from mvlib.errors import MvlibError
 from mvlib.metrics import (
+    EMPTY_CLIP_JACCARD,
     accuracy,
     binarize,
     dcase_metrics,
     dsc_priv,
     dsc_shared,
     f1_macro,
+    jaccard_per_sample,
     jaccard_samples,
 )
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TASKS", "MLPProbe", "FittedProbe", "fit_probe", "evaluate_probe", "probe_features"]
+__all__ = [
+    "TASKS",
+    "MLPProbe",
+    "FittedProbe",
+    "fit_probe",
+    "evaluate_probe",
+    "per_clip_outputs",
+    "probe_features",
+    "load_predictions",
+]
 
 TASKS = ("source", "sensor")
 PARTITIONS = ("train", "val", "test", "")
@@ -158,10 +169,15 @@ def _num_threads(n: int | None):
 
 
 def _score(task: str, y: np.ndarray, logits: torch.Tensor) -> float:
-    """Validation metric of logits: source Jaccard at probability 0.5, sensor accuracy."""
+    """Validation metric of logits: source Jaccard at probability 0.5, sensor accuracy.
+
+    Source Jaccard uses the book's empty-clip convention (metrics.EMPTY_CLIP_JACCARD), so
+    that false alarms on clips without any source count against a head.
+    """
     if task == "source":
         # threshold the float32 sigmoid exactly as predict() does, not the logit
-        return jaccard_samples(y.astype(np.int64), (torch.sigmoid(logits) >= 0.5).long().numpy())
+        pred = (torch.sigmoid(logits) >= 0.5).long().numpy()
+        return jaccard_samples(y.astype(np.int64), pred, zero_division=EMPTY_CLIP_JACCARD)
     return accuracy(y, logits.argmax(dim=1).numpy())
 
 
@@ -280,7 +296,9 @@ def evaluate_probe(probe: FittedProbe, X_test, y_test, task: str) -> dict:
     Returns
     -------
     dict
-        source: ``jaccard``, ``micro_auprc``, ``macro_auprc``, ``micro_f1``,
+        source: ``jaccard`` (the book's convention: a clip with no true and no predicted
+        source scores 1), ``jaccard_empty0`` (sklearn's default: it scores 0), ``n_empty``
+        (test clips without any source), ``micro_auprc``, ``macro_auprc``, ``micro_f1``,
         ``class_auprc``, ``n_classes_no_positive``; sensor: ``accuracy``, ``macro_f1``.
         Both add ``val_score``, ``best_epoch``, ``weight_decay`` and ``n_test``.
     """
@@ -292,7 +310,13 @@ def evaluate_probe(probe: FittedProbe, X_test, y_test, task: str) -> dict:
     scores = probe.predict_scores(X)
     if task == "source":
         y = y.astype(np.int64)
-        out = {"jaccard": jaccard_samples(y, binarize(scores, 0.5)), **dcase_metrics(y, scores)}
+        pred = binarize(scores, 0.5)
+        out = {
+            "jaccard": jaccard_samples(y, pred, zero_division=EMPTY_CLIP_JACCARD),
+            "jaccard_empty0": jaccard_samples(y, pred, zero_division=0.0),
+            "n_empty": int((y.sum(axis=1) == 0).sum()),
+            **dcase_metrics(y, scores),
+        }
     else:
         pred = scores.argmax(axis=1)
         out = {"accuracy": accuracy(y, pred), "macro_f1": f1_macro(y, pred)}
@@ -303,6 +327,35 @@ def evaluate_probe(probe: FittedProbe, X_test, y_test, task: str) -> dict:
         n_test=int(X.shape[0]),
     )
     return out
+
+
+def per_clip_outputs(probe: FittedProbe, X, y, task: str) -> dict:
+    """Per-clip outputs of a fitted probe on one partition, for paired statistics.
+
+    Returns
+    -------
+    dict of ndarray[N ...]
+        ``scores`` (probabilities, float32 ``[N x C]``) and ``score``: the clip's share of
+        the task metric (source: clip Jaccard, book convention; sensor: 1.0 if correct else
+        0.0), whose mean is the partition's ``jaccard`` / ``accuracy``. Source adds
+        ``jaccard_empty0`` (sklearn's convention).
+    """
+    _check_task(task)
+    X = _check_features("X", X, d=probe.mean.shape[0])
+    y = _check_labels("y", y, task, X.shape[0], probe.n_out)
+    scores = probe.predict_scores(X)
+    if task == "source":
+        y = y.astype(np.int64)
+        pred = binarize(scores, 0.5)
+        return {
+            "scores": scores.astype(np.float32),
+            "score": jaccard_per_sample(y, pred, EMPTY_CLIP_JACCARD),
+            "jaccard_empty0": jaccard_per_sample(y, pred, 0.0),
+        }
+    return {
+        "scores": scores.astype(np.float32),
+        "score": (scores.argmax(axis=1) == y).astype(np.float64),
+    }
 
 
 # --------------------------------------------------------------------------- feature sets
@@ -329,6 +382,7 @@ def probe_features(
     cfg: ProbeConfig,
     progress: bool = False,
     threads: int | None = 1,
+    per_clip: dict | None = None,
 ) -> dict:
     """Probe every feature set on both tasks: fit on train, select on val, test once.
 
@@ -346,6 +400,11 @@ def probe_features(
         tqdm over the (feature set, task) probes.
     threads : int or None
         See :func:`fit_probe`.
+    per_clip : dict, optional
+        Filled (when given) with per-clip outputs of each selected head on val and test,
+        keyed ``"{name}.{task}.{val|test}.{kind}"`` (see :func:`per_clip_outputs`), plus
+        ``"sensor_classes"`` (the sensor ids of the codes). Rows follow the input order
+        within each partition.
 
     Returns
     -------
@@ -381,6 +440,12 @@ def probe_features(
         k = len(classes) if task == "sensor" else None
         probe = fit_probe(X[tr], y[tr], X[va], y[va], task, cfg, n_classes=k, threads=threads)
         results.setdefault(name, {})[task] = evaluate_probe(probe, X[te], y[te], task)
+        if per_clip is not None:
+            for pname, rows_ in (("val", va), ("test", te)):
+                for kind, arr in per_clip_outputs(probe, X[rows_], y[rows_], task).items():
+                    per_clip[f"{name}.{task}.{pname}.{kind}"] = arr
+    if per_clip is not None:
+        per_clip["sensor_classes"] = classes.astype(str)
     if "z_p" in features and "z_s" in features:
         results["dsc"] = {
             "dsc_priv": dsc_priv(
@@ -414,14 +479,24 @@ def downstream_labels(clips) -> tuple[np.ndarray, np.ndarray]:
 
 
 def summarise_results(results: dict, method: str) -> dict:
-    """Flat metrics of a probe result: overall (main feature), per subspace, DSCΔ."""
+    """Flat metrics of a probe result: overall (main feature), per subspace, DSCΔ.
+
+    ``source_val_jaccard`` / ``sensor_val_accuracy`` are the selected heads' validation
+    scores: what choices among configurations are made on (never test).
+    """
     main = MAIN_FEATURE[method]
+    src = results[main]["source"]
     out = {
-        "source_jaccard": results[main]["source"]["jaccard"],
+        "source_jaccard": src["jaccard"],
         "sensor_accuracy": results[main]["sensor"]["accuracy"],
-        "source_micro_auprc": results[main]["source"]["micro_auprc"],
-        "source_macro_auprc": results[main]["source"]["macro_auprc"],
-        "source_micro_f1": results[main]["source"]["micro_f1"],
+        "source_jaccard_empty0": src.get("jaccard_empty0"),
+        "source_micro_auprc": src["micro_auprc"],
+        "source_macro_auprc": src["macro_auprc"],
+        "source_micro_f1": src["micro_f1"],
+        "source_val_jaccard": src["val_score"],
+        "sensor_val_accuracy": results[main]["sensor"]["val_score"],
+        "n_test": src["n_test"],
+        "main_feature": main,
     }
     for sub in ("z_p", "z_s"):
         if sub in results:
@@ -432,7 +507,72 @@ def summarise_results(results: dict, method: str) -> dict:
     return out
 
 
-def _write_results(out_dir, results, cfg, prov, method, extra) -> dict:
+#: per-clip val/test outputs of every probe, beside results.json (see :func:`load_predictions`)
+PREDICTIONS_FILE = "predictions.npz"
+
+
+def _write_predictions(out_dir, per_clip: dict, clips, partition, y_source, y_sensor) -> dict:
+    """Write the per-clip sidecar atomically; return its name and hash for results.json."""
+    import hashlib
+    import io
+
+    from mvlib.cache import atomic_write_bytes
+
+    arrays = dict(per_clip)
+    part = np.asarray(partition).astype(str)
+    codes = np.searchsorted(arrays["sensor_classes"], np.asarray(y_sensor).astype(str))
+    for name in ("val", "test"):
+        rows = part == name
+        arrays[f"clip_id.{name}"] = np.asarray(clips["clip_id"])[rows].astype(str)
+        arrays[f"y_source.{name}"] = np.asarray(y_source)[rows].astype(np.int8)
+        arrays[f"y_sensor.{name}"] = codes[rows].astype(np.int64)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    data = buf.getvalue()
+    atomic_write_bytes(Path(out_dir) / PREDICTIONS_FILE, data)
+    return {"file": PREDICTIONS_FILE, "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def load_predictions(run_dir) -> dict:
+    """The per-clip outputs of a probed run, checked against the hash in its results.json.
+
+    Returns
+    -------
+    dict of ndarray
+        Keys as written by :func:`probe_features` (``"{feature}.{task}.{val|test}.{kind}"``)
+        plus ``clip_id.{val|test}``, ``y_source.{val|test}``, ``y_sensor.{val|test}`` and
+        ``sensor_classes``.
+    """
+    import hashlib
+    import io
+    import json
+
+    from mvlib.errors import MvlibError
+
+    run_dir = Path(run_dir)
+    res = json.loads((run_dir / "results.json").read_text())
+    meta = res.get("predictions")
+    if not meta:
+        raise MvlibError(
+            run_dir / "results.json",
+            "has no per-clip predictions (probed by an older mvlib)",
+            "delete the run's results.json and rerun the sweep to probe it again",
+        )
+    f = run_dir / meta["file"]
+    if not f.exists():
+        raise MvlibError(f, "is missing", "delete results.json beside it and probe the run again")
+    data = f.read_bytes()
+    if hashlib.sha256(data).hexdigest() != meta["sha256"]:
+        raise MvlibError(
+            f,
+            "does not match the hash recorded in results.json (changed or truncated)",
+            "delete results.json beside it and probe the run again",
+        )
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _write_results(out_dir, results, cfg, prov, method, extra, predictions=None) -> dict:
     from mvlib import config as cfgmod
     from mvlib.cache import atomic_write_json, strict_json
     from mvlib.train import git_commit
@@ -461,6 +601,7 @@ def _write_results(out_dir, results, cfg, prov, method, extra) -> dict:
         "config": cfgmod.to_dict(cfg),
         "provenance": prov,
         "git_commit": git_commit(),
+        "predictions": predictions,
     }
     # strict JSON: a metric that is not defined here (AUPRC of a class without a test
     # positive, say) is null, and listed under "undefined"
@@ -601,8 +742,15 @@ def probe_run(run_dir, progress: bool = True, allow_unfinished: bool = False) ->
             ", ".join(partial),
         )
     y_src, y_sen = downstream_labels(run.clips)
+    per_clip: dict = {}
     results = probe_features(
-        run.embeddings, y_src, y_sen, run.partition, run.cfg.probe, progress=progress
+        run.embeddings,
+        y_src,
+        y_sen,
+        run.partition,
+        run.cfg.probe,
+        progress=progress,
+        per_clip=per_clip,
     )
     ckpt = run.checkpoint
     extra = {
@@ -617,11 +765,19 @@ def probe_run(run_dir, progress: bool = True, allow_unfinished: bool = False) ->
             f"probed an unfinished run ({state['epochs_done']} of {run.cfg.train.epochs} epochs; "
             "--allow-unfinished)"
         )
-    return _write_results(run_dir, results, run.cfg, ckpt["provenance"], run.model.method, extra)
+    preds = _write_predictions(run_dir, per_clip, run.clips, run.partition, y_src, y_sen)
+    return _write_results(
+        run_dir, results, run.cfg, ckpt["provenance"], run.model.method, extra, preds
+    )
 
 
-def probe_frontend(cfg, out_dir, progress: bool = True) -> dict:
-    """The frontend-only baseline ("DAC only"): probes on time-mean frontend features."""
+def frontend_embeddings(cfg, progress: bool = True):
+    """Time-mean frontend features of the held-out sensors' downstream clips.
+
+    Returns
+    -------
+    (features {"x": ndarray[N x D]}, downstream clip rows, partition ndarray[N], provenance)
+    """
     from mvlib import workflow
     from mvlib.embed import embed_rows
     from mvlib.features import resolve_device
@@ -636,12 +792,21 @@ def probe_frontend(cfg, out_dir, progress: bool = True) -> dict:
     down = clips.loc[splits.downstream != ""]
     frontend_only = build_model("frontend", store.dim, cfg.model)
     feats = embed_rows(frontend_only, store, store.rows(down["clip_id"]))  # {"x": (N, D)}
-    y_src, y_sen = downstream_labels(down)
     part = splits.downstream[splits.downstream != ""]
-    results = probe_features(feats, y_src, y_sen, part, cfg.probe, progress=progress)
-    prov = provenance(cfg, store, resolve_device("cpu"))
+    return feats, down, part, provenance(cfg, store, resolve_device("cpu"))
+
+
+def probe_frontend(cfg, out_dir, progress: bool = True) -> dict:
+    """The frontend-only baseline ("DAC only"): probes on time-mean frontend features."""
+    feats, down, part, prov = frontend_embeddings(cfg, progress)
+    y_src, y_sen = downstream_labels(down)
+    per_clip: dict = {}
+    results = probe_features(
+        feats, y_src, y_sen, part, cfg.probe, progress=progress, per_clip=per_clip
+    )
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    return _write_results(out_dir, results, cfg, prov, "frontend", {})
+    preds = _write_predictions(out_dir, per_clip, down, part, y_src, y_sen)
+    return _write_results(out_dir, results, cfg, prov, "frontend", {}, preds)
 
 
 # --------------------------------------------------------------------------- quick check

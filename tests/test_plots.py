@@ -76,3 +76,63 @@ def test_banner_names_a_folder_by_what_it_holds_not_by_data_source(tmp_path):
     gen = config.load_config("ci", {**small, "data.root": str(tmp_path / "gen")})
     workflow.ensure_dataset(gen, progress=False)
     assert "Synthetic data" in plots.banner(gen) and "mvlib's synthetic" in plots.banner(gen)
+
+
+def _figure2_data():
+    rows = []
+    for i, (name, group) in enumerate(
+        [("rec", "rec"), ("rec + cos- sample", "cos"), ("rec + mask z_p r=0.4", "mask")]
+    ):
+        for task in ("source", "sensor"):
+            rows.append(
+                dict(
+                    config=name,
+                    group=group,
+                    task=task,
+                    overall=0.5 + 0.05 * i,
+                    overall_low=0.48 + 0.05 * i,
+                    overall_high=0.52 + 0.05 * i,
+                    dsc=0.1 * (i - 1),
+                    dsc_low=0.1 * (i - 1) - 0.03,
+                    dsc_high=0.1 * (i - 1) + 0.03,
+                    paper=0.61 if name == "rec" else float("nan"),
+                    seeds=3,
+                )
+            )
+    for task in ("source", "sensor"):
+        rows.append(
+            dict(
+                config="frontend only",
+                group="baseline",
+                task=task,
+                overall=0.52,
+                overall_low=0.5,
+                overall_high=0.54,
+                dsc=float("nan"),
+                dsc_low=float("nan"),
+                dsc_high=float("nan"),
+                paper=float("nan"),
+                seeds=3,
+            )
+        )
+    return pd.DataFrame(rows)
+
+
+def test_figure2_one_panel_per_task_configurations_as_labels(tmp_path):
+    data = _figure2_data()
+    fig = plots.plot_figure2(data)
+    subfigs = fig.subfigs
+    assert len(subfigs) == 2 and len(fig.axes) == 4
+    titles = [sf._suptitle.get_text() for sf in subfigs]
+    assert titles[0].startswith("Source") and titles[1].startswith("Sensor")
+    ax = fig.axes[0]
+    at = {t.get_text(): y for t, y in zip(ax.get_yticklabels(), ax.get_yticks(), strict=True)}
+    assert at == {"rec": 2, "+ cos- sample": 1, "+ mask z_p r=0.4": 0}  # first config on top
+    # the paper's value is a separate hollow diamond marker, only where the paper has one
+    diamonds = [ln for ln in ax.get_lines() if ln.get_marker() == "D"]
+    assert len(diamonds) == 1 and diamonds[0].get_xdata()[0] == 0.61
+    fig.savefig(tmp_path / "fig2.png", dpi=60)
+    text = plots.figure2_caption(data)
+    assert "Look at" in text
+    assert "- source: beat the frontend alone (CI clear of its band): rec + mask z_p r=0.4;" in text
+    assert "DSCΔ clearly > 0: rec + mask z_p r=0.4." in text

@@ -6,8 +6,15 @@ import torch
 from torch import nn
 
 from mvlib.config import ProbeConfig
-from mvlib.metrics import accuracy, jaccard_samples
-from mvlib.probe import MLPProbe, evaluate_probe, fit_probe, probe_features
+from mvlib.metrics import EMPTY_CLIP_JACCARD, accuracy, jaccard_samples
+from mvlib.probe import (
+    MLPProbe,
+    evaluate_probe,
+    fit_probe,
+    json_safe,
+    per_clip_outputs,
+    probe_features,
+)
 
 CFG = ProbeConfig(hidden=64, epochs=40, lr=1e-3, batch_size=64, patience=10, seed=0)
 PREVALENCE = np.array([0.8, 0.7, 0.6, 0.4, 0.3, 0.2, 0.15, 0.1])
@@ -111,7 +118,10 @@ def test_kept_state_is_the_selected_one(task):
     part = _split(len(y), rng)
     tr, va = part == "train", part == "val"
     probe = fit_probe(X[tr], y[tr], X[va], y[va], task, CFG)
-    metric = jaccard_samples if task == "source" else accuracy
+    if task == "source":
+        metric = lambda t, p: jaccard_samples(t, p, zero_division=EMPTY_CLIP_JACCARD)  # noqa
+    else:
+        metric = accuracy
     # the restored weights reproduce the recorded validation score and its epoch
     assert metric(y[va], probe.predict(X[va])) == pytest.approx(probe.val_score)
     hist = probe.history[probe.weight_decay]
@@ -212,6 +222,49 @@ def test_probe_features_and_dsc():
         res["z_s"]["sensor"]["accuracy"] - res["z_p"]["sensor"]["accuracy"]
     )
     assert dsc["dsc_priv"] > 0.3 and dsc["dsc_shared"] > 0.3
+
+
+def test_per_clip_outputs_average_to_the_reported_metrics():
+    rng = np.random.default_rng(12)
+    x, sensor = _blobs(rng, n_per=40, d=6)
+    xs, source = _threshold_labels(rng, len(sensor))
+    source[:50] = 0  # clips without any source: the two Jaccard conventions differ there
+    part = _split(len(sensor), rng)
+    cfg = ProbeConfig(hidden=16, epochs=15, weight_decays=(1e-4,))
+    per_clip: dict = {}
+    res = probe_features({"x": np.hstack([x, xs])}, source, sensor, part, cfg, per_clip=per_clip)
+    te, va = part == "test", part == "val"
+    src, sen = res["x"]["source"], res["x"]["sensor"]
+    assert per_clip["x.source.test.score"].shape == (te.sum(),)
+    assert per_clip["x.source.test.scores"].shape == (te.sum(), 8)
+    assert per_clip["x.sensor.test.scores"].shape == (te.sum(), N_SENSORS)
+    assert per_clip["x.source.test.score"].mean() == pytest.approx(src["jaccard"])
+    assert per_clip["x.source.test.jaccard_empty0"].mean() == pytest.approx(src["jaccard_empty0"])
+    assert per_clip["x.sensor.test.score"].mean() == pytest.approx(sen["accuracy"])
+    # the head was selected on exactly this validation score
+    assert per_clip["x.source.val.score"].mean() == pytest.approx(src["val_score"])
+    assert per_clip["x.sensor.val.score"].mean() == pytest.approx(sen["val_score"])
+    assert per_clip["x.sensor.val.score"].shape == (va.sum(),)
+    # empty clips: 1 under the book's convention exactly where nothing was predicted
+    empty = source[te].sum(1) == 0
+    assert src["n_empty"] == empty.sum() > 0
+    nothing = (per_clip["x.source.test.scores"] < 0.5).all(1)
+    clip = per_clip["x.source.test.score"]
+    assert (clip[empty & nothing] == 1).all() and (clip[empty & ~nothing] == 0).all()
+    assert (per_clip["x.source.test.jaccard_empty0"][empty] == 0).all()
+    assert list(per_clip["sensor_classes"]) == [str(k) for k in range(N_SENSORS)]
+    probe = fit_probe(x[part == "train"], sensor[part == "train"], x[va], sensor[va], "sensor", cfg)
+    out = per_clip_outputs(probe, x[te], sensor[te], "sensor")
+    assert set(np.unique(out["score"])) <= {0.0, 1.0}
+
+
+def test_json_safe_writes_undefined_metrics_as_null():
+    import json
+
+    obj = {"a": float("nan"), "b": [np.float32(0.5), np.inf], "c": np.array([1, 2]), "d": (1,)}
+    out = json_safe(obj)
+    assert out == {"a": None, "b": [0.5, None], "c": [1, 2], "d": [1]}
+    json.dumps(out, allow_nan=False)
 
 
 def test_probe_features_without_both_subspaces_has_no_dsc():

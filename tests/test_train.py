@@ -1,11 +1,14 @@
 """Training: end to end, determinism, resume, errors (mvlib.train, mvlib.embed)."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from mvlib import config, embed, train
+from mvlib.errors import MvlibError
 from mvlib.pairing import make_splits
 from mvlib.store import LatentStore, StoreWriter
 from mvlib.taxonomy import coarse_label_columns
@@ -249,6 +252,19 @@ def test_probe_run_writes_results_with_provenance(toy, tmp_path, monkeypatch):
     assert s["dsc_shared"] == pytest.approx(s["sensor_accuracy_z_s"] - s["sensor_accuracy_z_p"])
     # the toy store has a per-sensor offset: the joint latent must find the sensor
     assert s["sensor_accuracy"] > 0.8
+    # strict JSON (null for undefined metrics) and per-clip predictions keyed by clip id
+    json.loads(saved, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+    preds = probe.load_predictions(res.run_dir)
+    assert preds["joint.source.test.score"].mean() == pytest.approx(s["source_jaccard"])
+    assert preds["joint.sensor.test.score"].mean() == pytest.approx(s["sensor_accuracy"])
+    assert preds["joint.sensor.val.score"].mean() == pytest.approx(s["sensor_val_accuracy"])
+    test_ids = set(preds["clip_id.test"])
+    assert len(test_ids) == s["n_test"] and test_ids <= set(clips["clip_id"].astype(str))
+    # a changed sidecar is refused
+    f = res.run_dir / probe.PREDICTIONS_FILE
+    f.write_bytes(f.read_bytes()[:-10])
+    with pytest.raises(MvlibError, match="does not match the hash"):
+        probe.load_predictions(res.run_dir)
 
 
 def test_store_with_another_frame_size_is_refused(tmp_path):
