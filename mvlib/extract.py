@@ -45,13 +45,16 @@ from mvlib.features import (
 from mvlib.store import (
     DATA_FILE,
     DTYPE,
+    StoreError,
     StoreWriter,
     _check_part_header,
     _full_header,
     _uid,
     audio_changed,
+    header_differences,
     list_parts,
     part_name,
+    read_header,
     scan_part,
     source_stat,
 )
@@ -239,7 +242,7 @@ def extract(
         "provenance": {**prov, **(provenance or {})},
     }
     report = ExtractReport(n_shard=len(mine), shard=tuple(shard), store_dir=str(store_dir))
-    if not verify and _plan(store_dir, header, mine) == ([], []):
+    if not verify and _header_ok(store_dir, header) and _plan(store_dir, header, mine) == ([], []):
         # read-only fast path: several runs (the sweep's workers) may check one finished store
         # at once, and only one process may hold a part's writer lock
         report.n_skipped_existing = len(mine)
@@ -265,6 +268,15 @@ def extract(
     if progress:
         print(report.summary())
     return report
+
+
+def _header_ok(store_dir, header: dict) -> bool:
+    """Whether ``store.json`` exists and agrees with ``header`` (else the writer rewrites it,
+    or raises the mismatch with its full message)."""
+    try:
+        return not header_differences(read_header(store_dir), _full_header(header))
+    except StoreError:
+        return False
 
 
 def _plan(
