@@ -30,7 +30,6 @@ each part is one ``np.memmap`` and a clip is a slice of it (full SONYC at DAC is
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import json
 import logging
@@ -38,6 +37,7 @@ import os
 import re
 import tempfile
 import zlib
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,9 +213,21 @@ def read_index(
     Any other bad line, or offsets that do not follow each other, is corruption. ``keys``:
     keep only these fields (and clip_id, uid, offset, frames) of each entry (reading lean).
     """
-    f = part_dir / INDEX_FILE
     entries: list[dict[str, Any]] = []
-    good = row = 0
+    good = 0
+    for e, n in iter_index(part_dir, keys):
+        entries.append(e)
+        good += n
+    return entries, good
+
+
+def iter_index(
+    part_dir: Path, keys: Sequence[str] | None = None
+) -> Iterator[tuple[dict[str, Any], int]]:
+    """Committed entries of a part's index, streamed, each with its line's byte length
+    (see :func:`read_index`)."""
+    f = part_dir / INDEX_FILE
+    row = 0
     pending_error: StoreError | None = None
     for lineno, line, complete in _iter_lines(f):
         if pending_error is not None:
@@ -240,9 +252,7 @@ def read_index(
                 "the part is damaged: move the part folder away and extract again",
             )
         row += int(e["frames"])
-        good += len(line)
-        entries.append(e if keys is None else {k: e[k] for k in (*_CORE, *keys) if k in e})
-    return entries, good
+        yield (e if keys is None else {k: e[k] for k in (*_CORE, *keys) if k in e}), len(line)
 
 
 def read_retired(part_dir: Path) -> dict[str, dict[str, Any]]:
@@ -394,17 +404,16 @@ def _check_part_header(path: Path, scan: PartScan, want: dict[str, Any]) -> None
         )
 
 
-def _lost_error(path: Path, scan: PartScan, dim: int) -> StoreError:
-    data_f = path / scan.name / DATA_FILE
-    rows = max(e["offset"] + int(e["frames"]) for e in scan.lost)
-    names = [e["clip_id"] for e in scan.lost[:5]]
+def _lost_error(part_dir: Path, data_bytes: int, lost: list[dict], dim: int) -> StoreError:
+    rows = max(e["offset"] + int(e["frames"]) for e in lost)
+    names = [e["clip_id"] for e in lost[:5]]
     return StoreError(
-        data_f,
-        f"{scan.data_bytes} bytes, but its index commits {rows} rows of {dim} float16 "
-        f"({rows * dim * DTYPE.itemsize} bytes): the latents of {len(scan.lost)} clip(s) are "
-        f"lost ({', '.join(map(repr, names))}{', ...' if len(scan.lost) > 5 else ''})",
-        f"run `mvlib extract --shard {'/'.join(map(str, part_shard(scan.name)))}` again: it "
-        "redoes exactly those clips (`mvlib store verify` lists them)",
+        part_dir / DATA_FILE,
+        f"{data_bytes} bytes, but its index commits {rows} rows of {dim} float16 "
+        f"({rows * dim * DTYPE.itemsize} bytes): the latents of {len(lost)} clip(s) are "
+        f"lost ({', '.join(map(repr, names))}{', ...' if len(lost) > 5 else ''})",
+        f"run `mvlib extract --shard {'/'.join(map(str, part_shard(part_dir.name)))}` again: "
+        "it redoes exactly those clips (`mvlib store verify` lists them)",
     )
 
 
@@ -632,6 +641,11 @@ class StoreWriter:
         self.close()
 
 
+def _hash56(text: str) -> int:
+    """A 56-bit non-negative integer digest of ``text`` (compact equality of audio hashes)."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=7).digest(), "big")
+
+
 #: the fields a reader keeps per clip (the rest is read again on demand: ``LatentStore.index``)
 _LEAN = ("source_sha256",)
 
@@ -663,44 +677,80 @@ class LatentStore:
         self.dim = int(self.header["dim"])
         self._part_names = list_parts(self.path)
         self._part_rows: list[int] = []
-        chosen: dict[str, tuple[int, int, int, str | None]] = {}
-        conflicts = []
-        self.n_duplicates = 0  #: redundant rows of one clip from the same audio (ignored)
+        # per live row, compact: id (utf-8 bytes), part, offset, frames, audio hash prefix
+        ids, cols = [], [array("q") for _ in range(4)]
         for pi, name in enumerate(self._part_names):
-            scan = scan_part(self.path / name, self.dim, _LEAN)
-            _check_part_header(self.path, scan, self.header)
-            scan.lost = [e for e in scan.lost if _uid(e) not in scan.retired]
-            if scan.lost:
-                raise _lost_error(self.path, scan, self.dim)
-            self._part_rows.append(
-                min(
-                    sum(int(e["frames"]) for e in scan.entries),
-                    scan.data_bytes // (self.dim * DTYPE.itemsize),
-                )
-            )
-            for e in scan.live():
-                cid = str(e["clip_id"])
-                prev = chosen.get(cid)
-                if prev is None:
-                    chosen[cid] = (pi, int(e["offset"]), int(e["frames"]), e.get("source_sha256"))
-                elif prev[3] is not None and prev[3] == e.get("source_sha256"):
-                    self.n_duplicates += 1  # same audio, same settings: either row will do
-                else:
-                    conflicts.append((cid, self._part_names[prev[0]], name))
-        if conflicts:
+            part_ids = self._read_part(pi, name, cols)
+            ids.append(np.array(part_ids, dtype=bytes) if part_ids else np.array([], "S1"))
+        all_ids = np.concatenate(ids) if ids else np.array([], "S1")
+        part, offset, frames, sha = (np.frombuffer(c, np.int64) for c in cols)
+        order = np.argsort(all_ids, kind="stable")  # ids, then part order
+        all_ids, part, offset, frames, sha = (
+            a[order] for a in (all_ids, part, offset, frames, sha)
+        )
+        same = np.flatnonzero(all_ids[1:] == all_ids[:-1]) + 1  # later rows of one clip
+        bad = same[(sha[same] < 0) | (sha[same] != sha[same - 1])]
+        if len(bad):
+            where = [
+                (all_ids[i].decode(), self._part_names[part[i - 1]], self._part_names[part[i]])
+                for i in bad[:10]
+            ]
             raise StoreError(
                 self.path,
-                f"clip ids in more than one part, from different audio: {conflicts[:10]}",
+                f"clip ids in more than one part, from different audio: {where}",
                 "run `mvlib extract` with the current data: it keeps the row of the current "
                 "audio and retires the others (`mvlib store verify` lists them)",
             )
-        self.clip_ids: list[str] = sorted(chosen)
-        rows = np.array([chosen[c][:3] for c in self.clip_ids], np.int64).reshape(-1, 3)
-        self._part_idx = rows[:, 0].astype(np.int32)
-        self._offsets = rows[:, 1]
-        self.frames: np.ndarray = rows[:, 2]
+        self.n_duplicates = len(same)  #: redundant rows of one clip from the same audio
+        keep = np.ones(len(all_ids), bool)
+        keep[same] = False
+        self._ids = all_ids[keep]  # sorted utf-8 clip ids (the row order)
+        self._part_idx = part[keep].astype(np.int32)
+        self._offsets = offset[keep]
+        self.frames: np.ndarray = frames[keep]
         self._maps: dict[int, np.memmap] = {}
         self._index: pd.DataFrame | None = None
+        self._clip_ids: list[str] | None = None
+
+    def _read_part(self, pi: int, name: str, cols: list[array]) -> list[bytes]:
+        """Append one part's live rows to ``cols`` (part, offset, frames, sha prefix); return
+        their ids. Streams the index: no per-clip dicts are kept."""
+        part_dir = self.path / name
+        data_f = part_dir / DATA_FILE
+        data_bytes = data_f.stat().st_size if data_f.exists() else 0
+        header = read_part_header(part_dir)
+        retired = read_retired(part_dir)
+        data_rows = data_bytes // (self.dim * DTYPE.itemsize)
+        ids: list[bytes] = []
+        lost: list[dict[str, Any]] = []
+        committed = 0
+        index_f = part_dir / INDEX_FILE
+        held = data_bytes + (index_f.stat().st_size if index_f.exists() else 0)
+        _check_part_header(self.path, PartScan(name, header, [], 0, 0, held, {}), self.header)
+        for e, _ in iter_index(part_dir, _LEAN):
+            end = e["offset"] + int(e["frames"])
+            committed = end
+            if _uid(e) in retired:
+                continue
+            if end > data_rows:
+                lost.append(e)
+                continue
+            ids.append(str(e["clip_id"]).encode())
+            sha = e.get("source_sha256")
+            key = _hash56(sha) if sha else -1
+            for c, v in zip(cols, (pi, e["offset"], e["frames"], key)):
+                c.append(int(v))
+        if lost:
+            raise _lost_error(part_dir, data_bytes, lost, self.dim)
+        self._part_rows.append(min(committed, data_rows))
+        return ids
+
+    @property
+    def clip_ids(self) -> list[str]:
+        """Clip ids in row order (sorted)."""
+        if self._clip_ids is None:
+            self._clip_ids = [b.decode() for b in self._ids]
+        return self._clip_ids
 
     def parts(self) -> list[str]:
         """Part folder names present, sorted."""
@@ -735,11 +785,14 @@ class LatentStore:
         return self._maps[pi]
 
     def __len__(self) -> int:
-        return len(self.clip_ids)
+        return len(self._ids)
 
     def _find(self, clip_id: object) -> int:
-        i = bisect.bisect_left(self.clip_ids, clip_id) if isinstance(clip_id, str) else -1
-        return i if 0 <= i < len(self.clip_ids) and self.clip_ids[i] == clip_id else -1
+        if not isinstance(clip_id, str):
+            return -1
+        key = clip_id.encode()
+        i = int(np.searchsorted(self._ids, key))
+        return i if i < len(self._ids) and self._ids[i] == key else -1
 
     def __contains__(self, clip_id: object) -> bool:
         return self._find(clip_id) >= 0
@@ -755,9 +808,19 @@ class LatentStore:
             raise KeyError(f"clip {key!r} is not in the store {self.path}")
         return r
 
+    def lookup(self, clip_ids: Iterable[str]) -> np.ndarray:
+        """Rows of several clip ids, ``np.ndarray[N]`` int64, -1 where a clip is absent
+        (vectorised: one sorted search)."""
+        keys = np.array([str(c).encode() for c in clip_ids], dtype=bytes)
+        if not len(keys) or not len(self._ids):
+            return np.full(len(keys), -1, np.int64)
+        i = np.minimum(np.searchsorted(self._ids, keys), len(self._ids) - 1)
+        return np.where(self._ids[i] == keys, i, -1).astype(np.int64)
+
     def rows(self, clip_ids: Iterable[str]) -> np.ndarray:
         """Rows of several clip ids, ``np.ndarray[N]`` int64; missing clips are named."""
-        found = [(c, self._find(c)) for c in map(str, clip_ids)]
+        clip_ids = [str(c) for c in clip_ids]
+        found = list(zip(clip_ids, self.lookup(clip_ids).tolist()))
         missing = [c for c, r in found if r < 0]
         if missing:
             raise KeyError(
@@ -838,7 +901,7 @@ class LatentStore:
 
     def __getstate__(self) -> dict[str, Any]:
         # memmaps would pickle as full copies: reopen them lazily in the receiving process
-        return {**self.__dict__, "_maps": {}, "_index": None}
+        return {**self.__dict__, "_maps": {}, "_index": None, "_clip_ids": None}
 
     def __repr__(self) -> str:
         return f"LatentStore({str(self.path)!r}, clips={len(self)}, dim={self.dim})"

@@ -225,6 +225,8 @@ def test_rows_of_clip_ids_name_the_missing_ones(tmp_path):
             w.append(c, np.zeros((3, 2), np.float16), {})
     s = LatentStore(tmp_path / "s")
     np.testing.assert_array_equal(s.rows(["c", "a"]), [2, 0])
+    np.testing.assert_array_equal(s.lookup(["c", "zz", "a", "0", "é"]), [2, -1, 0, -1, -1])
+    assert s.lookup([]).shape == (0,) and "b" in s and "zz" not in s and 3 not in s
     with pytest.raises(KeyError, match=r"1 clip\(s\) are not in the latent store.*'zz'"):
         s.rows(["a", "zz"])
 
