@@ -45,6 +45,8 @@ from mvlib.features import (
 from mvlib.store import (
     DATA_FILE,
     DTYPE,
+    SOURCE_KEYS,
+    PartScan,
     StoreError,
     StoreWriter,
     _check_part_header,
@@ -52,10 +54,12 @@ from mvlib.store import (
     _uid,
     audio_changed,
     header_differences,
+    iter_index,
     list_parts,
     part_name,
     read_header,
-    scan_part,
+    read_part_header,
+    read_retired,
     source_stat,
 )
 
@@ -297,26 +301,31 @@ def _plan(
     path = Path(store_dir)
     want = _full_header(header)
     row_bytes = int(want["dim"]) * DTYPE.itemsize
+    wanted = set(mine["clip_id"].astype(str))
+    keep = ("latent_crc32", *SOURCE_KEYS)
     rows: dict[str, list[tuple[str, dict[str, Any], str]]] = {}
     for part in list_parts(path):
-        scan = scan_part(path / part, int(want["dim"]))
-        _check_part_header(path, scan, want)
-        for e in scan.lost:
-            if _uid(e) not in scan.retired:
-                rows.setdefault(str(e["clip_id"]), []).append(
-                    (part, e, "latents lost (data file truncated)")
-                )
-        live = scan.live()
+        part_dir = path / part
+        data_f = part_dir / DATA_FILE
+        data_bytes = data_f.stat().st_size if data_f.exists() else 0
+        retired = read_retired(part_dir)
+        header_only = PartScan(part, read_part_header(part_dir), [], 0, 0, data_bytes, {})
+        _check_part_header(path, header_only, want)
         mm = None
-        if verify and live:
-            mm = np.memmap(path / part / DATA_FILE, dtype=np.uint8, mode="r")
-        for e in live:
-            why = ""
-            if mm is not None and "latent_crc32" in e:
-                a, n = e["offset"] * row_bytes, int(e["frames"]) * row_bytes
+        # streamed: only this shard's clips are kept (a store may hold millions)
+        for e, _ in iter_index(part_dir, keep):
+            cid = str(e["clip_id"])
+            if cid not in wanted or _uid(e) in retired:
+                continue
+            a, n = e["offset"] * row_bytes, int(e["frames"]) * row_bytes
+            why = "latents lost (data file truncated)" if a + n > data_bytes else ""
+            if verify and not why and "latent_crc32" in e:
+                if mm is None:
+                    mm = np.memmap(data_f, dtype=np.uint8, mode="r")
                 if zlib.crc32(mm[a : a + n]) != e["latent_crc32"]:
                     why = "latent bytes corrupt (checksum differs)"
-            rows.setdefault(str(e["clip_id"]), []).append((part, e, why))
+            rows.setdefault(cid, []).append((part, e, why))
+        del mm
     todo, stale = [], []
     for cid, audio in zip(mine["clip_id"].astype(str), mine["audio_path"].astype(str)):
         good = False

@@ -27,6 +27,7 @@ from mvlib.store import (
     LatentStore,
     StoreError,
     StoreMismatchError,
+    verify_store,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,9 +170,15 @@ def test_kill_and_resume_equals_uninterrupted_run(tmp_path, clips):
     with open(index, "ab") as f:
         f.write(b'{"clip_id": "c7", "frames": 8')
     assert LatentStore(run).clip_ids == done
+    # verify names the unfinished clips and the one worker command that redoes them
+    check = verify_store(run, clips)
+    assert not check.ok and {f.clip_id for f in check.problems} == set(clips.clip_id) - set(done)
+    assert {f.kind for f in check.problems} == {"missing"}
+    assert check.commands() == [f"mvlib extract --out {run} --shard 0/1"]
     rep = extract(clips, run, LOGMEL, {"dataset": "toy"}, progress=False)
     assert rep.n_skipped_existing == len(done) and rep.n_done == 8 - len(done)
     assert part_bytes(run) == part_bytes(ref)  # bitwise: data and index
+    assert verify_store(run, clips).ok
 
 
 def test_bad_audio_skip_and_fail(tmp_path, clips):
