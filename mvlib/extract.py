@@ -46,19 +46,17 @@ from mvlib.store import (
     DATA_FILE,
     DTYPE,
     SOURCE_KEYS,
-    PartScan,
     StoreError,
     StoreWriter,
-    _check_part_header,
     _full_header,
     _uid,
     audio_changed,
+    check_part,
     header_differences,
     iter_index,
     list_parts,
     part_name,
     read_header,
-    read_part_header,
     read_retired,
     source_stat,
 )
@@ -309,8 +307,7 @@ def _plan(
         data_f = part_dir / DATA_FILE
         data_bytes = data_f.stat().st_size if data_f.exists() else 0
         retired = read_retired(part_dir)
-        header_only = PartScan(part, read_part_header(part_dir), [], 0, 0, data_bytes, {})
-        _check_part_header(path, header_only, want)
+        check_part(path, part, want)
         mm = None
         # streamed: only this shard's clips are kept (a store may hold millions)
         for e, _ in iter_index(part_dir, keep):

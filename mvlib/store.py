@@ -382,6 +382,16 @@ def list_parts(path: Path) -> list[str]:
     return sorted(p.name for p in path.iterdir() if p.is_dir() and _PART_RE.match(p.name))
 
 
+def check_part(path: Path, name: str, want: dict[str, Any]) -> None:
+    """Refuse part ``name`` of the store at ``path`` if its own header differs from ``want``
+    (or it holds data without one). Reads the header and file sizes only."""
+    part_dir = path / name
+    held = sum(
+        f.stat().st_size for f in (part_dir / DATA_FILE, part_dir / INDEX_FILE) if f.exists()
+    )
+    _check_part_header(path, PartScan(name, read_part_header(part_dir), [], 0, 0, held, {}), want)
+
+
 def _check_part_header(path: Path, scan: PartScan, want: dict[str, Any]) -> None:
     """Refuse a part whose own settings differ from ``want`` (or that has data but none)."""
     part_dir = path / scan.name
@@ -457,7 +467,7 @@ class StoreWriter:
         # every part's own settings first: store.json may be absent or rewritten
         self.path.mkdir(parents=True, exist_ok=True)
         for name in list_parts(self.path):
-            _check_part_header(self.path, scan_part(self.path / name, self.dim, ()), want)
+            check_part(self.path, name, want)
         _create_header(self.path, want)
         self.header = read_header(self.path)
         diffs = header_differences(self.header, want)
@@ -471,9 +481,8 @@ class StoreWriter:
         self._lock = filelock.FileLock(self.part_dir / LOCK_FILE, thread_local=False)
         self._acquire(timeout)
         try:
-            scan = scan_part(self.part_dir, self.dim, ())
-            _check_part_header(self.path, scan, want)
-            if scan.header is None:
+            check_part(self.path, self.part_dir.name, want)
+            if read_part_header(self.part_dir) is None:
                 part_header = {k: want[k] for k in (*_CHECKED, "identity")}
                 part_header["shard"] = list(self.shard)
                 part_header["provenance"] = {"dataset": want["provenance"].get("dataset")}
@@ -718,15 +727,12 @@ class LatentStore:
         part_dir = self.path / name
         data_f = part_dir / DATA_FILE
         data_bytes = data_f.stat().st_size if data_f.exists() else 0
-        header = read_part_header(part_dir)
         retired = read_retired(part_dir)
         data_rows = data_bytes // (self.dim * DTYPE.itemsize)
         ids: list[bytes] = []
         lost: list[dict[str, Any]] = []
         committed = 0
-        index_f = part_dir / INDEX_FILE
-        held = data_bytes + (index_f.stat().st_size if index_f.exists() else 0)
-        _check_part_header(self.path, PartScan(name, header, [], 0, 0, held, {}), self.header)
+        check_part(self.path, name, self.header)
         for e, _ in iter_index(part_dir, _LEAN):
             end = e["offset"] + int(e["frames"])
             committed = end
