@@ -847,7 +847,7 @@ class LatentStore:
         crop_frames: int | None = None,
         rng: np.random.Generator | None = None,
     ) -> np.ndarray:
-        """Equal-length crops of several clips, gathered part by part from the memory maps.
+        """Equal-length crops of several clips, copied from the memory maps.
 
         Parameters
         ----------
@@ -862,7 +862,14 @@ class LatentStore:
         -------
         np.ndarray[B x T x D] float32
         """
-        rs = np.array([self.row(k) for k in rows], dtype=np.int64)
+        given = np.asarray(rows)
+        if given.dtype.kind in "iu" and given.ndim == 1:  # rows (the loaders' case): vectorised
+            bad = given[(given < -len(self)) | (given >= len(self))]
+            if len(bad):
+                raise IndexError(f"row {bad[0]} out of range for a store of {len(self)} clips")
+            rs = given.astype(np.int64) % max(len(self), 1)
+        else:
+            rs = np.array([self.row(k) for k in rows], dtype=np.int64)
         frames = self.frames[rs]
         if crop_frames is None:
             if len(set(frames.tolist())) > 1:
@@ -874,17 +881,11 @@ class LatentStore:
         short = [(self.clip_ids[r], int(f)) for r, f in zip(rs, frames) if f < crop_frames]
         if short:
             raise ValueError(f"crop_frames={crop_frames} exceeds the length of clips {short[:5]}")
-        starts = np.array(
-            [int(rng.integers(0, f - crop_frames + 1)) if rng is not None else 0 for f in frames],
-            dtype=np.int64,
-        )
         out = np.empty((len(rs), crop_frames, self.dim), np.float32)  # (B, T, D)
-        parts = self._part_idx[rs]
-        steps = np.arange(crop_frames, dtype=np.int64)
-        for pi in np.unique(parts):
-            sel = np.flatnonzero(parts == pi)
-            first = self._offsets[rs[sel]] + starts[sel]  # (b,)
-            out[sel] = self._map(int(pi))[first[:, None] + steps]  # (b, T, D): one gather
+        first = self._offsets[rs].tolist()
+        for b, (f, pi) in enumerate(zip(frames.tolist(), self._part_idx[rs].tolist())):
+            start = first[b] + (int(rng.integers(0, f - crop_frames + 1)) if rng is not None else 0)
+            out[b] = self._map(pi)[start : start + crop_frames]  # float16 -> float32, one copy
         return out
 
     def completed(self, clip_ids: Iterable[str]) -> bool:

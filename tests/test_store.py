@@ -89,6 +89,11 @@ def test_get_batch_crops(tmp_path):
     with pytest.raises(ValueError, match="exceeds"):
         s.get_batch([0, 1], crop_frames=8)
     assert s.get_batch([0], crop_frames=None).shape == (1, 6, D)
+    with pytest.raises(IndexError, match="row 3 out of range"):
+        s.get_batch(np.array([0, 3]), crop_frames=2)
+    np.testing.assert_array_equal(  # negative rows count from the end, as in get()
+        s.get_batch(np.array([-1]), crop_frames=2)[0], s.get(2)[:2].astype(np.float32)
+    )
 
 
 def test_torn_tail_is_ignored_then_repaired(tmp_path):
