@@ -96,9 +96,9 @@ def part_shard(name: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
-def _full_header(header: dict[str, Any], n_shards: int | None = None) -> dict[str, Any]:
-    """A writer's header completed with format, version and dtype (``n_shards`` is unused:
-    parts of any shard layout make one store)."""
+def _full_header(header: dict[str, Any]) -> dict[str, Any]:
+    """A writer's header completed with format, version and dtype (no shard count: parts of
+    any shard layout make one store)."""
     missing = {"identity", "dim"} - set(header)
     assert not missing, f"store header lacks {sorted(missing)}"
     return {
