@@ -141,7 +141,8 @@ def slow_append(self, *args, **kwargs):
 
 store.StoreWriter.append = slow_append
 cfg = FeatureConfig(frontend="logmel", batch_size=2, device="cpu")
-extract(pd.read_csv(sys.argv[1]), sys.argv[2], cfg, {"dataset": "toy"}, progress=False)
+shard = tuple(map(int, sys.argv[4].split("/"))) if len(sys.argv) > 4 else (0, 1)
+extract(pd.read_csv(sys.argv[1]), sys.argv[2], cfg, {"dataset": "toy"}, shard, progress=False)
 """
 
 
@@ -413,3 +414,35 @@ def test_readme_flow_two_shards_then_train(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "run" / "done.json").exists()
     assert {p: p.read_bytes() for p in store.rglob("*.f16")} == before
     assert LatentStore(store).parts() == ["part-000-of-002", "part-001-of-002"]
+
+
+def test_a_dead_shard_worker_is_rerun_alone_and_redoes_only_its_unfinished_clips(tmp_path, clips):
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    extract(clips, ref, LOGMEL, {"dataset": "toy"}, progress=False)
+    extract(clips, run, LOGMEL, {"dataset": "toy"}, shard=(0, 2), progress=False)
+    (tmp_path / "worker.py").write_text(_WORKER)
+    clips.to_csv(tmp_path / "clips.csv", index=False)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, str(tmp_path / "worker.py"), str(tmp_path / "clips.csv"), str(run)]
+    proc = subprocess.Popen([*cmd, "2", "1/2"], env=env, stderr=subprocess.PIPE)
+    index = run / "part-001-of-002" / INDEX_FILE
+    deadline = time.monotonic() + 120
+    while not (index.exists() and index.read_bytes().count(b"\n") >= 1):
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline, "worker made no progress"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    part0 = part_bytes(run, "part-000-of-002")
+    check = verify_store(run, clips)
+    unfinished = {f.clip_id for f in check.problems}
+    assert unfinished and unfinished < {"c1", "c3", "c5", "c7"}
+    assert check.commands() == [f"mvlib extract --out {run} --shard 1/2"]  # that worker only
+    rep = extract(clips, run, LOGMEL, {"dataset": "toy"}, shard=(1, 2), progress=False)
+    assert rep.n_done == len(unfinished) and rep.n_skipped_existing == 4 - len(unfinished)
+    assert part_bytes(run, "part-000-of-002") == part0  # the other worker's part untouched
+    assert verify_store(run, clips).ok
+    a, b = LatentStore(ref), LatentStore(run)
+    assert a.clip_ids == b.clip_ids
+    for cid in a.clip_ids:
+        np.testing.assert_array_equal(a.get(cid), b.get(cid))
