@@ -76,10 +76,22 @@ def cmd_extract(args) -> int:
         shard=parse_shard(args.shard),
         progress=not args.quiet,
         frontend=frontend,
+        verify=args.verify,
     )
-    print(report.summary() if hasattr(report, "summary") else report)
+    if args.quiet:  # otherwise extract printed it (with the skipped clips named)
+        print(report.summary())
     print(out)
     return 0
+
+
+def cmd_store_verify(args) -> int:
+    from mvlib import data
+    from mvlib.store import verify_store
+
+    clips = data.load_clips(args.data, check_audio=False) if args.data else None
+    report = verify_store(args.store, clips, full=not args.quick, data_dir=args.data)
+    print(report.text(limit=args.limit))
+    return 0 if report.ok else 2
 
 
 def cmd_train(args) -> int:
@@ -185,6 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", help="latent store folder (default: under the cache, named by frontend)"
     )
     p.add_argument("--shard", default="0/1", help="this process's shard i/N (default 0/1)")
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="also check every clip's audio content hash and latent checksum; redo mismatches",
+    )
     p.set_defaults(func=cmd_extract)
 
     p = _command(sub, "train", "train a model (multi-view or a baseline) and save its run")
@@ -241,6 +258,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="refuse clips without usable labels")
     p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=cmd_labels)
+    p = _command(sub, "store", "check a latent store (`mvlib store verify STORE_DIR`)")
+    store_sub = p.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+    p = _command(
+        store_sub,
+        "verify",
+        "check every part of a latent store (headers, index vs data, checksums) and, with "
+        "--data, that it holds each clip of the dataset once, from unchanged audio; says what "
+        "is missing or stale and which `mvlib extract --shard i/N` redoes it; exit 0 if all "
+        "is well, 2 otherwise",
+    )
+    p.add_argument("store", help="the latent store folder")
+    p.add_argument("--data", help="dataset folder (annotations.csv, audio/) the store must hold")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="trust audio whose size and mtime are unchanged (skip content hashes)",
+    )
+    p.add_argument("--limit", type=int, default=10, help="clips named per kind of finding")
+    p.set_defaults(func=cmd_store_verify)
     return ap
 
 

@@ -1,8 +1,13 @@
 """Resumable, shardable feature extraction: audio files -> a :mod:`mvlib.store` latent store.
 
 One call extracts shard ``i`` of ``N`` (clips whose position in the table, after the optional
-``max_clips`` subset, is ``i`` mod ``N``), skipping clips the store already holds, so a killed
-run resumes where it stopped and ``N`` machines can share a dataset. Three stages overlap:
+``max_clips`` subset, is ``i`` mod ``N``), skipping clips the store already holds in any part
+(of any shard layout) from the same audio, so a killed run resumes where it stopped, ``N``
+machines (a Slurm array, torchrun ranks) share a dataset, and a worker that died is rerun
+alone. A clip whose audio changed (size or mtime, then content hash; with ``verify`` always
+the hash, and the latent bytes' checksum) has its old row retired and is extracted again; a
+clip whose latents were lost from a truncated part is redone. Writers of one part take its
+lock: a second one waits, then reuses what the first wrote. Three stages overlap:
 a thread pool reads, hashes, decodes and preprocesses the next clips; the main thread runs
 the frontend on batches of equal-length clips; one writer thread commits results (fsync).
 """
@@ -14,6 +19,7 @@ import multiprocessing
 import os
 import re
 import time
+import zlib
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,13 +43,22 @@ from mvlib.features import (
     preprocess_with_info,
 )
 from mvlib.store import (
-    HEADER_FILE,
+    DATA_FILE,
+    DTYPE,
+    SOURCE_KEYS,
+    StoreError,
     StoreWriter,
     _full_header,
+    _uid,
+    audio_changed,
+    check_part,
     header_differences,
+    iter_index,
+    list_parts,
     part_name,
     read_header,
-    read_index,
+    read_retired,
+    source_stat,
 )
 
 #: runs at least this long use worker processes on a GPU (see :func:`extract`)
@@ -64,6 +79,9 @@ class ExtractReport:
         Clips rejected for bad audio: ``clip_id``, ``path``, ``reason``.
     seconds : float
         Wall time of the call.
+    retired : list of dict
+        Rows superseded by this call (``clip_id``, ``part``, ``reason``: audio changed,
+        latents lost or corrupt, duplicate); their clips are extracted again.
     """
 
     n_done: int = 0
@@ -73,19 +91,31 @@ class ExtractReport:
     n_shard: int = 0  #: clips assigned to this shard
     shard: tuple[int, int] = (0, 1)
     store_dir: str = ""
+    retired: list[dict[str, str]] = field(default_factory=list)
 
-    def summary(self) -> str:
-        """One line for people."""
+    def summary(self, limit: int = 5) -> str:
+        """For people: one line, then the first ``limit`` skipped and redone clips, named."""
         i, n = self.shard
         if self.n_done == 0 and not self.bad and self.n_skipped_existing == self.n_shard:
             return (
                 f"shard {i}/{n}: nothing to do, all {self.n_shard} clips are already in "
                 f"{self.store_dir}"
             )
-        return (
-            f"shard {i}/{n}: {self.n_done} clips extracted, {self.n_skipped_existing} already "
-            f"in the store, {len(self.bad)} bad, in {self.seconds:.1f} s -> {self.store_dir}"
-        )
+        redone = f" ({len(self.retired)} redone)" if self.retired else ""
+        lines = [
+            f"shard {i}/{n}: {self.n_done} clips extracted{redone}, {self.n_skipped_existing} "
+            f"already in the store, {len(self.bad)} skipped as bad audio, in "
+            f"{self.seconds:.1f} s -> {self.store_dir}"
+        ]
+        for what, items in (("redone", self.retired), ("skipped", self.bad)):
+            for b in items[:limit]:
+                lines.append(f"  {what} {b['clip_id']!r}: {b['reason']}")
+            if len(items) > limit:
+                lines.append(f"  ... and {len(items) - limit} more {what}")
+        if self.bad:
+            where = Path(self.store_dir) / part_name(self.shard) / "bad.jsonl"
+            lines.append(f"  {len(self.bad)} skipped clip(s) in all, listed in {where}")
+        return "\n".join(lines)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -129,6 +159,16 @@ def shard_clips(clips: pd.DataFrame, shard: tuple[int, int], max_clips: int | No
     return sub.iloc[i::n]
 
 
+def _prepare_clip(path: str, cfg: FeatureConfig) -> tuple[np.ndarray, dict[str, Any]]:
+    """The file's cheap identity (size, mtime: taken before reading), then :func:`_prepare`."""
+    try:
+        stat = source_stat(path)
+    except OSError:
+        stat = {}  # _prepare names the error
+    x, meta = _prepare(path, cfg)
+    return x, {**meta, **stat}
+
+
 def _prepare(path: str, cfg: FeatureConfig) -> tuple[np.ndarray, dict[str, Any]]:
     """Read once (hash + decode from memory), check and preprocess one file."""
     try:
@@ -151,6 +191,7 @@ def extract(
     workers: int | None = None,
     frontend: Frontend | None = None,
     processes: bool | None = None,
+    verify: bool = False,
 ) -> ExtractReport:
     """Extract features of one shard of ``clips`` into the store at ``store_dir``.
 
@@ -179,6 +220,9 @@ def extract(
         threads' preprocessing (the loudness meter holds the GIL: 10-25 ms per 10 s clip)
         and the workers' start-up (~5 s: each imports torch) is repaid; otherwise threads
         (on the CPU the encoder is the bottleneck).
+    verify : bool
+        Also check the content hash of every clip's audio (not only its size and mtime) and
+        the checksum of its latent bytes; mismatches are retired and extracted again.
 
     Returns
     -------
@@ -200,7 +244,7 @@ def extract(
         "provenance": {**prov, **(provenance or {})},
     }
     report = ExtractReport(n_shard=len(mine), shard=tuple(shard), store_dir=str(store_dir))
-    if _shard_complete(store_dir, header, shard, mine):
+    if not verify and _header_ok(store_dir, header) and _plan(store_dir, header, mine) == ([], []):
         # read-only fast path: several runs (the sweep's workers) may check one finished store
         # at once, and only one process may hold a part's writer lock
         report.n_skipped_existing = len(mine)
@@ -208,12 +252,12 @@ def extract(
         if progress:
             print(report.summary())
         return report
-    with StoreWriter(store_dir, header, shard) as writer:
-        todo = [
-            (str(c), str(p))
-            for c, p in zip(mine["clip_id"], mine["audio_path"])
-            if str(c) not in writer.done
-        ]
+    with StoreWriter(store_dir, header, shard) as writer:  # waits for another writer
+        # planned again under the lock: what a writer we waited for committed is reused
+        todo, stale = _plan(store_dir, header, mine, verify)
+        for part, uid, cid, reason in stale:  # retired before redoing: never two rows
+            writer.retire(part, uid, cid, reason)
+            report.retired.append({"clip_id": cid, "part": part, "reason": reason})
         report.n_skipped_existing = len(mine) - len(todo)
         if todo:
             # processes cost seconds to start: worth it for long GPU runs only
@@ -228,16 +272,70 @@ def extract(
     return report
 
 
-def _shard_complete(store_dir, header: dict, shard: tuple[int, int], mine: pd.DataFrame) -> bool:
-    """Whether this shard already holds every clip of ``mine``, under the same header."""
-    path = Path(store_dir)
-    if not (path / HEADER_FILE).is_file() or not (path / part_name(shard)).is_dir():
+def _header_ok(store_dir, header: dict) -> bool:
+    """Whether ``store.json`` exists and agrees with ``header`` (else the writer rewrites it,
+    or raises the mismatch with its full message)."""
+    try:
+        return not header_differences(read_header(store_dir), _full_header(header))
+    except StoreError:
         return False
-    if header_differences(read_header(path), _full_header(header, shard[1])):
-        return False  # the writer raises the mismatch with its full message
-    entries, _ = read_index(path / part_name(shard))
-    done = {e["clip_id"] for e in entries}
-    return all(str(c) in done for c in mine["clip_id"])
+
+
+def _plan(
+    store_dir, header: dict, mine: pd.DataFrame, verify: bool = False
+) -> tuple[list[tuple[str, str]], list[tuple[str, str, str, str]]]:
+    """What this shard must extract, and which rows to retire first.
+
+    Reads every part of the store (any shard layout), never the latents unless ``verify``.
+    A clip of ``mine`` is done when one live row of it comes from its current audio (and,
+    with ``verify``, its latent bytes match their checksum). Other rows of the clip (audio
+    changed, corrupt, duplicates, latents lost from a truncated part) are to be retired.
+
+    Returns
+    -------
+    todo : [(clip_id, audio_path)]
+    stale : [(part, uid, clip_id, reason)]
+    """
+    path = Path(store_dir)
+    want = _full_header(header)
+    row_bytes = int(want["dim"]) * DTYPE.itemsize
+    wanted = set(mine["clip_id"].astype(str))
+    keep = ("latent_crc32", *SOURCE_KEYS)
+    rows: dict[str, list[tuple[str, dict[str, Any], str]]] = {}
+    for part in list_parts(path):
+        part_dir = path / part
+        data_f = part_dir / DATA_FILE
+        data_bytes = data_f.stat().st_size if data_f.exists() else 0
+        retired = read_retired(part_dir)
+        check_part(path, part, want)
+        mm = None
+        # streamed: only this shard's clips are kept (a store may hold millions)
+        for e, _ in iter_index(part_dir, keep):
+            cid = str(e["clip_id"])
+            if cid not in wanted or _uid(e) in retired:
+                continue
+            a, n = e["offset"] * row_bytes, int(e["frames"]) * row_bytes
+            why = "latents lost (data file truncated)" if a + n > data_bytes else ""
+            if verify and not why and "latent_crc32" in e:
+                if mm is None:
+                    mm = np.memmap(data_f, dtype=np.uint8, mode="r")
+                if zlib.crc32(mm[a : a + n]) != e["latent_crc32"]:
+                    why = "latent bytes corrupt (checksum differs)"
+            rows.setdefault(cid, []).append((part, e, why))
+        del mm
+    todo, stale = [], []
+    for cid, audio in zip(mine["clip_id"].astype(str), mine["audio_path"].astype(str)):
+        good = False
+        for part, e, why in rows.get(cid, []):
+            why = why or audio_changed(e, audio, full=verify)
+            if not why and good:
+                why = "duplicate row"
+            if why:
+                stale.append((part, _uid(e), cid, why))
+            good = good or not why
+        if not good:
+            todo.append((cid, audio))
+    return todo, stale
 
 
 def _run(
@@ -296,7 +394,7 @@ def _run(
     try:
         while True:
             while len(pending) < lookahead and (item := next(queue, None)) is not None:
-                pending.append((*item, pool.submit(_prepare, item[1], cfg)))
+                pending.append((*item, pool.submit(_prepare_clip, item[1], cfg)))
             if not pending:
                 break
             cid, path, fut = pending.popleft()

@@ -134,17 +134,16 @@ class BatchLoader:
 
 def pair_rows(clips: pd.DataFrame, store: LatentStore, pairs: np.ndarray) -> np.ndarray:
     """Clip-table pairs (P, 2) → store-row pairs (P, 2), dropping pairs not in the store."""
-    ids = clips["clip_id"].to_numpy()
-    keep = np.array([ids[a] in store and ids[b] in store for a, b in pairs], dtype=bool)
+    rows = store.lookup(clips["clip_id"].astype(str))  # (N,) store row per clip, -1: absent
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    keep = (rows[pairs] >= 0).all(axis=1)  # (P,)
     if not keep.all():
         log.warning(
             "%d of %d pairs reference clips absent from the store; dropped",
             (~keep).sum(),
             len(pairs),
         )
-    pairs = pairs[keep]
-    flat = store.rows(ids[pairs.reshape(-1)])
-    return flat.reshape(-1, 2)  # (P, 2)
+    return rows[pairs[keep]]  # (P, 2)
 
 
 def make_loaders(

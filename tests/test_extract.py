@@ -20,7 +20,15 @@ import torch
 from mvlib.config import FeatureConfig
 from mvlib.extract import default_store_dir, extract, parse_shard, shard_clips, store_tag
 from mvlib.features import BadAudioError, DACFrontend, LogMelFrontend, load_audio, preprocess
-from mvlib.store import BAD_FILE, DATA_FILE, INDEX_FILE, LatentStore, StoreMismatchError
+from mvlib.store import (
+    BAD_FILE,
+    DATA_FILE,
+    INDEX_FILE,
+    LatentStore,
+    StoreError,
+    StoreMismatchError,
+    verify_store,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 LOGMEL = FeatureConfig(frontend="logmel", batch_size=2, device="cpu")
@@ -133,7 +141,8 @@ def slow_append(self, *args, **kwargs):
 
 store.StoreWriter.append = slow_append
 cfg = FeatureConfig(frontend="logmel", batch_size=2, device="cpu")
-extract(pd.read_csv(sys.argv[1]), sys.argv[2], cfg, {"dataset": "toy"}, progress=False)
+shard = tuple(map(int, sys.argv[4].split("/"))) if len(sys.argv) > 4 else (0, 1)
+extract(pd.read_csv(sys.argv[1]), sys.argv[2], cfg, {"dataset": "toy"}, shard, progress=False)
 """
 
 
@@ -162,9 +171,15 @@ def test_kill_and_resume_equals_uninterrupted_run(tmp_path, clips):
     with open(index, "ab") as f:
         f.write(b'{"clip_id": "c7", "frames": 8')
     assert LatentStore(run).clip_ids == done
+    # verify names the unfinished clips and the one worker command that redoes them
+    check = verify_store(run, clips)
+    assert not check.ok and {f.clip_id for f in check.problems} == set(clips.clip_id) - set(done)
+    assert {f.kind for f in check.problems} == {"missing"}
+    assert check.commands() == [f"mvlib extract --out {run} --shard 0/1"]
     rep = extract(clips, run, LOGMEL, {"dataset": "toy"}, progress=False)
     assert rep.n_skipped_existing == len(done) and rep.n_done == 8 - len(done)
     assert part_bytes(run) == part_bytes(ref)  # bitwise: data and index
+    assert verify_store(run, clips).ok
 
 
 def test_bad_audio_skip_and_fail(tmp_path, clips):
@@ -194,6 +209,10 @@ def test_bad_audio_skip_and_fail(tmp_path, clips):
     for cid, word in [("empty", "unreadable"), ("nan", "NaN"), ("silent", "silent")]:
         assert word in reasons[cid]
     assert "3 channels" in reasons["three"] and "No such file" in reasons["missing"]
+    text = rep.summary()  # the console names the first few skipped clips and the count
+    assert "2 clips extracted, 2 already in the store, 6 skipped as bad audio" in text
+    assert "skipped 'corrupt': unreadable" in text and "... and 1 more skipped" in text
+    assert f"6 skipped clip(s) in all, listed in {tmp_path / 's'}" in text
     s = LatentStore(tmp_path / "s")
     assert s.clip_ids == ["c0", "c1", "c2", "c3"]
     assert sorted(s.bad()["clip_id"]) == sorted(reasons)
@@ -266,3 +285,164 @@ def test_finished_store_is_checked_without_the_writer_lock(tmp_path):
         fcntl.flock(lock, fcntl.LOCK_EX)
         report = extract(clips, tmp_path / "store", cfg, progress=False)
     assert report.n_done == 0 and report.n_skipped_existing == 1
+
+
+def _copy_clips(clips: pd.DataFrame, folder: Path) -> pd.DataFrame:
+    """The module's clips copied into a folder this test may change."""
+    folder.mkdir()
+    out = clips.copy()
+    for i, p in enumerate(clips["audio_path"]):
+        dst = folder / Path(p).name
+        dst.write_bytes(Path(p).read_bytes())
+        out.loc[i, "audio_path"] = str(dst)
+    return out
+
+
+def test_changed_added_removed_audio_redoes_only_those_clips(tmp_path, clips):
+    mine = _copy_clips(clips, tmp_path / "audio")
+    store = tmp_path / "s"
+    extract(mine.iloc[:7], store, LOGMEL, {"dataset": "toy"}, progress=False)
+    data_before = (store / "part-000-of-001" / DATA_FILE).read_bytes()
+    old = LatentStore(store).get("c3").copy()
+    make_clip(Path(mine.loc[3, "audio_path"]), 1, 22050, seed=42)  # c3's audio changed
+    p4 = Path(mine.loc[4, "audio_path"])
+    os.utime(p4, ns=(p4.stat().st_atime_ns, p4.stat().st_mtime_ns + 10**9))  # touched only
+    table = pd.concat([mine.iloc[:3], mine.iloc[3:]]).drop(index=6)  # c6 removed, c7 added
+    rep = extract(table, store, LOGMEL, {"dataset": "toy"}, progress=False)
+    assert rep.n_done == 2 and rep.n_skipped_existing == 5
+    assert [(r["clip_id"], r["reason"]) for r in rep.retired] == [
+        ("c3", "audio changed (content hash differs)")
+    ]
+    assert "1 redone" in rep.summary() and "redone 'c3': audio changed" in rep.summary()
+    s = LatentStore(store)
+    assert s.clip_ids == [f"c{i}" for i in range(8)]  # c6 stays (unused), c3 once
+    fe = LogMelFrontend(LOGMEL)
+    x = preprocess(*load_audio(mine.loc[3, "audio_path"]), LOGMEL)
+    ref = fe(torch.from_numpy(x)[None, None])[0].numpy().astype(np.float16)
+    np.testing.assert_array_equal(s.get("c3"), ref)
+    assert not np.array_equal(old, ref)
+    # old bytes untouched (append-only): nothing written before is lost or rewritten
+    assert (store / "part-000-of-001" / DATA_FILE).read_bytes()[: len(data_before)] == data_before
+    again = extract(table, store, LOGMEL, {"dataset": "toy"}, progress=False)
+    assert again.n_done == 0 and "nothing to do" in again.summary()
+
+
+def test_truncated_latents_are_detected_and_redone(tmp_path, clips):
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    extract(clips, ref, LOGMEL, {"dataset": "toy"}, progress=False)
+    extract(clips, run, LOGMEL, {"dataset": "toy"}, progress=False)
+    f = run / "part-000-of-001" / DATA_FILE
+    with open(f, "r+b") as fh:
+        fh.truncate(f.stat().st_size // 2)
+    with pytest.raises(StoreError, match=r"latents.f16: \d+ bytes, but its index commits"):
+        LatentStore(run)
+    rep = extract(clips, run, LOGMEL, {"dataset": "toy"}, progress=False)
+    assert 0 < rep.n_done < 8 and rep.n_done + rep.n_skipped_existing == 8
+    assert part_bytes(run) == part_bytes(ref)  # redone in place, bitwise
+
+
+def test_store_json_deleted_then_other_settings_are_refused(tmp_path, clips):
+    store = tmp_path / "s"
+    extract(clips.iloc[:3], store, LOGMEL, progress=False)
+    before = part_bytes(store)
+    (store / "store.json").unlink()
+    other = FeatureConfig(frontend="logmel", n_mels=64, batch_size=2, device="cpu")
+    with pytest.raises(StoreMismatchError, match=r"part-000-of-001: .*identity.n_mels: 128 != 64"):
+        extract(clips, store, other, progress=False)
+    assert part_bytes(store) == before and not (store / "store.json").exists()
+    rep = extract(clips.iloc[:3], store, LOGMEL, progress=False)  # same settings: resumes
+    assert rep.n_done == 0 and (store / "store.json").exists()
+
+
+def test_verify_redoes_corrupt_latent_bytes(tmp_path, clips):
+    store = tmp_path / "s"
+    extract(clips.iloc[:4], store, LOGMEL, progress=False)
+    good = part_bytes(store)[0]
+    f = store / "part-000-of-001" / DATA_FILE
+    raw = bytearray(good)
+    raw[-3] ^= 0x55  # inside the last clip (c3)
+    f.write_bytes(bytes(raw))
+    assert extract(clips.iloc[:4], store, LOGMEL, progress=False).n_done == 0  # cheap: unseen
+    rep = extract(clips.iloc[:4], store, LOGMEL, progress=False, verify=True)
+    assert [(r["clip_id"], r["reason"]) for r in rep.retired] == [
+        ("c3", "latent bytes corrupt (checksum differs)")
+    ]
+    s = LatentStore(store)
+    ref = extract(clips.iloc[:4], tmp_path / "ref", LOGMEL, progress=False)
+    assert ref.n_done == 4
+    np.testing.assert_array_equal(s.get("c3"), LatentStore(tmp_path / "ref").get("c3"))
+
+
+def test_a_second_process_waits_for_the_writer_then_reuses_its_clips(tmp_path, clips):
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    extract(clips, ref, LOGMEL, {"dataset": "toy"}, progress=False)
+    (tmp_path / "worker.py").write_text(_WORKER)
+    clips.to_csv(tmp_path / "clips.csv", index=False)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, str(tmp_path / "worker.py"), str(tmp_path / "clips.csv"), str(run)]
+    proc = subprocess.Popen([*cmd, "0.2"], env=env, stderr=subprocess.PIPE)
+    index = run / "part-000-of-001" / INDEX_FILE
+    deadline = time.monotonic() + 120
+    while not (index.exists() and index.read_bytes().count(b"\n") >= 1):
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline, "worker made no progress"
+        time.sleep(0.05)
+    rep = extract(clips, run, LOGMEL, {"dataset": "toy"}, progress=False)  # waits, no error
+    assert proc.wait() == 0, proc.stderr.read().decode()
+    assert rep.n_done == 0 and rep.n_skipped_existing == 8
+    assert part_bytes(run) == part_bytes(ref)
+
+
+def test_readme_flow_two_shards_then_train(tmp_path, monkeypatch, capsys):
+    """`mvlib extract --shard 0/2`, `--shard 1/2`, then `mvlib train`: one store, reused."""
+    from mvlib import cli
+
+    monkeypatch.setenv("MVLIB_CACHE", str(tmp_path / "cache"))
+    tiny = ["--profile", "ci", "-q", "--set", "synth.n_sensors=6"]
+    tiny += ["--set", "synth.clips_per_sensor=4", "--set", "synth.duration_s=1.0"]
+    tiny += ["--set", "train.epochs=1", "--set", "split.n_pairs=[32,8,8]"]
+    assert cli.main(["synth", *tiny]) == 0
+    capsys.readouterr()
+    for shard in ("0/2", "1/2"):
+        assert cli.main(["extract", "--shard", shard, *tiny]) == 0
+    out = capsys.readouterr().out
+    store = Path(out.strip().splitlines()[-1])
+    before = {p: p.read_bytes() for p in store.rglob("*.f16")}
+    assert cli.main(["extract", *tiny]) == 0  # a later unsharded extract: nothing to do
+    assert "nothing to do, all 24 clips" in capsys.readouterr().out
+    assert cli.main(["train", "--run-dir", str(tmp_path / "run"), *tiny]) == 0
+    assert (tmp_path / "run" / "done.json").exists()
+    assert {p: p.read_bytes() for p in store.rglob("*.f16")} == before
+    assert LatentStore(store).parts() == ["part-000-of-002", "part-001-of-002"]
+
+
+def test_a_dead_shard_worker_is_rerun_alone_and_redoes_only_its_unfinished_clips(tmp_path, clips):
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    extract(clips, ref, LOGMEL, {"dataset": "toy"}, progress=False)
+    extract(clips, run, LOGMEL, {"dataset": "toy"}, shard=(0, 2), progress=False)
+    (tmp_path / "worker.py").write_text(_WORKER)
+    clips.to_csv(tmp_path / "clips.csv", index=False)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, str(tmp_path / "worker.py"), str(tmp_path / "clips.csv"), str(run)]
+    proc = subprocess.Popen([*cmd, "2", "1/2"], env=env, stderr=subprocess.PIPE)
+    index = run / "part-001-of-002" / INDEX_FILE
+    deadline = time.monotonic() + 120
+    while not (index.exists() and index.read_bytes().count(b"\n") >= 1):
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline, "worker made no progress"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    part0 = part_bytes(run, "part-000-of-002")
+    check = verify_store(run, clips)
+    unfinished = {f.clip_id for f in check.problems}
+    assert unfinished and unfinished < {"c1", "c3", "c5", "c7"}
+    assert check.commands() == [f"mvlib extract --out {run} --shard 1/2"]  # that worker only
+    rep = extract(clips, run, LOGMEL, {"dataset": "toy"}, shard=(1, 2), progress=False)
+    assert rep.n_done == len(unfinished) and rep.n_skipped_existing == 4 - len(unfinished)
+    assert part_bytes(run, "part-000-of-002") == part0  # the other worker's part untouched
+    assert verify_store(run, clips).ok
+    a, b = LatentStore(ref), LatentStore(run)
+    assert a.clip_ids == b.clip_ids
+    for cid in a.clip_ids:
+        np.testing.assert_array_equal(a.get(cid), b.get(cid))
