@@ -83,6 +83,8 @@ def strict_json(obj: Any, path: str = "", undefined: list | None = None) -> Any:
         return {
             k: strict_json(v, f"{path}.{k}" if path else str(k), undefined) for k, v in obj.items()
         }
+    if hasattr(obj, "tolist") and getattr(obj, "ndim", 0) >= 1:
+        obj = obj.tolist()  # numpy array
     if isinstance(obj, (list, tuple)):
         return [strict_json(v, f"{path}[{i}]", undefined) for i, v in enumerate(obj)]
     if hasattr(obj, "item") and getattr(obj, "ndim", 1) == 0:

@@ -35,3 +35,23 @@ def test_failed_write_keeps_the_old_file(tmp_path):
         cache.atomic_write_json(p, {"x": object()})
     assert json.loads(p.read_text()) == {"x": 1}
     assert os.listdir(tmp_path) == ["f.json"]
+
+
+def test_strict_json_writes_undefined_metrics_as_null():
+    import json
+
+    import numpy as np
+
+    from mvlib.cache import strict_json
+
+    obj = {
+        "a": float("nan"),
+        "b": [np.float32(0.5), np.inf],
+        "c": np.array([1.0, np.nan]),
+        "d": (1,),
+    }
+    undefined = []
+    out = strict_json(obj, undefined=undefined)
+    assert out == {"a": None, "b": [0.5, None], "c": [1.0, None], "d": [1]}
+    assert undefined == ["a", "b[1]", "c[1]"]
+    json.dumps(out, allow_nan=False)

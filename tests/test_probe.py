@@ -11,7 +11,6 @@ from mvlib.probe import (
     MLPProbe,
     evaluate_probe,
     fit_probe,
-    json_safe,
     per_clip_outputs,
     probe_features,
 )
@@ -256,15 +255,6 @@ def test_per_clip_outputs_average_to_the_reported_metrics():
     probe = fit_probe(x[part == "train"], sensor[part == "train"], x[va], sensor[va], "sensor", cfg)
     out = per_clip_outputs(probe, x[te], sensor[te], "sensor")
     assert set(np.unique(out["score"])) <= {0.0, 1.0}
-
-
-def test_json_safe_writes_undefined_metrics_as_null():
-    import json
-
-    obj = {"a": float("nan"), "b": [np.float32(0.5), np.inf], "c": np.array([1, 2]), "d": (1,)}
-    out = json_safe(obj)
-    assert out == {"a": None, "b": [0.5, None], "c": [1, 2], "d": [1]}
-    json.dumps(out, allow_nan=False)
 
 
 def test_probe_features_without_both_subspaces_has_no_dsc():
