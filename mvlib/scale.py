@@ -216,3 +216,19 @@ def bottleneck(
         f"{frontend}: store {size / 1e9:,.1f} GB, read from {where}; per process the {slow} "
         f"is the slower step ({compute:.3g} pairs/s compute, {stream:.3g} pairs/s loader)"
     )
+
+
+def read_bound_processes(
+    measured: dict, frontend: str, read_gb_per_s: float, duration_s: float = 10.0
+) -> float:
+    """N beyond which an epoch of a store larger than RAM is bound by storage reads.
+
+    Equal times: ``P (1/c + 1/s) / N = P · B_pair / R``, so ``N = (1/c + 1/s) · R / B_pair``
+    with ``c``, ``s`` the model and loader pairs/s per process (see :func:`project`).
+    """
+    frames = frames_per_clip(duration_s, 44100, 512)
+    dim = DAC_DIM if frontend == "dac" else 128
+    c = measured["train_pairs_per_s"][frontend]
+    s = measured["stream_pairs_per_s"][frontend]
+    pair_bytes = 2 * frames * dim * BYTES_PER_VALUE
+    return (1 / c + 1 / s) * read_gb_per_s * 1e9 / pair_bytes

@@ -86,3 +86,14 @@ def test_bottleneck_names_where_the_store_is_read_from(fe):
     assert "RAM" in scale.bottleneck(m, 100, ram_bytes=1e12, frontend=fe)
     assert "larger than RAM" in scale.bottleneck(m, 10_000_000, ram_bytes=1e9, frontend=fe)
     assert "model compute" in scale.bottleneck(m, 100, ram_bytes=1e12, frontend=fe)
+
+
+def test_read_bound_processes_is_where_the_projection_turns_to_storage():
+    m = {"train_pairs_per_s": {"dac": 5.0}, "stream_pairs_per_s": {"dac": 20.0}}
+    n_star = scale.read_bound_processes(m, "dac", read_gb_per_s=2.0)
+    pair = 2 * 862 * 1024 * 2
+    assert math.isclose(n_star, (1 / 5 + 1 / 20) * 2e9 / pair)
+    below, above = int(n_star) - 1, int(n_star) + 2
+    p = scale.project(m, 10_000_000, workers=(below, above), ram_gb=1)
+    dac = p[p.frontend == "dac"].set_index("N")["bound"]
+    assert dac[below] == "model compute" and dac[above] == "storage read"
