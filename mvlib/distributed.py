@@ -356,6 +356,8 @@ def reduce_sums(sums: dict[str, float], n: int) -> tuple[dict[str, float], int]:
         return sums, n
     keys = sorted(sums)
     t = torch.tensor([sums[k] for k in keys] + [float(n)], dtype=torch.float64)
+    if _CTX.backend == "nccl":  # NCCL reduces CUDA tensors only
+        t = t.to(torch.device("cuda", torch.cuda.current_device()))
     dist.all_reduce(t)
     return dict(zip(keys, t[:-1].tolist())), int(round(t[-1].item()))
 

@@ -97,3 +97,25 @@ def test_read_bound_processes_is_where_the_projection_turns_to_storage():
     p = scale.project(m, 10_000_000, workers=(below, above), ram_gb=1)
     dac = p[p.frontend == "dac"].set_index("N")["bound"]
     assert dac[below] == "model compute" and dac[above] == "storage read"
+
+
+def test_scaling_page_runs_on_the_committed_measurements(tmp_path):
+    """book/scaling.ipynb reads benchmarks/results/scale.json (never measures) and runs."""
+    import json
+    from pathlib import Path
+
+    papermill = pytest.importorskip("papermill")
+    root = Path(__file__).resolve().parents[1]
+    res = json.loads((root / "benchmarks/results/scale.json").read_text())
+    assert res["plan"]["clips"] == 18510 and res["stream_epoch"]["pairs"] > 0
+    assert res["throughput"]["dac_gpu_clips_per_s"] is None  # no GPU measured: none claimed
+    out = tmp_path / "scaling.ipynb"
+    papermill.execute_notebook(
+        str(root / "book/scaling.ipynb"),
+        str(out),
+        parameters={"gpu_clips_per_s": 40.0, "gpu_train_pairs_per_s": 400.0},
+        cwd=str(root / "book"),
+        progress_bar=False,
+    )
+    text = out.read_text()
+    assert "storage binds beyond" in text and "random latents" in text
