@@ -262,3 +262,47 @@ def test_ranks_with_different_configs_stop_with_one_error(toy, tmp_path):
         assert r.get("error") == "DistributedConfigError", r
         assert "train.lr" in r["message"] and "rank 1" in r["message"]
     assert not (tmp_path / "mismatch").exists()
+
+
+def test_torchrun_cli_trains_with_two_ranks_from_a_profile_outside_params(tmp_path):
+    """``torchrun --standalone --nproc_per_node 2 -m mvlib train``: rank 0 prepares the data
+    first, both ranks train, rank 0 alone prints and writes; the run equals one process."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    prof = tmp_path / "tiny.yml"
+    prof.write_text(
+        f"inherits: {root / 'params' / 'ci.yml'}\n"
+        "synth: {n_sensors: 6, clips_per_sensor: 4, duration_s: 1.0}\n"
+        "split: {n_pairs: [20, 8, 8]}\n"
+        "model: {hidden: 32}\n"
+        "train: {epochs: 1, batch_size: 5, crop_frames: 16, device: cpu}\n"
+    )
+    env = {
+        **os.environ,
+        "MVLIB_CACHE": str(tmp_path / "cache"),
+        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+    }
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    cmd += ["-m", "mvlib", "train", "--profile", str(prof), "-q", "--run-dir"]
+    p = subprocess.run(
+        cmd + [str(tmp_path / "two")], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert p.stdout.count("best epoch") == 1  # rank 0 alone reports
+    one = subprocess.run(
+        [sys.executable, "-m", "mvlib", "train", "--profile", str(prof), "-q", "--run-dir"]
+        + [str(tmp_path / "one")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert one.returncode == 0, one.stderr[-3000:]
+    assert _close(_weights(tmp_path / "one"), _weights(tmp_path / "two"))
+    prov = json.loads((tmp_path / "two" / "provenance.json").read_text())["distributed"]
+    assert prov["per_rank_batch"] == [3, 2]
