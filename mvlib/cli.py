@@ -95,22 +95,28 @@ def cmd_store_verify(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from mvlib import distributed
     from mvlib.train import train
     from mvlib.workflow import prepare
 
     cfg = _config(args)
-    prep = prepare(cfg, progress=not args.quiet)
-    res = train(
-        cfg,
-        prep.clips,
-        prep.splits,
-        prep.store,
-        run_dir=args.run_dir,
-        resume=args.resume,
-        progress=not args.quiet,
-    )
-    print(f"best epoch {res.best_epoch}, val loss {res.best_val:.5f}")
-    print(res.run_dir)
+    # under torchrun: join the process group; every rank trains rank 0's resolved config
+    with distributed.process_group(cfg.train.device) as ctx:
+        cfg = distributed.agree_config(cfg)
+        # rank 0 makes the dataset and store first; the others then find them cached
+        prep = distributed.main_first(prepare, cfg, progress=not args.quiet and ctx.is_main)
+        res = train(
+            cfg,
+            prep.clips,
+            prep.splits,
+            prep.store,
+            run_dir=args.run_dir,
+            resume=args.resume,
+            progress=not args.quiet,
+        )
+    if ctx.is_main:
+        print(f"best epoch {res.best_epoch}, val loss {res.best_val:.5f}")
+        print(res.run_dir)
     return 0
 
 

@@ -140,8 +140,9 @@ class TrainConfig:
     """Training recipe (paper 3.3)."""
 
     epochs: int = 100
+    #: the GLOBAL batch: under torchrun each of N ranks takes ~batch_size/N of it
     batch_size: int = 16
-    lr: float = 1e-3
+    lr: float = 1e-3  #: the learning rate of the global batch (never rescaled by rank count)
     weight_decay: float = 0.01
     crop_frames: int | None = None  #: random crop of T frames per view; None: whole clip
     seed: int = 0

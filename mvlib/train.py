@@ -38,6 +38,7 @@ from tqdm import tqdm  # text bars on stderr: widget bars would freeze at 0% in 
 
 import mvlib
 from mvlib import config as cfgmod
+from mvlib import distributed as ddp
 from mvlib.cache import atomic_write_bytes, atomic_write_json, atomic_write_text, cache_dir
 from mvlib.config import Config
 from mvlib.errors import MvlibError
@@ -98,6 +99,9 @@ class BatchLoader:
     seed: int = 0
     labels: np.ndarray | None = None
     max_batches: int | None = None
+    #: under torchrun: this rank's part of each global batch (mvlib.distributed.shard_loader)
+    rank: int = 0
+    world_size: int = 1
 
     def __post_init__(self) -> None:
         self.items = np.asarray(self.items, dtype=np.int64)
@@ -122,9 +126,12 @@ class BatchLoader:
         for b in range(len(self)):
             idx = order[b * self.batch_size : (b + 1) * self.batch_size]
             rows = self.items[idx]  # (B, V)
+            rngs = [crop_rng] * rows.shape[1]
+            if self.world_size > 1:  # this rank's part of the global batch, same crops
+                idx, rows, rngs = ddp.local_batch(self, idx, rows, crop_rng)
             batch = {}
             for v in range(rows.shape[1]):
-                arr = self.store.get_batch(rows[:, v], self.crop_frames, crop_rng)  # (B, T, D)
+                arr = self.store.get_batch(rows[:, v], self.crop_frames, rngs[v])  # (B, T, D)
                 key = "x" if rows.shape[1] == 1 else f"x{v + 1}"
                 batch[key] = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
             if self.labels is not None:
@@ -314,10 +321,13 @@ def check_store(cfg: Config, store: LatentStore, run_prov: dict | None = None) -
 
 
 def _seed_everything(seed: int, epoch: int) -> None:
-    torch.manual_seed(seed * 100003 + epoch)
+    # ranks > 0 of a torchrun job draw their own dropout/masks (rank 0: as in one process)
+    torch.manual_seed(seed * 100003 + epoch + 7919 * ddp.context().rank)
 
 
 def _save_checkpoint(path: Path, payload: dict) -> None:
+    if not ddp.context().is_main:  # under torchrun rank 0 alone writes
+        return
     buf = io.BytesIO()
     torch.save(payload, buf)
     atomic_write_bytes(path, buf.getvalue())
@@ -370,7 +380,7 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
 def _trim_losses(path: Path, last_epoch: int) -> None:
     """Drop losses.csv rows after ``last_epoch``: rows logged before a crash that came
     ahead of their checkpoint; the resumed epochs write them again (never twice)."""
-    if not path.exists():
+    if not ddp.context().is_main or not path.exists():  # under torchrun rank 0 alone writes
         return
     hist = pd.read_csv(path)
     keep = hist[hist["epoch"] <= last_epoch]
@@ -420,18 +430,21 @@ def _run_epoch(model, loader, cfg: Config, device, optimizer=None, epoch=0, bar=
                 ) from e
             if training:
                 optimizer.zero_grad(set_to_none=True)
-                total.backward()
+                ddp.scale_loss(total, loader).backward()  # identity in one process
                 optimizer.step()
-            b = len(next(iter(batch.values())))
+            b = ddp.batch_count(loader, len(next(iter(batch.values()))))
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v) * b
             n += b
             if bar is not None:
                 bar.set_postfix(loss=f"{terms['total']:.4f}", refresh=False)
+    sums, n = ddp.reduce_sums(sums, n)  # over ranks under torchrun
     return {k: v / n for k, v in sums.items()}
 
 
 def _append_losses(path: Path, rows: list[dict]) -> None:
+    if not ddp.context().is_main:  # under torchrun rank 0 alone writes
+        return
     old = path.read_text() if path.exists() else ""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=LOSS_COLUMNS, extrasaction="ignore")
@@ -455,16 +468,20 @@ def train(
 
     A finished run (``done.json``) is returned as is; an unfinished one resumes from
     its last checkpoint when ``resume`` (else it is an error to reuse the folder).
+
+    Under torchrun (:mod:`mvlib.distributed`) every rank calls this with its own resolved
+    config (they must agree); ``train.batch_size`` is the global batch, rank 0 writes.
     """
+    cfg = ddp.agree_config(cfg)  # one resolved config for every rank (no-op in one process)
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
     ckpt_dir = run_dir / "checkpoints"
-    device = resolve_device(cfg.train.device)
+    device = ddp.device_for(resolve_device(cfg.train.device))  # cuda:LOCAL_RANK under torchrun
     check_store(cfg, store)
-    if (run_dir / "done.json").exists():
+    if ddp.broadcast_object((run_dir / "done.json").exists()):
         log.info("run %s already finished; reusing it", run_dir)
-        return _result(run_dir)
+        return _main_result(run_dir)
     last_path = ckpt_dir / "last.pt"
-    if last_path.exists() and not resume:
+    if ddp.broadcast_object(last_path.exists()) and not resume:
         raise UnfinishedRunError(
             run_dir,
             "holds an unfinished run",
@@ -491,6 +508,7 @@ def _train(
     cfg, clips, splits, store, run_dir, ckpt_dir, last_path, device, progress
 ) -> TrainResult:
     train_loader, val_loader, n_out = make_loaders(cfg, clips, splits, store)
+    ddp.shard_loader(train_loader), ddp.shard_loader(val_loader)  # no-op in one process
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg.model.method, store.dim, cfg.model, cfg.objective, n_outputs=n_out).to(
         device
@@ -501,8 +519,15 @@ def _train(
     start, best_val, best_epoch = 0, math.inf, -1
     prov = provenance(cfg, store, device)
 
-    if last_path.exists():
-        state = load_checkpoint(last_path, map_location=device)
+    main = ddp.context().is_main
+    if ddp.context().enabled:
+        prov["distributed"] = ddp.describe(cfg)  # world, global/per-rank batch, lr
+
+    state = None  # rank 0 reads the checkpoint and hands it to every rank
+    if main and last_path.exists():
+        state = load_checkpoint(last_path, map_location="cpu" if ddp.context().enabled else device)
+    state = ddp.broadcast_object(state)
+    if state is not None:
         saved = cfgmod.from_dict(state["config"])
         if cfgmod.to_dict(saved) != cfgmod.to_dict(cfg):
             raise RunConfigError(
@@ -527,7 +552,7 @@ def _train(
         opt.load_state_dict(state["optimizer"])
         start, best_val, best_epoch = state["epoch"] + 1, state["best_val"], state["best_epoch"]
         log.info("resuming %s at epoch %d", run_dir, start)
-    else:
+    elif main:
         run_dir.mkdir(parents=True, exist_ok=True)
         cfgmod.save_yaml(cfg, run_dir / "config.yaml")
         atomic_write_json(run_dir / "provenance.json", prov)
@@ -536,12 +561,13 @@ def _train(
 
     base = dict(config=cfgmod.to_dict(cfg), dim=store.dim, n_outputs=n_out, provenance=prov)
     epochs = range(start, cfg.train.epochs)
-    bar = tqdm(epochs, desc=run_dir.name[:40], disable=not progress, unit="epoch")
+    net = ddp.wrap(model, device)  # DistributedDataParallel under torchrun, else model
+    bar = tqdm(epochs, desc=run_dir.name[:40], disable=not (progress and main), unit="epoch")
     for epoch in bar:
         t0 = time.perf_counter()
         _seed_everything(cfg.train.seed, epoch)
-        tr = _run_epoch(model, train_loader, cfg, device, opt, epoch, bar)
-        va = _run_epoch(model, val_loader, cfg, device, None, epoch)
+        tr = _run_epoch(net, train_loader, cfg, device, opt, epoch, bar)
+        va = _run_epoch(net, val_loader, cfg, device, None, epoch)
         secs = time.perf_counter() - t0
         _append_losses(
             run_dir / "losses.csv",
@@ -568,11 +594,18 @@ def _train(
             },
         )
         bar.set_postfix(train=f"{tr['total']:.4f}", val=f"{va['total']:.4f}", best=best_epoch)
-    atomic_write_json(
-        run_dir / "done.json",
-        {"best_epoch": best_epoch, "best_val": best_val, "epochs": cfg.train.epochs},
-    )
-    return _result(run_dir)
+    if main:
+        atomic_write_json(
+            run_dir / "done.json",
+            {"best_epoch": best_epoch, "best_val": best_val, "epochs": cfg.train.epochs},
+        )
+    ddp.barrier()  # the others wait for rank 0's writes
+    return _main_result(run_dir)
+
+
+def _main_result(run_dir: Path) -> TrainResult:
+    """Rank 0's :func:`_result`, on every rank (other nodes need not see the run folder)."""
+    return ddp.broadcast_object(_result(run_dir) if ddp.context().is_main else None)
 
 
 def _result(run_dir: Path) -> TrainResult:
