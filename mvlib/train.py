@@ -401,6 +401,7 @@ def train(
     ckpt_dir = run_dir / "checkpoints"
     device = resolve_device(cfg.train.device)
     check_store(cfg, store)
+    _refuse_other_config(run_dir, cfg)
     if (run_dir / "done.json").exists():
         log.info("run %s already finished; reusing it", run_dir)
         return _result(run_dir)
@@ -412,6 +413,53 @@ def train(
 
     with _threads(cfg.train.threads):
         return _train(cfg, clips, splits, store, run_dir, ckpt_dir, last_path, device, progress)
+
+
+def _refuse_other_config(run_dir: Path, cfg: Config) -> None:
+    """A run folder that holds a run of another config is never reused (nor overwritten)."""
+    from mvlib.runconfig import RUN_CONFIG, RunConfigMismatch, describe, diff, load_resolved
+
+    saved = run_dir / RUN_CONFIG
+    if not saved.exists():
+        return
+    have, want = cfgmod.to_dict(load_resolved(saved)), cfgmod.to_dict(cfg)
+    keys = diff(want, have)
+    if keys:
+        raise RunConfigMismatch(
+            run_dir,
+            f"holds a run of another config ({describe(keys, want, have)})",
+            "pass another run folder (--run-dir / run_dir=...) or leave it unset for a new one "
+            "under the cache, or delete this folder to train it again",
+        )
+
+
+class _FixedSteps:
+    """Exactly ``steps`` batches per epoch from a loader, cycling it with fresh shuffles.
+
+    Each pass over the loader is seeded by ``(epoch, pass)``, so runs stay deterministic
+    and a resumed run sees the same batches. Gives every method the same optimiser budget.
+    """
+
+    def __init__(self, loader, steps: int):
+        assert steps > 0, f"steps_per_epoch must be positive, got {steps}"
+        self.loader, self.steps, self.epoch = loader, int(steps), 0
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        done, k = 0, 0
+        while done < self.steps:
+            self.loader.set_epoch(self.epoch * 100_000 + k)
+            for batch in self.loader:
+                yield batch
+                done += 1
+                if done == self.steps:
+                    return
+            k += 1
 
 
 @contextlib.contextmanager
@@ -430,6 +478,9 @@ def _train(
     cfg, clips, splits, store, run_dir, ckpt_dir, last_path, device, progress
 ) -> TrainResult:
     train_loader, val_loader, n_out = make_loaders(cfg, clips, splits, store)
+    if cfg.train.steps_per_epoch:  # the same optimiser budget for every method
+        train_loader = _FixedSteps(train_loader, cfg.train.steps_per_epoch)
+    patience = cfg.train.patience
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg.model.method, store.dim, cfg.model, cfg.objective, n_outputs=n_out).to(
         device
@@ -463,7 +514,12 @@ def _train(
     base = dict(config=cfgmod.to_dict(cfg), dim=store.dim, n_outputs=n_out, provenance=prov)
     epochs = range(start, cfg.train.epochs)
     bar = tqdm(epochs, desc=run_dir.name[:40], disable=not progress, unit="epoch")
+    stopped = False
     for epoch in bar:
+        # early stopping, checked before the epoch so that a resumed run stops where it would
+        if patience is not None and best_epoch >= 0 and epoch - 1 - best_epoch >= patience:
+            stopped = True
+            break
         t0 = time.perf_counter()
         _seed_everything(cfg.train.seed, epoch)
         tr = _run_epoch(model, train_loader, cfg, device, opt, epoch, bar)
@@ -494,9 +550,18 @@ def _train(
             },
         )
         bar.set_postfix(train=f"{tr['total']:.4f}", val=f"{va['total']:.4f}", best=best_epoch)
+    epochs_run = max(start, epoch + (0 if stopped else 1)) if len(epochs) else start
     atomic_write_json(
         run_dir / "done.json",
-        {"best_epoch": best_epoch, "best_val": best_val, "epochs": cfg.train.epochs},
+        {
+            "best_epoch": best_epoch,
+            "best_val": best_val,
+            "epochs": cfg.train.epochs,
+            "epochs_run": epochs_run,
+            "stopped_early": stopped,
+            "steps_per_epoch": len(train_loader),
+            "optimiser_steps": epochs_run * len(train_loader),
+        },
     )
     return _result(run_dir)
 
@@ -510,6 +575,6 @@ def _result(run_dir: Path) -> TrainResult:
         run_dir=run_dir,
         best_epoch=done["best_epoch"],
         best_val=done["best_val"],
-        epochs_run=done["epochs"],
+        epochs_run=done.get("epochs_run", done["epochs"]),
         history=hist,
     )
