@@ -73,3 +73,24 @@ def test_sweep_command_refuses_an_unknown_configuration(capsys):
     assert cli.main(["sweep", "--profile", "ci", "--only", "nope", "-q"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("mvlib: error: --only 'nope': no such configuration; use one of")
+
+
+@pytest.mark.slow
+def test_papermill_runs_get_the_config_file_not_a_profile_name(tmp_path, monkeypatch):
+    from mvlib import sweep
+    from mvlib.config import load_config
+
+    monkeypatch.setenv("MVLIB_CACHE", str(tmp_path / "cache"))
+    data = write_foreign_sonyc(tmp_path / "own", n_sensors=6, clips_per_sensor=6)
+    # a profile given as a path outside params/, plus overrides the profile does not hold
+    cfg = load_config(_profile(tmp_path, data), {"train.lr": 0.002, "train.epochs": 2})
+    entry = sweep.grid((0.4,))[0]
+    st = sweep.run_sweep(
+        cfg, [entry], seeds=[1], workers=1, progress=False, executor=sweep.execute_notebook
+    )
+    assert list(st.status) == ["done"], st.to_dict("records")
+    run = Path(st.run_dir.iloc[0])
+    assert (run / "train.ipynb").exists() and (run / "results.json").exists()
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["train"]["lr"] == 0.002 and saved["data"]["root"] == str(data)
+    assert saved["split"]["pair_seed"] == 1 and saved["profile"] == "my-sonyc"
