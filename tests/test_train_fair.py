@@ -54,7 +54,7 @@ def test_early_stopping_keeps_the_best_val_epoch_and_stops_after_patience(
 
 def test_no_patience_runs_every_epoch(toy, tmp_path, monkeypatch):
     clips, store = toy
-    cfg = _cfg(**{"train.epochs": 4})
+    cfg = _cfg(**{"train.epochs": 4, "train.patience": None})
     _scripted_val(monkeypatch, [1.0, 2.0, 3.0, 4.0])
     res = train.train(
         cfg, clips, make_splits(clips, cfg.split), store, run_dir=tmp_path / "r", progress=False
