@@ -207,3 +207,29 @@ def test_reading_states_direction_and_significance():
     assert "paired p =" in text
     # InfoNCE is made the weakest in _results()
     assert "InfoNCE on same-sensor pairs is the weakest method" in text and "holds here" in text
+
+
+def test_the_parent_prepares_data_and_store_before_any_worker_starts(cfg, monkeypatch):
+    from mvlib import workflow
+
+    events = []
+
+    class Prep:
+        clips = None
+
+    def fake_prepare(c, progress=True):
+        events.append(("prepare", c))
+        return Prep()
+
+    def run(config_path, entry, seed, run_dir):
+        events.append("run")
+        return _fake_executor(None, [])(config_path, entry, seed, run_dir)
+
+    monkeypatch.setattr(workflow, "prepare", fake_prepare)
+    monkeypatch.setattr("mvlib.pairing.make_splits", lambda clips, split: events.append("splits"))
+    entries = sweep.grid((0.4,))[:2]
+    sweep.run_sweep(cfg, entries, seeds=[0], progress=False, workers=1, executor=run)
+    assert events == [("prepare", cfg), "splits", "run", "run"]
+    events.clear()  # all done: nothing is prepared again
+    sweep.run_sweep(cfg, entries, seeds=[0], progress=False, workers=1, executor=run)
+    assert events == []
