@@ -362,6 +362,30 @@ def frontend_results(cfg: Config, seeds=None, progress: bool = True) -> list[Pat
     return out
 
 
+def best_on_validation(cfg: Config, entries: list[Entry] | None = None, seeds=None) -> str | None:
+    """The multi-view configuration to report as "best": chosen on validation, never test.
+
+    Each finished run's probes on ``z_p ⊕ z_s`` were selected on the downstream validation
+    partition; their validation scores (source and sensor, averaged) are averaged over
+    seeds, and the multi-view entry with the highest mean wins. None when no run finished.
+    """
+    entries = entries if entries is not None else grid(cfg.sweep.mask_ratios)
+    seeds = list(seeds if seeds is not None else cfg.sweep.seeds)
+    means = {}
+    for e in entries:
+        if e.overrides()["model.method"] != "multiview":
+            continue
+        scores = []
+        for s in seeds:
+            f = run_dir_of(cfg, e, s) / RESULTS_FILE
+            if f.exists():
+                m = json.loads(f.read_text())["metrics"]["joint"]
+                scores.append((m["source"]["val_score"] + m["sensor"]["val_score"]) / 2)
+        if scores:
+            means[e.name] = float(np.mean(scores))
+    return max(means, key=means.get) if means else None
+
+
 # --------------------------------------------------------------------------- aggregation
 
 

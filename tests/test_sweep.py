@@ -233,3 +233,22 @@ def test_the_parent_prepares_data_and_store_before_any_worker_starts(cfg, monkey
     events.clear()  # all done: nothing is prepared again
     sweep.run_sweep(cfg, entries, seeds=[0], progress=False, workers=1, executor=run)
     assert events == []
+
+
+def test_the_best_multiview_configuration_is_chosen_on_validation_not_test(cfg):
+    entries = sweep.grid((0.4,))
+    val = {"rec": 0.5, "rec + cos- sample": 0.6, "rec + cos+ batch": 0.7, "singleview AE": 0.9}
+    for e in entries:
+        if e.name not in val:
+            continue
+        for s in (0, 1):
+            joint = {
+                task: {"val_score": val[e.name], "test": 1 - val[e.name]}
+                for task in ("source", "sensor")
+            }
+            atomic_write_json(
+                sweep.run_dir_of(cfg, e, s) / "results.json", {"metrics": {"joint": joint}}
+            )
+    # singleview scores higher but is no multi-view configuration; test scores are ignored
+    assert sweep.best_on_validation(cfg, entries, seeds=[0, 1]) == "rec + cos+ batch"
+    assert sweep.best_on_validation(cfg, entries, seeds=[7]) is None
