@@ -153,6 +153,9 @@ class TrainConfig:
     #: cycled or cut), so that methods get the same budget: epochs x steps_per_epoch steps
     #: at most. None: one pass over the training set (capped by max_steps_per_epoch)
     steps_per_epoch: int | None = None
+    #: an epoch counts as better (new best checkpoint, patience reset) only when it lowers
+    #: the best validation loss by more than this fraction of it (0: any decrease)
+    min_delta: float = 0.0
 
 
 @dataclass(frozen=True)

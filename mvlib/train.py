@@ -532,7 +532,7 @@ def _train(
                 {"epoch": epoch, "split": "val", "seconds": f"{secs:.3f}", **va},
             ],
         )
-        if va["total"] < best_val:
+        if _better(va["total"], best_val, cfg.train.min_delta):
             best_val, best_epoch = va["total"], epoch
             _save_checkpoint(
                 ckpt_dir / "best.pt",
@@ -564,6 +564,13 @@ def _train(
         },
     )
     return _result(run_dir)
+
+
+def _better(val: float, best: float, min_delta: float) -> bool:
+    """Does ``val`` lower ``best`` by more than ``min_delta`` (relative)?"""
+    if not math.isfinite(best):
+        return math.isfinite(val)
+    return val < best - min_delta * abs(best)
 
 
 def _result(run_dir: Path) -> TrainResult:

@@ -52,6 +52,19 @@ def test_early_stopping_keeps_the_best_val_epoch_and_stops_after_patience(
     assert (again.best_epoch, again.epochs_run) == (5, 8)
 
 
+def test_min_delta_counts_a_slow_tail_as_a_plateau(toy, tmp_path, monkeypatch):
+    clips, store = toy
+    cfg = _cfg(**{"train.epochs": 10, "train.patience": 2, "train.min_delta": 0.01})
+    # epoch 2 lowers 9.0 by 0.6% only, epoch 3 by 0.8%: neither counts; stop before epoch 4
+    _scripted_val(monkeypatch, [10.0, 9.0, 8.95, 8.93, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    res = train.train(
+        cfg, clips, make_splits(clips, cfg.split), store, run_dir=tmp_path / "r", progress=False
+    )
+    assert (res.best_epoch, res.epochs_run, res.best_val) == (1, 4, 9.0)
+    assert train._better(8.0, float("inf"), 0.5) and not train._better(9.0, 9.0, 0.0)
+    assert train._better(-1.2, -1.0, 0.1) and not train._better(-1.05, -1.0, 0.1)
+
+
 def test_no_patience_runs_every_epoch(toy, tmp_path, monkeypatch):
     clips, store = toy
     cfg = _cfg(**{"train.epochs": 4, "train.patience": None})
