@@ -401,6 +401,7 @@ def train(
     ckpt_dir = run_dir / "checkpoints"
     device = resolve_device(cfg.train.device)
     check_store(cfg, store)
+    _check_budget(cfg)
     _refuse_other_config(run_dir, cfg)
     if (run_dir / "done.json").exists():
         log.info("run %s already finished; reusing it", run_dir)
@@ -413,6 +414,25 @@ def train(
 
     with _threads(cfg.train.threads):
         return _train(cfg, clips, splits, store, run_dir, ckpt_dir, last_path, device, progress)
+
+
+def _check_budget(cfg: Config) -> None:
+    """Range checks of the early-stopping and budget fields (named in the error)."""
+    from mvlib.errors import MvlibError
+
+    t = cfg.train
+    for name, value, ok, want in (
+        ("train.patience", t.patience, t.patience is None or t.patience >= 1, "an integer >= 1"),
+        (
+            "train.steps_per_epoch",
+            t.steps_per_epoch,
+            t.steps_per_epoch is None or t.steps_per_epoch >= 1,
+            "an integer >= 1",
+        ),
+        ("train.min_delta", t.min_delta, 0.0 <= t.min_delta < 1.0, "a fraction in [0, 1)"),
+    ):
+        if not ok:
+            raise MvlibError(name, f"{value!r} is out of range", f"use {want} (or null)")
 
 
 def _refuse_other_config(run_dir: Path, cfg: Config) -> None:

@@ -124,3 +124,17 @@ def test_a_run_folder_of_another_config_is_refused_not_reused(toy, tmp_path):
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
     # the same config is reused as before
     assert train.train(cfg, clips, splits, store, run_dir=run, progress=False).best_epoch >= 0
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("patience", 0), ("steps_per_epoch", 0), ("min_delta", -0.1), ("min_delta", 1.0)],
+)
+def test_budget_fields_are_range_checked(toy, tmp_path, field, value):
+    clips, store = toy
+    cfg = _cfg(**{f"train.{field}": value})
+    with pytest.raises(MvlibError, match=f"train.{field}: {value!r} is out of range"):
+        train.train(
+            cfg, clips, make_splits(clips, cfg.split), store, run_dir=tmp_path / "r", progress=False
+        )
+    assert not (tmp_path / "r").exists()
