@@ -30,7 +30,7 @@ from tqdm import tqdm
 from mvlib import config as cfgmod
 from mvlib.cache import atomic_write_json, cache_dir
 from mvlib.config import Config
-from mvlib.errors import format_error
+from mvlib.errors import MvlibError, format_error
 from mvlib.metrics import mean_ci, paired_test
 from mvlib.runconfig import RunConfigMismatch, check_saved, load_resolved, save_resolved
 
@@ -278,7 +278,7 @@ def run_sweep(
                 check_saved(rd, rc)
                 status.append(_status(e, s, rd, "skipped (done)"))
                 continue
-            except RunConfigMismatch as err:
+            except MvlibError as err:  # another config, or none readable
                 status.append(_failed(e, s, rd, err))
                 continue
         todo.append((e, s, rc, rd))
@@ -297,7 +297,7 @@ def run_sweep(
         if st.get("status") == "done":  # what ran must be what was declared
             try:
                 _check_run_config(Path(st["run_dir"]), rc)
-            except RunConfigMismatch as err:
+            except MvlibError as err:  # another config, or none readable
                 return _failed(e, st["seed"], Path(st["run_dir"]), err)
         return st
 

@@ -252,3 +252,13 @@ def test_the_best_multiview_configuration_is_chosen_on_validation_not_test(cfg):
     # singleview scores higher but is no multi-view configuration; test scores are ignored
     assert sweep.best_on_validation(cfg, entries, seeds=[0, 1]) == "rec + cos+ batch"
     assert sweep.best_on_validation(cfg, entries, seeds=[7]) is None
+
+
+def test_a_run_config_that_cannot_be_read_is_a_failed_run_not_a_crash(cfg):
+    def run(config_path, entry, seed, run_dir):
+        (sweep.Path(run_dir) / "config.yaml").write_text("train: {new_field: 1}\n")
+        return {"name": entry.name, "seed": seed, "run_dir": run_dir, "status": "done"}
+
+    st = _sweep(cfg, sweep.grid((0.4,))[:2], run, seeds=[0])
+    assert list(st.status) == ["failed", "failed"]
+    assert "not a valid resolved config" in st.error.iloc[0]
