@@ -8,8 +8,8 @@ clone once the environment is installed::
     python benchmarks/book.py --profile ci         # a small profile, to check the script
     python benchmarks/book.py --papermill          # each chapter through papermill, in order
 
-The jupyter-book mode parses MyST-NB's ``Executed notebook in N seconds`` log line of each
-chapter (attributed to the chapter Sphinx was reading) and also reports the whole build's
+The jupyter-book mode parses MyST-NB's ``<chapter>.ipynb: Executed notebook in N seconds``
+log line of each chapter and also reports the whole build's
 wall time, which adds the HTML writing. The papermill mode times each chapter's execution
 in toc order (no HTML). Output: one line per chapter, the total, and a JSON line.
 """
@@ -29,8 +29,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
-READING = re.compile(r"reading sources\.\.\. \[\s*\d+%\] (\S+)")
-EXECUTED = re.compile(r"Executed notebook in ([0-9.]+) seconds")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+#: MyST-NB: "<path>/01_data_pairing.ipynb: Executed notebook in 54.23 seconds [mystnb]"
+EXECUTED = re.compile(r"([^\s/]+)\.ipynb: Executed notebook in ([0-9.]+) seconds")
 
 
 def chapters() -> list[str]:
@@ -42,14 +43,11 @@ def chapters() -> list[str]:
 
 def parse_log(text: str) -> dict[str, float]:
     """``{chapter: seconds}`` from a jupyter-book build log (MyST-NB execution lines)."""
-    out, current = {}, None
-    for line in text.splitlines():
-        m = READING.search(line)
-        if m:
-            current = m.group(1)
+    out = {}
+    for line in ANSI.sub("", text).splitlines():
         m = EXECUTED.search(line)
-        if m and current is not None:
-            out[current] = out.get(current, 0.0) + float(m.group(1))
+        if m:
+            out[m.group(1)] = out.get(m.group(1), 0.0) + float(m.group(2))
     return out
 
 
