@@ -163,6 +163,46 @@ def cmd_labels(args) -> int:
     for line in describe(table, report):
         print(line)
     print(args.out)
+
+
+def cmd_sweep(args) -> int:
+    from mvlib import sweep
+    from mvlib.errors import MvlibError
+
+    cfg = _config(args)
+    if args.seeds:
+        cfg = cfg.replace({"sweep.seeds": [int(x) for x in args.seeds.split(",")]})
+    if args.workers:
+        cfg = cfg.replace({"sweep.workers": args.workers})
+    entries = sweep.grid(cfg.sweep.mask_ratios)
+    if args.only:
+        names = [e.name for e in entries]
+        unknown = [n for n in args.only if n not in names]
+        if unknown:
+            raise MvlibError(
+                f"--only {unknown[0]!r}", "no such configuration", f"use one of {names}"
+            )
+        entries = [e for e in entries if e.name in args.only]
+    if args.frontend:
+        sweep.frontend_results(cfg, progress=not args.quiet)
+    status = sweep.run_sweep(
+        cfg,
+        entries,
+        executor=sweep.execute_notebook if args.papermill else sweep.execute,
+        progress=not args.quiet,
+    )
+    cols = [c for c in ("name", "seed", "status", "run_dir") if c in status]
+    print(status[cols].to_string(index=False))
+    failed = status[status["status"] == "failed"]
+    if len(failed):
+        first = failed.iloc[0]
+        raise MvlibError(
+            "mvlib sweep",
+            f"{len(failed)} of {len(status)} runs failed (first: {first['name']} seed "
+            f"{first['seed']}: {first['error']})",
+            f"see failed.json in each run folder (e.g. {first['run_dir']}); fix and rerun: "
+            "finished runs are skipped",
+        )
     return 0
 
 
@@ -283,6 +323,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--limit", type=int, default=10, help="clips named per kind of finding")
     p.set_defaults(func=cmd_store_verify)
+    p = _command(sub, "sweep", "run the ablation grid of Tables 1 and 2 (train + probe each run)")
+    _add_common(p)
+    p.add_argument("--seeds", help="comma-separated seeds (default: the profile's sweep.seeds)")
+    p.add_argument("--workers", type=int, help="parallel runs (default: sweep.workers)")
+    p.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help="run only this configuration of the grid, e.g. 'rec + cos- sample' (repeatable)",
+    )
+    p.add_argument(
+        "--frontend",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also probe the frontend-only baseline (default: yes)",
+    )
+    p.add_argument(
+        "--papermill",
+        action="store_true",
+        help="train each run by executing book/03_train.ipynb (keeps the notebook; slower)",
+    )
+    p.set_defaults(func=cmd_sweep)
     return ap
 
 

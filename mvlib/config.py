@@ -85,6 +85,12 @@ class SplitConfig:
     #: downstream train / val / test fractions of the held-out sensors' clips
     downstream_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     seed: int = 0
+    #: how view pairs are drawn: "uniform" over all same-sensor pairs (the paper: a sensor's
+    #: share grows with its clips squared) or "balanced" (the same number per sensor)
+    pair_sampling: str = "uniform"
+    #: seed of the view pairs only (None: ``seed``); the sweep sets it to the run's seed so
+    #: that seeds vary pair sampling too while sensors and downstream partitions stay fixed
+    pair_seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +158,16 @@ class TrainConfig:
     #: torch CPU threads while training (None: torch's default). Small per-frame MLPs run
     #: faster on one thread, and the sweep runs several trainings side by side.
     threads: int | None = None
+    #: early stopping: stop after this many epochs without a lower validation loss
+    #: (None: run every epoch); the best checkpoint is always the best validation epoch
+    patience: int | None = None
+    #: exactly this many optimiser steps per epoch for every method (the training set is
+    #: cycled or cut), so that methods get the same budget: epochs x steps_per_epoch steps
+    #: at most. None: one pass over the training set (capped by max_steps_per_epoch)
+    steps_per_epoch: int | None = None
+    #: an epoch counts as better (new best checkpoint, patience reset) only when it lowers
+    #: the best validation loss by more than this fraction of it (0: any decrease)
+    min_delta: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -176,6 +192,9 @@ class SweepConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     mask_ratios: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8)
     workers: int = 1
+    #: split seeds (split.seed: sensor split and downstream partition) crossed with ``seeds``;
+    #: () keeps the profile's split.seed (one split)
+    split_seeds: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -306,6 +325,7 @@ _SECTIONS = {
 
 _CHOICES = {
     ("DataConfig", "source"): ("synth", "sonyc"),
+    ("SplitConfig", "pair_sampling"): ("uniform", "balanced"),
     ("FeatureConfig", "frontend"): ("dac", "logmel", "auto"),
     ("FeatureConfig", "on_bad_audio"): ("skip", "fail"),
     ("ModelConfig", "method"): ("multiview", "singleview", "contrastive", "supervised"),

@@ -100,7 +100,13 @@ def split_sensors(
 # --------------------------------------------------------------------------- pairs
 
 
-def make_pairs(clips: pd.DataFrame, sensors: Sequence[str], n_pairs: int, seed: int) -> np.ndarray:
+def make_pairs(
+    clips: pd.DataFrame,
+    sensors: Sequence[str],
+    n_pairs: int,
+    seed: int,
+    sampling: str = "uniform",
+) -> np.ndarray:
     """Draw pairs of different clips of the same sensor.
 
     The candidates are all unordered pairs ``{i, j}``, ``i != j``, of rows sharing a
@@ -112,6 +118,12 @@ def make_pairs(clips: pd.DataFrame, sensors: Sequence[str], n_pairs: int, seed: 
     them are returned (shuffled) with a warning. Each pair's orientation (which clip
     is view 1) is random.
 
+    With ``sampling="balanced"`` every sensor gets the same number of pairs (largest
+    remainder of ``n_pairs / n_sensors``; a sensor with fewer possible pairs gives all
+    of them and the rest is shared among the others), drawn uniformly without
+    replacement within the sensor. SONYC's sensors differ ~10x in clip counts, so uniform
+    sampling lets the busiest sensors dominate the shared factor; balancing does not.
+
     Parameters
     ----------
     clips : DataFrame
@@ -121,6 +133,7 @@ def make_pairs(clips: pd.DataFrame, sensors: Sequence[str], n_pairs: int, seed: 
     n_pairs : int
         Requested number of pairs.
     seed : int
+    sampling : "uniform" (over all pairs) | "balanced" (the same number per sensor)
 
     Returns
     -------
@@ -129,6 +142,8 @@ def make_pairs(clips: pd.DataFrame, sensors: Sequence[str], n_pairs: int, seed: 
     """
     if int(n_pairs) != n_pairs or n_pairs < 0:
         raise ValueError(f"make_pairs: n_pairs must be a non-negative integer, got {n_pairs!r}")
+    if sampling not in ("uniform", "balanced"):
+        raise ValueError(f"make_pairs: sampling must be 'uniform' or 'balanced', not {sampling!r}")
     rng = np.random.default_rng(seed)
     groups = _rows_by_sensor(clips, sensors)  # sorted sensor -> sorted row positions
     sizes = np.array([len(g) for g in groups.values()], dtype=np.int64)
@@ -144,7 +159,18 @@ def make_pairs(clips: pd.DataFrame, sensors: Sequence[str], n_pairs: int, seed: 
         n = total
     if n == 0:
         return np.zeros((0, 2), dtype=np.int64)
-    flat = rng.choice(total, size=n, replace=False)  # uniform over all distinct pairs
+    if sampling == "uniform":
+        flat = rng.choice(total, size=n, replace=False)  # uniform over all distinct pairs
+    else:
+        quota = _balanced_quota(n_avail, n)  # (S,) pairs per sensor
+        offsets0 = np.concatenate([[0], np.cumsum(n_avail)])
+        flat = np.concatenate(
+            [
+                offsets0[k] + rng.choice(int(n_avail[k]), size=int(q), replace=False)
+                for k, q in enumerate(quota)
+            ]
+        )
+        flat = flat[rng.permutation(n)]  # sensors interleaved, as in uniform sampling
     offsets = np.concatenate([[0], np.cumsum(n_avail)])
     which = np.searchsorted(offsets, flat, side="right") - 1  # sensor of each pair
     i, j = _triangular_decode(flat - offsets[which])
@@ -155,6 +181,29 @@ def make_pairs(clips: pd.DataFrame, sensors: Sequence[str], n_pairs: int, seed: 
     swap = rng.random(n) < 0.5
     pairs = np.stack([np.where(swap, b, a), np.where(swap, a, b)], axis=1)  # (P, 2)
     return pairs.astype(np.int64)
+
+
+def _balanced_quota(available: np.ndarray, n: int) -> np.ndarray:
+    """Equal pair counts per sensor summing to ``n`` (``n <= available.sum()``).
+
+    Water-filling: sensors that cannot fill an equal share give all their pairs; the
+    others share the rest by largest remainder (ties to the earlier sensor).
+    """
+    quota = np.zeros(len(available), dtype=np.int64)
+    left, open_ = n, np.ones(len(available), dtype=bool)
+    while left > 0:
+        share = left / open_.sum()
+        short = open_ & (available - quota <= share)
+        if short.any():  # these sensors give everything they have
+            left -= int((available[short] - quota[short]).sum())
+            quota[short] = available[short]
+            open_ &= ~short
+            continue
+        idx = np.flatnonzero(open_)
+        quota[idx] += _apportion(left, np.full(len(idx), 1.0 / len(idx)), min_each=False)
+        left = 0
+    assert quota.sum() == n and np.all(quota <= available), f"bad quota {quota} for {n}"
+    return quota
 
 
 def _triangular_decode(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -417,15 +466,22 @@ def make_splits(clips: pd.DataFrame, cfg: SplitConfig) -> Splits:
     """Sensor split, train/val/test pairs and downstream partition from one config.
 
     Each step draws from its own seed derived from ``cfg.seed`` so that, e.g.,
-    changing ``n_pairs`` does not change the downstream partition.
+    changing ``n_pairs`` does not change the downstream partition. The pairs draw from
+    ``cfg.pair_seed`` when set (sensors and downstream partition stay those of ``seed``),
+    with ``cfg.pair_sampling`` (see :func:`make_pairs`).
     """
     _validate_clips(clips)
+    pair_seed = cfg.seed if cfg.pair_seed is None else cfg.pair_seed
     sensors = split_sensors(
         _sensor_column(clips), cfg.sensor_fractions, _derive_seed(cfg.seed, "sensors")
     )
     pairs = {
         name: make_pairs(
-            clips, sensors[PAIR_SOURCE[name]], n, _derive_seed(cfg.seed, f"pairs/{name}")
+            clips,
+            sensors[PAIR_SOURCE[name]],
+            n,
+            _derive_seed(pair_seed, f"pairs/{name}"),
+            cfg.pair_sampling,
         )
         for name, n in zip(PAIR_SPLITS, cfg.n_pairs, strict=True)
     }

@@ -1,15 +1,21 @@
 """The ablation sweep of Tables 1 and 2 (paper 4): one declaration, runs, aggregation.
 
-Each (configuration, seed) is trained by executing ``book/03_train.ipynb`` through
-papermill (the executed notebook is kept in the run folder as the record of the run),
-then probed (:func:`mvlib.probe.probe_run`), which writes ``results.json``. A run whose
-``results.json`` exists is skipped on a rerun; a failing run is reported and the others go
-on. The frontend-only baseline ("DAC only" in the paper) needs no training: its probes run
-on the store's features directly.
+Every (configuration, seed[, split seed]) is one run with its own resolved config. The
+sweep saves that config in the run folder (``sweep-config.yaml``) and hands the worker
+its *path*, never a profile name to re-resolve: the worker (:func:`execute`, in a spawned
+process) trains with :func:`mvlib.train.train` and probes with
+:func:`mvlib.probe.probe_run`; :func:`execute_notebook` runs ``book/03_train.ipynb``
+through papermill instead (``-p config <path>``) and keeps the executed notebook. After
+each run the parent checks that the run's saved ``config.yaml`` is exactly the config it
+declared. The dataset, splits and latent store are prepared once in the parent before any
+worker starts. A run whose ``results.json`` exists (and whose config checks) is skipped
+on a rerun; a failing run is reported and the others go on. The frontend-only baseline
+("DAC only" in the paper) needs no training: its probes run on the store's features.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import traceback
@@ -23,11 +29,15 @@ from tqdm import tqdm
 from mvlib import config as cfgmod
 from mvlib.cache import atomic_write_json, cache_dir
 from mvlib.config import Config
+from mvlib.errors import MvlibError, format_error
+from mvlib.runconfig import RunConfigMismatch, check_saved, load_resolved, save_resolved
 
 log = logging.getLogger(__name__)
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "book" / "03_train.ipynb"
 RESULTS_FILE = "results.json"
+#: the resolved config the sweep hands to a run (the run itself saves ``config.yaml``)
+SWEEP_CONFIG = "sweep-config.yaml"
 
 #: The paper's own numbers (real SONYC-UST-V2, pretrained DAC 44.1 kHz 8 kbps): Table 1 and 2.
 PAPER_TABLE1 = {
@@ -103,69 +113,130 @@ def grid(mask_ratios=(0.2, 0.4, 0.6, 0.8)) -> list[Entry]:
     return entries
 
 
-def run_config(cfg: Config, entry: Entry, seed: int) -> Config:
-    """The resolved config of one (entry, seed)."""
-    return cfg.replace({**entry.overrides(), "train.seed": seed, "probe.seed": seed})
+def run_config(cfg: Config, entry: Entry, seed: int, split_seed: int | None = None) -> Config:
+    """The resolved config of one (entry, seed[, split seed]).
+
+    The seed sets initialisation (``train.seed``), the probes' seed and the view pairs
+    (``split.pair_seed``); ``split_seed`` (None: the profile's) sets the sensor split and
+    the downstream partition.
+    """
+    over = {**entry.overrides(), "train.seed": seed, "probe.seed": seed, "split.pair_seed": seed}
+    if split_seed is not None:
+        over["split.seed"] = split_seed
+    return cfg.replace(over)
 
 
-def run_dir_of(cfg: Config, entry: Entry, seed: int) -> Path:
+def run_dir_of(cfg: Config, entry: Entry, seed: int, split_seed: int | None = None) -> Path:
     from mvlib.train import default_run_dir
 
-    return default_run_dir(run_config(cfg, entry, seed))
+    return default_run_dir(run_config(cfg, entry, seed, split_seed))
 
 
-def _execute(profile: str, entry: Entry, seed: int, run_dir: str, base_overrides: dict) -> dict:
-    """Train one run through papermill, then probe it. Runs in a worker process."""
+def split_seeds_of(cfg: Config) -> list:
+    """The split-seed axis: ``sweep.split_seeds``, or [None] (the profile's split.seed)."""
+    return list(cfg.sweep.split_seeds) or [None]
+
+
+def _status(entry: Entry, seed: int, run: Path, status: str, error: str | None = None) -> dict:
+    out = {"name": entry.name, "seed": seed, "run_dir": str(run), "status": status}
+    if error is not None:
+        out["error"] = error
+    return out
+
+
+def _failed(entry: Entry, seed: int, run: Path, err: BaseException) -> dict:
+    msg = format_error(err)
+    if not isinstance(err, RunConfigMismatch):
+        tb = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+        log.debug("run %s seed %s:\n%s", entry.name, seed, tb)
+    atomic_write_json(Path(run) / "failed.json", {"error": msg[-4000:]})
+    return _status(entry, seed, run, "failed", msg[-500:])
+
+
+#: per worker process: dataset, clip table and store, keyed by what made them
+_PREPARED: dict = {}
+
+
+def _prepared(cfg: Config):
+    """Dataset, clip table and latent store of ``cfg`` (made once per process; cached)."""
+    from mvlib import workflow
+
+    key = cfgmod.config_hash({k: getattr(cfg, k) for k in ("data", "synth", "features")})
+    if key not in _PREPARED:
+        _PREPARED[key] = workflow.prepare(cfg, progress=False)
+    return _PREPARED[key]
+
+
+def execute(config_path: str, entry: Entry, seed: int, run_dir: str) -> dict:
+    """Train and probe one run from its resolved config file, in this process.
+
+    Several runs share a worker process (and its imports, clip table and store); the
+    splits are made per run from the run's own ``split`` section.
+    """
+    from mvlib.pairing import make_splits
+    from mvlib.probe import probe_run
+    from mvlib.train import train
+
+    run = Path(run_dir)
+    try:
+        cfg = load_resolved(config_path)
+        prep = _prepared(cfg)
+        splits = make_splits(prep.clips, cfg.split)
+        train(cfg, prep.clips, splits, prep.store, run_dir=run, progress=False)
+        check_saved(run, cfg)
+        probe_run(run, progress=False)
+    except Exception as e:  # a failed run is reported; the sweep goes on
+        return _failed(entry, seed, run, e)
+    (run / "failed.json").unlink(missing_ok=True)
+    return _status(entry, seed, run, "done")
+
+
+def execute_notebook(config_path: str, entry: Entry, seed: int, run_dir: str) -> dict:
+    """Train one run by executing ``03_train.ipynb`` (``-p config <path>``), then probe it.
+
+    The executed notebook is kept as ``<run>/train.ipynb``. Costs papermill's start-up
+    (a kernel, ~6 s) per run: worth it where the notebook is the record wanted.
+    """
     import papermill as pm
 
     from mvlib.probe import probe_run
 
     run = Path(run_dir)
-    run.mkdir(parents=True, exist_ok=True)
-    params = {"profile": profile, "seed": seed, "run_dir": str(run), **entry.params}
-    if "data.root" in base_overrides:
-        params["data_root"] = base_overrides["data.root"]
     try:
         pm.execute_notebook(
             str(NOTEBOOK),
             str(run / "train.ipynb"),
-            parameters=params,
+            parameters={"config": str(config_path), "run_dir": str(run)},
             progress_bar=False,
             kernel_name="python3",
             cwd=str(NOTEBOOK.parent),
         )
+        check_saved(run, load_resolved(config_path))
         probe_run(run, progress=False)
-        return {"name": entry.name, "seed": seed, "run_dir": str(run), "status": "done"}
     except Exception as e:  # a failed run is reported; the sweep goes on
-        msg = "".join(traceback.format_exception_only(type(e), e)).strip()
-        atomic_write_json(run / "failed.json", {"error": msg[-4000:]})
-        return {
-            "name": entry.name,
-            "seed": seed,
-            "run_dir": str(run),
-            "status": "failed",
-            "error": msg[-500:],
-        }
+        return _failed(entry, seed, run, e)
+    (run / "failed.json").unlink(missing_ok=True)
+    return _status(entry, seed, run, "done")
 
 
-def _check_run_config(run: Path, profile, entry: Entry, seed: int, base_overrides: dict) -> None:
-    """The notebook's resolved config must be the sweep's: parameters and Entry must agree."""
-    import yaml
+def _check_run_config(run: Path, want: Config) -> None:
+    """The run's saved config must be the one the sweep declared (raises RunConfigMismatch)."""
+    check_saved(run, want)
 
-    want = cfgmod.to_dict(run_config(cfgmod.load_config(profile, base_overrides), entry, seed))
-    have = yaml.safe_load((run / "config.yaml").read_text())
-    if have != want:
-        diff = sorted(
-            f"{s}.{k}"
-            for s in want
-            if isinstance(want[s], dict)
-            for k in want[s]
-            if have.get(s, {}).get(k) != want[s][k]
-        )
-        raise RuntimeError(
-            f"{run}: 03_train.ipynb resolved another config than the sweep "
-            f"declares for {entry.name!r} (differs in {diff})"
-        )
+
+def plan(cfg: Config, entries: list[Entry] | None = None, seeds=None) -> list[tuple]:
+    """Every run of the sweep: ``(entry, seed, split_seed, run config, run dir)``."""
+    from mvlib.train import default_run_dir
+
+    entries = entries if entries is not None else grid(cfg.sweep.mask_ratios)
+    seeds = list(seeds if seeds is not None else cfg.sweep.seeds)
+    out = []
+    for e in entries:
+        for sp in split_seeds_of(cfg):
+            for s in seeds:
+                rc = run_config(cfg, e, s, sp)
+                out.append((e, s, sp, rc, default_run_dir(rc)))
+    return out
 
 
 def run_sweep(
@@ -174,46 +245,72 @@ def run_sweep(
     seeds=None,
     workers: int | None = None,
     progress: bool = True,
-    executor=_execute,
+    executor=execute,
+    prepare: bool = True,
 ) -> pd.DataFrame:
-    """Run every (entry, seed) not finished yet; return a status table.
+    """Run every (entry, seed[, split seed]) not finished yet; return a status table.
 
     Parameters
     ----------
     cfg : Config
-        The profile's config; each run applies its entry's overrides and seed to it.
+        The resolved config; each run applies its entry's overrides and seeds to it.
     entries : list of Entry, optional (default: :func:`grid` of the profile's mask ratios)
     seeds : sequence of int, optional (default: ``cfg.sweep.seeds``)
     workers : int, optional (default: ``cfg.sweep.workers``); parallel processes
     executor : callable
-        ``(profile, entry, seed, run_dir, overrides) -> status dict``; papermill by default.
+        ``(config_path, entry, seed, run_dir) -> status dict``, run in a worker process:
+        :func:`execute` (default: train and probe in the worker) or
+        :func:`execute_notebook` (papermill).
+    prepare : bool
+        Make the dataset, splits and latent store in this process before any worker
+        starts, so that workers only read them.
+
+    Every run finished with status "done" has its saved ``config.yaml`` checked against
+    the config the sweep declared; a mismatch turns it into a failed run.
     """
-    entries = entries if entries is not None else grid(cfg.sweep.mask_ratios)
-    seeds = list(seeds if seeds is not None else cfg.sweep.seeds)
     workers = workers or cfg.sweep.workers
-    base = {"data.root": cfg.data.root} if cfg.data.root else {}
     status, todo = [], []
-    for e in entries:
-        for s in seeds:
-            rd = run_dir_of(cfg, e, s)
-            if (rd / RESULTS_FILE).exists():
-                status.append(
-                    {"name": e.name, "seed": s, "run_dir": str(rd), "status": "skipped (done)"}
-                )
-            else:
-                todo.append((e, s, rd))
-    bar = tqdm(total=len(todo), desc="sweep", disable=not progress, unit="run")
-    if workers <= 1 or len(todo) <= 1:
-        for e, s, rd in todo:
-            status.append(executor(cfg.profile, e, s, str(rd), base))
+    for e, s, _sp, rc, rd in plan(cfg, entries, seeds):
+        if (rd / RESULTS_FILE).exists():
+            try:
+                check_saved(rd, rc)
+                status.append(_status(e, s, rd, "skipped (done)"))
+                continue
+            except MvlibError as err:  # another config, or none readable
+                status.append(_failed(e, s, rd, err))
+                continue
+        todo.append((e, s, rc, rd))
+    if todo and prepare:
+        from mvlib import pairing, workflow
+
+        prep = workflow.prepare(cfg, progress=progress)
+        for sp in {rc.split.seed for _e, _s, rc, _rd in todo}:  # the split seeds' splits check
+            pairing.make_splits(prep.clips, cfg.replace({"split.seed": sp}).split)
+    jobs = []
+    for e, s, rc, rd in todo:
+        rd.mkdir(parents=True, exist_ok=True)
+        jobs.append((str(save_resolved(rc, rd / SWEEP_CONFIG)), e, s, str(rd), rc))
+
+    def finish(st: dict, e: Entry, rc: Config) -> dict:
+        if st.get("status") == "done":  # what ran must be what was declared
+            try:
+                _check_run_config(Path(st["run_dir"]), rc)
+            except MvlibError as err:  # another config, or none readable
+                return _failed(e, st["seed"], Path(st["run_dir"]), err)
+        return st
+
+    bar = tqdm(total=len(jobs), desc="sweep", disable=not progress, unit="run")
+    if workers <= 1 or len(jobs) <= 1:
+        for path, e, s, rd, rc in jobs:
+            status.append(finish(executor(path, e, s, rd), e, rc))
             bar.update()
     else:
         # spawn, not fork: the parent may be a Jupyter kernel with torch threads running
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            futs = [pool.submit(executor, cfg.profile, e, s, str(rd), base) for e, s, rd in todo]
+            futs = {pool.submit(executor, path, e, s, rd): (e, rc) for path, e, s, rd, rc in jobs}
             for f in as_completed(futs):
-                status.append(f.result())
+                status.append(finish(f.result(), *futs[f]))
                 bar.update()
     bar.close()
     df = pd.DataFrame(status)
@@ -223,20 +320,41 @@ def run_sweep(
     return df
 
 
-def frontend_dir(cfg: Config, seed: int) -> Path:
-    """Results folder of the frontend-only baseline ("DAC only") for one probe seed."""
-    return cache_dir("runs", cfg.profile, f"frontend-{cfg.features.frontend}-seed{seed}")
+def frontend_config(cfg: Config, seed: int, split_seed: int | None = None) -> Config:
+    """The config of the frontend-only baseline for one probe seed (and split seed)."""
+    over = {"probe.seed": seed, "train.seed": seed}
+    if split_seed is not None:
+        over["split.seed"] = split_seed
+    return cfg.replace(over)
+
+
+def frontend_dir(cfg: Config, seed: int, split_seed: int | None = None) -> Path:
+    """Results folder of the frontend-only baseline ("DAC only") for one probe seed.
+
+    Named by a hash of everything its results depend on (data, synthesis, splits,
+    features, probes), so that results of another config are never reused.
+    """
+    c = frontend_config(cfg, seed, split_seed)
+    key = cfgmod.config_hash(
+        {k: getattr(c, k) for k in ("data", "synth", "split", "features", "probe")}, 8
+    )
+    return cache_dir("runs", cfg.profile, f"frontend-{cfg.features.frontend}-seed{seed}-{key}")
 
 
 def frontend_results(cfg: Config, seeds=None, progress: bool = True) -> list[Path]:
-    """Probe the frontend's own features (no training) once per seed; cached results."""
+    """Probe the frontend's own features (no training) once per seed; cached results.
+
+    Cached results are reused only when the config they saved is this one.
+    """
     from mvlib.probe import probe_frontend
 
     out = []
-    for s in seeds if seeds is not None else cfg.sweep.seeds:
-        c = cfg.replace({"probe.seed": s, "train.seed": s})
-        d = frontend_dir(cfg, s)
-        if not (d / RESULTS_FILE).exists():
-            probe_frontend(c, d, progress=progress)
-        out.append(d)
+    for sp in split_seeds_of(cfg):
+        for s in seeds if seeds is not None else cfg.sweep.seeds:
+            c = frontend_config(cfg, s, sp)
+            d = frontend_dir(cfg, s, sp)
+            f = d / RESULTS_FILE
+            if not (f.exists() and json.loads(f.read_text()).get("config") == cfgmod.to_dict(c)):
+                probe_frontend(c, d, progress=progress)
+            out.append(d)
     return out

@@ -37,8 +37,8 @@ from mvlib.sweep import (
     RESULTS_FILE,
     Entry,
     frontend_dir,
-    grid,
-    run_dir_of,
+    plan,
+    split_seeds_of,
 )
 
 __all__ = [
@@ -104,16 +104,31 @@ def load_results(paths) -> pd.DataFrame:
 
 
 def collect(cfg: Config, entries: list[Entry] | None = None, seeds=None) -> pd.DataFrame:
-    """Results of every finished run of the grid plus the frontend-only baseline."""
-    entries = entries if entries is not None else grid(cfg.sweep.mask_ratios)
-    seeds = list(seeds if seeds is not None else cfg.sweep.seeds)
-    paths = [run_dir_of(cfg, e, s) for e in entries for s in seeds]
-    paths += [frontend_dir(cfg, s) for s in seeds]
-    df = load_results(paths)
+    """Results of every finished run of the grid plus the frontend-only baseline.
+
+    With a split-seed axis (``sweep.split_seeds``) a run's unit of replication is the pair
+    (split seed, seed): column ``seed`` then numbers those pairs (``split_seed`` and
+    ``train_seed`` keep the two), so that paired statistics match runs on the same split.
+    """
+    runs = plan(cfg, entries, seeds)
+    split_seeds = split_seeds_of(cfg)
+    units = sorted({(sp if sp is not None else -1, s) for _, s, sp, _, _ in runs})
+    unit = {u: i for i, u in enumerate(units)}
+    meta = {}
+    for e, s, sp, _, rd in runs:
+        meta[str(rd)] = (e.name, e.group, s, sp)
+    for sp in split_seeds:
+        for s in sorted({s for _, s, _, _, _ in runs}):
+            meta[str(frontend_dir(cfg, s, sp))] = ("frontend only", "baseline", s, sp)
+    df = load_results(list(meta))
     if len(df):
-        name = {str(run_dir_of(cfg, e, s)): (e.name, e.group) for e in entries for s in seeds}
-        df["config"] = [name.get(r, ("frontend only", "baseline"))[0] for r in df["run_dir"]]
-        df["group"] = [name.get(r, ("frontend only", "baseline"))[1] for r in df["run_dir"]]
+        m = [meta[r] for r in df["run_dir"]]
+        df["config"] = [x[0] for x in m]
+        df["group"] = [x[1] for x in m]
+        if len(split_seeds) > 1:
+            df["train_seed"] = [x[2] for x in m]
+            df["split_seed"] = [x[3] for x in m]
+            df["seed"] = [unit[(x[3] if x[3] is not None else -1, x[2])] for x in m]
     return df
 
 

@@ -477,6 +477,8 @@ def train(
     ckpt_dir = run_dir / "checkpoints"
     device = ddp.device_for(resolve_device(cfg.train.device))  # cuda:LOCAL_RANK under torchrun
     check_store(cfg, store)
+    _check_budget(cfg)
+    _refuse_other_config(run_dir, cfg)
     if ddp.broadcast_object((run_dir / "done.json").exists()):
         log.info("run %s already finished; reusing it", run_dir)
         return _main_result(run_dir)
@@ -490,6 +492,78 @@ def train(
 
     with _threads(cfg.train.threads):
         return _train(cfg, clips, splits, store, run_dir, ckpt_dir, last_path, device, progress)
+
+
+def _check_budget(cfg: Config) -> None:
+    """Range checks of the early-stopping and budget fields (named in the error)."""
+    from mvlib.errors import MvlibError
+
+    t = cfg.train
+    for name, value, ok, want in (
+        ("train.patience", t.patience, t.patience is None or t.patience >= 1, "an integer >= 1"),
+        (
+            "train.steps_per_epoch",
+            t.steps_per_epoch,
+            t.steps_per_epoch is None or t.steps_per_epoch >= 1,
+            "an integer >= 1",
+        ),
+        ("train.min_delta", t.min_delta, 0.0 <= t.min_delta < 1.0, "a fraction in [0, 1)"),
+    ):
+        if not ok:
+            raise MvlibError(name, f"{value!r} is out of range", f"use {want} (or null)")
+
+
+def _refuse_other_config(run_dir: Path, cfg: Config) -> None:
+    """A run folder that holds a run of another config is never reused (nor overwritten)."""
+    from mvlib.runconfig import RUN_CONFIG, RunConfigMismatch, describe, diff, load_resolved
+
+    saved = run_dir / RUN_CONFIG
+    if not saved.exists():
+        return
+    have, want = cfgmod.to_dict(load_resolved(saved)), cfgmod.to_dict(cfg)
+    keys = diff(want, have)
+    if keys:
+        raise RunConfigMismatch(
+            run_dir,
+            f"holds a run of another config ({describe(keys, want, have)})",
+            "pass another run folder (--run-dir / run_dir=...) or leave it unset for a new one "
+            "under the cache, or delete this folder to train it again",
+        )
+
+
+class _FixedSteps:
+    """Exactly ``steps`` batches per epoch from a loader, cycling it with fresh shuffles.
+
+    Each pass over the loader is seeded by ``(epoch, pass)``, so runs stay deterministic
+    and a resumed run sees the same batches. Gives every method the same optimiser budget.
+    """
+
+    def __init__(self, loader, steps: int):
+        assert steps > 0, f"steps_per_epoch must be positive, got {steps}"
+        self.loader, self.steps, self.epoch = loader, int(steps), 0
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __getattr__(self, name: str):
+        # the wrapped loader's attributes (e.g. rank, world_size and batch_size under DDP)
+        if name == "loader":
+            raise AttributeError(name)
+        return getattr(self.loader, name)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        done, k = 0, 0
+        while done < self.steps:
+            self.loader.set_epoch(self.epoch * 100_000 + k)
+            for batch in self.loader:
+                yield batch
+                done += 1
+                if done == self.steps:
+                    return
+            k += 1
 
 
 @contextlib.contextmanager
@@ -509,6 +583,9 @@ def _train(
 ) -> TrainResult:
     train_loader, val_loader, n_out = make_loaders(cfg, clips, splits, store)
     ddp.shard_loader(train_loader), ddp.shard_loader(val_loader)  # no-op in one process
+    if cfg.train.steps_per_epoch:  # the same optimiser budget for every method
+        train_loader = _FixedSteps(train_loader, cfg.train.steps_per_epoch)
+    patience = cfg.train.patience
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg.model.method, store.dim, cfg.model, cfg.objective, n_outputs=n_out).to(
         device
@@ -563,7 +640,12 @@ def _train(
     epochs = range(start, cfg.train.epochs)
     net = ddp.wrap(model, device)  # DistributedDataParallel under torchrun, else model
     bar = tqdm(epochs, desc=run_dir.name[:40], disable=not (progress and main), unit="epoch")
+    stopped = False
     for epoch in bar:
+        # early stopping, checked before the epoch so that a resumed run stops where it would
+        if patience is not None and best_epoch >= 0 and epoch - 1 - best_epoch >= patience:
+            stopped = True
+            break
         t0 = time.perf_counter()
         _seed_everything(cfg.train.seed, epoch)
         tr = _run_epoch(net, train_loader, cfg, device, opt, epoch, bar)
@@ -576,7 +658,7 @@ def _train(
                 {"epoch": epoch, "split": "val", "seconds": f"{secs:.3f}", **va},
             ],
         )
-        if va["total"] < best_val:
+        if _better(va["total"], best_val, cfg.train.min_delta):
             best_val, best_epoch = va["total"], epoch
             _save_checkpoint(
                 ckpt_dir / "best.pt",
@@ -594,10 +676,19 @@ def _train(
             },
         )
         bar.set_postfix(train=f"{tr['total']:.4f}", val=f"{va['total']:.4f}", best=best_epoch)
+    epochs_run = max(start, epoch + (0 if stopped else 1)) if len(epochs) else start
     if main:
         atomic_write_json(
             run_dir / "done.json",
-            {"best_epoch": best_epoch, "best_val": best_val, "epochs": cfg.train.epochs},
+            {
+                "best_epoch": best_epoch,
+                "best_val": best_val,
+                "epochs": cfg.train.epochs,
+                "epochs_run": epochs_run,
+                "stopped_early": stopped,
+                "steps_per_epoch": len(train_loader),
+                "optimiser_steps": epochs_run * len(train_loader),
+            },
         )
     ddp.barrier()  # the others wait for rank 0's writes
     return _main_result(run_dir)
@@ -606,6 +697,13 @@ def _train(
 def _main_result(run_dir: Path) -> TrainResult:
     """Rank 0's :func:`_result`, on every rank (other nodes need not see the run folder)."""
     return ddp.broadcast_object(_result(run_dir) if ddp.context().is_main else None)
+
+
+def _better(val: float, best: float, min_delta: float) -> bool:
+    """Does ``val`` lower ``best`` by more than ``min_delta`` (relative)?"""
+    if not math.isfinite(best):
+        return math.isfinite(val)
+    return val < best - min_delta * abs(best)
 
 
 def _result(run_dir: Path) -> TrainResult:
@@ -617,6 +715,6 @@ def _result(run_dir: Path) -> TrainResult:
         run_dir=run_dir,
         best_epoch=done["best_epoch"],
         best_val=done["best_val"],
-        epochs_run=done["epochs"],
+        epochs_run=done.get("epochs_run", done["epochs"]),
         history=hist,
     )

@@ -363,3 +363,48 @@ def test_balanced_subset_spreads_clips_over_sensors():
     sub = balanced_subset(clips, ["1", "3"], 6)
     assert sub.sensor_id.value_counts().to_dict() == {"1": 3, "3": 3}
     assert list(sub.clip_id[sub.sensor_id == "1"]) == ["c1", "c5", "c9"]
+
+
+# --------------------------------------------------------------------------- pair sampling
+
+
+def _per_sensor(clips, pairs):
+    return pd.Series(clips["sensor_id"].to_numpy()[pairs[:, 0]]).value_counts().sort_index()
+
+
+def test_balanced_pairs_give_every_sensor_the_same_count():
+    clips = clip_table([5, 10, 40, 80], seed=1)  # 10x spread in clips per sensor, as SONYC
+    sensors = sorted(clips["sensor_id"].unique())
+    uni = make_pairs(clips, sensors, 400, seed=0, sampling="uniform")
+    bal = make_pairs(clips, sensors, 400, seed=0, sampling="balanced")
+    assert len(bal) == 400 and len(np.unique(bal, axis=0)) == 400
+    counts = _per_sensor(clips, bal)
+    # s00 (5*4/2 = 10 pairs) and s01 (45 pairs) give all they have; the others share the rest
+    assert counts["s00"] == 10 and counts["s01"] == 45
+    assert sorted(counts[["s02", "s03"]]) == [172, 173]
+    # uniform sampling follows the possible pairs m(m-1)/2: the 80-clip sensor dominates
+    assert _per_sensor(clips, uni)["s03"] > 250
+    s = clips["sensor_id"].to_numpy()
+    assert np.all(s[bal[:, 0]] == s[bal[:, 1]]) and np.all(bal[:, 0] != bal[:, 1])
+    # deterministic, and an unknown mode is refused
+    assert np.array_equal(bal, make_pairs(clips, sensors, 400, seed=0, sampling="balanced"))
+    with pytest.raises(ValueError, match="sampling"):
+        make_pairs(clips, sensors, 10, seed=0, sampling="per-clip")
+
+
+def test_balanced_pairs_when_every_sensor_can_fill_its_share():
+    clips = clip_table([20, 30, 40], seed=2)
+    bal = make_pairs(clips, ["s00", "s01", "s02"], 100, seed=3, sampling="balanced")
+    assert sorted(_per_sensor(clips, bal)) == [33, 33, 34]
+
+
+def test_pair_seed_varies_pairs_only_and_sampling_comes_from_the_config(table56):
+    base = SplitConfig(n_pairs=(300, 60, 60))
+    a = make_splits(table56, base)
+    b = make_splits(table56, dataclasses.replace(base, pair_seed=7))
+    assert a.sensors == b.sensors and np.array_equal(a.downstream, b.downstream)
+    assert not np.array_equal(a.pairs["train"], b.pairs["train"])
+    assert a == make_splits(table56, dataclasses.replace(base, pair_seed=base.seed))
+    c = make_splits(table56, dataclasses.replace(base, pair_sampling="balanced"))
+    counts = _per_sensor(table56, c.pairs["train"])
+    assert counts.max() - counts.min() <= 1

@@ -1,8 +1,10 @@
 """The sweep: grid declaration, skipping finished runs, surviving failures, tables."""
 
+import json
+
 import pytest
 
-from mvlib import config, sweep
+from mvlib import config, runconfig, sweep
 from mvlib.cache import atomic_write_json
 
 
@@ -40,8 +42,10 @@ def test_run_dirs_differ_per_entry_and_seed(cfg):
     assert len(dirs) == 2 * len(sweep.grid())
 
 
-def _fake_executor(fail_name=None, calls=None):
-    def run(profile, entry, seed, run_dir, overrides):
+def _fake_executor(fail_name=None, calls=None, tamper=None):
+    """Stands in for a worker: reads the handed config file, saves it as the run's config."""
+
+    def run(config_path, entry, seed, run_dir):
         calls.append((entry.name, seed))
         if entry.name == fail_name:
             return {
@@ -51,29 +55,118 @@ def _fake_executor(fail_name=None, calls=None):
                 "status": "failed",
                 "error": "boom",
             }
+        cfg = runconfig.load_resolved(config_path)
+        config.save_yaml(cfg.replace(tamper or {}), f"{run_dir}/config.yaml")
         atomic_write_json(f"{run_dir}/results.json", {"summary": {"seed": seed}})
         return {"name": entry.name, "seed": seed, "run_dir": run_dir, "status": "done"}
 
     return run
 
 
+def _sweep(cfg, entries, executor, seeds=(0, 1)):
+    return sweep.run_sweep(
+        cfg, entries, seeds=list(seeds), progress=False, workers=1, executor=executor, prepare=False
+    )
+
+
 def test_sweep_skips_finished_runs_and_survives_a_failure(cfg):
     entries = sweep.grid((0.4,))[:4]
     calls = []
-    st = sweep.run_sweep(
-        cfg,
-        entries,
-        seeds=[0, 1],
-        progress=False,
-        workers=1,
-        executor=_fake_executor(entries[1].name, calls),
-    )
+    st = _sweep(cfg, entries, _fake_executor(entries[1].name, calls))
     assert len(calls) == 8
     assert (st.status == "failed").sum() == 2 and (st.status == "done").sum() == 6
     calls.clear()
-    st = sweep.run_sweep(
-        cfg, entries, seeds=[0, 1], progress=False, workers=1, executor=_fake_executor(None, calls)
-    )
+    st = _sweep(cfg, entries, _fake_executor(None, calls))
     # only the failed entry is run again
     assert sorted(calls) == [(entries[1].name, 0), (entries[1].name, 1)]
     assert (st.status == "skipped (done)").sum() == 6
+
+
+def test_each_run_is_handed_its_whole_resolved_config(cfg, tmp_path):
+    """Overrides the profile does not hold (data.source, data.root, train.*) reach the run."""
+    cfg = cfg.replace({"data.source": "sonyc", "data.root": str(tmp_path / "d"), "train.lr": 0.02})
+    seen = []
+
+    def run(config_path, entry, seed, run_dir):
+        seen.append((runconfig.load_resolved(config_path), entry, seed, run_dir))
+        return _fake_executor(None, [])(config_path, entry, seed, run_dir)
+
+    entries = sweep.grid((0.4,))[:2]
+    st = _sweep(cfg, entries, run, seeds=[3])
+    assert list(st.status) == ["done", "done"]
+    for got, entry, seed, run_dir in seen:
+        assert got == sweep.run_config(cfg, entry, seed)
+        assert got.data.root == str(tmp_path / "d") and got.train.lr == 0.02
+        assert got.train.seed == got.probe.seed == got.split.pair_seed == 3
+        assert run_dir == str(sweep.run_dir_of(cfg, entry, seed))
+
+
+def test_a_run_that_saved_another_config_is_a_failed_run(cfg):
+    entries = sweep.grid((0.4,))[:1]
+    st = _sweep(cfg, entries, _fake_executor(None, [], tamper={"train.epochs": 7}), seeds=[0])
+    assert list(st.status) == ["failed"]
+    err = st.error.iloc[0]
+    assert "ran another config than was asked: train.epochs=7 (asked 2)" in err
+    run = sweep.run_dir_of(cfg, entries[0], 0)
+    assert "train.epochs=7" in json.loads((run / "failed.json").read_text())["error"]
+    # a rerun does not skip it as done: its results.json is of another config
+    calls = []
+    st = _sweep(cfg, entries, _fake_executor(None, calls), seeds=[0])
+    assert list(st.status) == ["failed"] and calls == []
+
+
+def test_split_seed_axis_and_seeds_vary_pairs(cfg):
+    cfg = cfg.replace({"sweep.split_seeds": [0, 5]})
+    runs = sweep.plan(cfg, sweep.grid((0.4,))[:1], seeds=[0, 1])
+    assert len(runs) == 4 and len({r[4] for r in runs}) == 4
+    assert sorted((r[3].split.seed, r[3].split.pair_seed) for r in runs) == [
+        (0, 0),
+        (0, 1),
+        (5, 0),
+        (5, 1),
+    ]
+
+
+def test_frontend_results_folder_names_its_config(cfg):
+    a = sweep.frontend_dir(cfg, 0)
+    assert a == sweep.frontend_dir(cfg, 0)
+    assert a != sweep.frontend_dir(cfg.replace({"probe.epochs": 3}), 0)
+    assert a != sweep.frontend_dir(cfg.replace({"synth.seed": 3}), 0)
+    assert a != sweep.frontend_dir(cfg, 1)
+    assert a == sweep.frontend_dir(cfg.replace({"train.lr": 0.5}), 0)  # training is not used
+
+
+def test_the_parent_prepares_data_and_store_before_any_worker_starts(cfg, monkeypatch):
+    from mvlib import workflow
+
+    events = []
+
+    class Prep:
+        clips = None
+
+    def fake_prepare(c, progress=True):
+        events.append(("prepare", c))
+        return Prep()
+
+    def run(config_path, entry, seed, run_dir):
+        events.append("run")
+        return _fake_executor(None, [])(config_path, entry, seed, run_dir)
+
+    monkeypatch.setattr(workflow, "prepare", fake_prepare)
+    monkeypatch.setattr("mvlib.pairing.make_splits", lambda clips, split: events.append("splits"))
+    entries = sweep.grid((0.4,))[:2]
+    sweep.run_sweep(cfg, entries, seeds=[0], progress=False, workers=1, executor=run)
+    assert events == [("prepare", cfg), "splits", "run", "run"]
+    events.clear()  # all done: nothing is prepared again
+    sweep.run_sweep(cfg, entries, seeds=[0], progress=False, workers=1, executor=run)
+    assert events == []
+
+
+def test_a_run_config_that_cannot_be_read_is_a_failed_run_not_a_crash(cfg):
+    def run(config_path, entry, seed, run_dir):
+        (sweep.Path(run_dir) / "config.yaml").write_text("train: {new_field: 1}\n")
+        return {"name": entry.name, "seed": seed, "run_dir": run_dir, "status": "done"}
+
+    st = _sweep(cfg, sweep.grid((0.4,))[:2], run, seeds=[0])
+    assert list(st.status) == ["failed", "failed"]
+    assert "not a valid resolved config" in st.error.iloc[0]
