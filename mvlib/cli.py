@@ -163,6 +163,7 @@ def cmd_labels(args) -> int:
     for line in describe(table, report):
         print(line)
     print(args.out)
+    return 0
 
 
 def cmd_sweep(args) -> int:
