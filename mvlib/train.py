@@ -46,6 +46,7 @@ from mvlib.features import resolve_device
 from mvlib.losses import NonFiniteLossError, model_loss
 from mvlib.model import build_model
 from mvlib.pairing import Splits
+from mvlib.runconfig import RunConfigMismatch
 from mvlib.store import LatentStore
 from mvlib.taxonomy import coarse_label_columns
 
@@ -58,8 +59,8 @@ class StoreMismatchForRun(ValueError):
     """The latent store does not fit the run's configuration (frontend, dim, weights)."""
 
 
-class RunConfigError(MvlibError):
-    """A run folder that holds a run of another config or dataset."""
+#: a run folder that holds a run of another config or dataset (one class with the sweep's)
+RunConfigError = RunConfigMismatch
 
 
 class UnfinishedRunError(RunConfigError, FileExistsError):
@@ -515,7 +516,7 @@ def _check_budget(cfg: Config) -> None:
 
 def _refuse_other_config(run_dir: Path, cfg: Config) -> None:
     """A run folder that holds a run of another config is never reused (nor overwritten)."""
-    from mvlib.runconfig import RUN_CONFIG, RunConfigMismatch, describe, diff, load_resolved
+    from mvlib.runconfig import RUN_CONFIG, describe, diff, load_resolved
 
     saved = run_dir / RUN_CONFIG
     if not saved.exists():

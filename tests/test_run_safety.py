@@ -64,7 +64,7 @@ def test_resume_refuses_another_config_and_changed_splits(tmp_path, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         train.train(cfg, clips, splits, store, run_dir=tmp_path / "k", progress=False)
     monkeypatch.undo()
-    with pytest.raises(train.RunConfigError, match="unfinished run of another config"):
+    with pytest.raises(train.RunConfigError, match="run of another config"):
         train.train(cfg.replace({"train.lr": 0.01}), clips, splits, store, tmp_path / "k")
     other = make_splits(clips, cfg.split.__class__(**{**vars(cfg.split), "seed": 5}))
     with pytest.raises(train.RunConfigError, match="splits changed since this run started"):
