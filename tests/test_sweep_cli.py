@@ -11,7 +11,6 @@ import yaml
 from foreign_data import tree_digest, write_foreign_sonyc
 
 from mvlib import cli
-from mvlib.config import PARAMS_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,8 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _profile(folder: Path, data: Path) -> Path:
     """A profile outside params/, beside the user's data: ci with their folder, one seed."""
     text = {
-        # TODO(merge): `inherits: ci` once config.py resolves profile names (safety branch)
-        "inherits": str(PARAMS_DIR / "ci.yml"),
+        "inherits": "ci",  # a profile name under params/, from a file outside it
         "data": {"source": "sonyc", "root": str(data)},
         "train": {"epochs": 3, "patience": 1, "steps_per_epoch": 4},
         "probe": {"epochs": 5},
@@ -54,7 +52,7 @@ def test_mvlib_sweep_on_a_foreign_folder_runs_the_profile_it_was_given(tmp_path)
         assert not (run / "failed.json").exists()
         for cfg in [c for c in (saved, res["config"]) if c is not None]:
             assert cfg["profile"] == "my-sonyc"
-            assert cfg["data"] == {"source": "sonyc", "root": str(data), "check_audio": True}
+            assert cfg["data"]["source"] == "sonyc" and cfg["data"]["root"] == str(data)
             assert cfg["sweep"]["seeds"] == [0] and cfg["synth"]["n_sensors"] == 12  # ci's
             assert cfg["probe"]["epochs"] == 5
         if saved is not None:
@@ -62,7 +60,7 @@ def test_mvlib_sweep_on_a_foreign_folder_runs_the_profile_it_was_given(tmp_path)
             assert saved == yaml.safe_load((run / "sweep-config.yaml").read_text())
             done = json.loads((run / "done.json").read_text())
             assert done["optimiser_steps"] == 4 * done["epochs_run"]
-        assert res["summary"]["data"].startswith("sonyc:")
+        assert res["summary"]["data"].startswith("folder:sonyc-")  # names the folder
     assert tree_digest(data) == before  # the user's folder is untouched
     # a rerun skips every finished run
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
