@@ -28,8 +28,9 @@ book: env
 	MVLIB_PROFILE=$(PROFILE) $(BIN)/jupyter-book build --all book/
 	@echo ">> open book/_build/html/index.html"
 
-## The whole test suite: lint, unit and end-to-end tests, notebooks on the CI profile.
-test: env lint pytest nbtest browsertest
+## The whole test suite: lint, unit and end-to-end tests, then the book built on the CI
+## profile (every chapter executed; a failing cell fails the build) and checked in a browser.
+test: env lint pytest browsertest
 
 lint: env
 	$(BIN)/ruff check mvlib tests benchmarks
@@ -40,6 +41,7 @@ lint: env
 pytest: env
 	$(BIN)/python -m pytest -q tests
 
+## The chapters alone as tests (nbval), without building the HTML.
 nbtest: env
 	MVLIB_PROFILE=ci $(BIN)/python -m pytest -q --nbval-lax -p no:cacheprovider book/[0-9]*.ipynb
 
