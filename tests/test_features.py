@@ -44,6 +44,14 @@ def dac_frontend() -> DACFrontend:
         return DACFrontend(FeatureConfig(frontend="dac", device="cpu", dac_seed=0))
 
 
+@pytest.fixture(scope="module")
+def stock_state() -> dict[str, torch.Tensor]:
+    """State dict of the stock (weight-normed) random-init encoder the frontend was built from."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return features.random_dac(0).encoder.state_dict()
+
+
 # --------------------------------------------------------------------------- loading
 
 
@@ -237,11 +245,11 @@ def test_random_init_warns_and_leaves_global_rng_alone(monkeypatch, tmp_path):
     torch.testing.assert_close(torch.rand(3), expected)
 
 
-def test_wrong_weights_file_rejected(tmp_path, dac_frontend):
+def test_wrong_weights_file_rejected(tmp_path, stock_state):
     import dac
 
     # dac's own format, but only two encoder tensors: dac.DAC.load (strict=False) accepts it
-    state = {k: v for k, v in list(dac_frontend.encoder.state_dict().items())[:2]}
+    state = {k: v for k, v in list(stock_state.items())[:2]}
     state = {f"encoder.{k}": v for k, v in state.items()}
     state["encoder.extra.weight"] = torch.zeros(3)
     p = tmp_path / "partial.pth"
@@ -259,8 +267,8 @@ def test_wrong_weights_file_rejected(tmp_path, dac_frontend):
         load_dac_weights(tmp_path / "other.pth")
 
 
-def test_check_state_dict_names_wrong_shapes(dac_frontend):
-    good = {f"encoder.{k}": v for k, v in dac_frontend.encoder.state_dict().items()}
+def test_check_state_dict_names_wrong_shapes(stock_state):
+    good = {f"encoder.{k}": v for k, v in stock_state.items()}
     bad = dict(good)
     key = "encoder.block.0.bias"
     bad[key] = torch.zeros(good[key].shape[0] + 1)
