@@ -328,3 +328,23 @@ def test_paper_profile_stops_without_real_weights(tmp_path, monkeypatch):
     cfg = config.load_config("paper")
     with pytest.raises(features.WeightsError, match="MVLIB_DAC_WEIGHTS"):
         features.make_frontend(cfg.features)
+
+
+def test_preprocess_batch_equals_one_by_one_and_rejects_per_clip():
+    from mvlib.features import preprocess_batch
+
+    waves = [noise_and_tone(1.0, 48000, seed=s)[0] for s in range(3)]
+    waves[1] = 1e-7 * waves[1]  # below the -70 LUFS gate: rejected, the others kept
+    x, infos = preprocess_batch(torch.from_numpy(np.stack(waves)), 48000, CFG)
+    assert x.shape == (3, n_frames(44100) * 512) and x.dtype == torch.float32
+    assert isinstance(infos[1], str) and "too quiet" in infos[1] and not x[1].any()
+    for i in (0, 2):
+        one, info = preprocess_with_info(waves[i], 48000, CFG)
+        torch.testing.assert_close(x[i], torch.from_numpy(one), rtol=1e-5, atol=1e-6)
+        assert infos[i] == info and info["loudness_out"] == pytest.approx(-24.0)
+        lufs = pyloudnorm.Meter(44100).integrated_loudness(
+            one[: info["samples"]].astype(np.float64)
+        )
+        assert abs(lufs + 24.0) < 0.1
+    _, short = preprocess_batch(torch.zeros(2, 1000), 44100, CFG)
+    assert all("too short" in s for s in short)
