@@ -12,8 +12,9 @@ from a stock encoder and
   ``torch.compile``'d once per process (dynamic shapes, shared by all 29 Snakes; measured on
   a (2, 64, 88064) tensor: 4.1x faster than stock's jit Snake, eager in-place 2.3x), with the
   eager four-pass formulation (``mul``, ``sin_``, ``mul_``, ``addcmul``) as fallback;
-  :func:`compile_encoder` compiles the whole encoder instead (minutes to compile; not
-  faster than the compiled Snake where measured, since the convolutions stay oneDNN's);
+  :func:`compile_encoder` compiles the whole encoder instead (252 s to compile on the
+  2 busy cores; the convolutions stay oneDNN's, and no gain over the eager encoder could be
+  resolved on the shared machine, so it is an option of ``benchmarks/extract.py`` only);
 - runs under ``inference_mode`` (the frontend's ``__call__``) on batches of equal-length clips;
 - optionally under bf16 autocast (``precision="bf16"``): convolutions in bf16 with fp32
   accumulation, Snake evaluated in fp32. Only worth it where the hardware has bf16 units
