@@ -190,8 +190,9 @@ def main(argv: list[str] | None = None) -> None:
         if not args.skip_logmel:
             lcfg = replace(cfg, frontend="logmel")
             t0 = time.perf_counter()
-            extract(clips, tmp / "store-logmel", lcfg, progress=False, workers=args.workers)
+            lrep = extract(clips, tmp / "store-logmel", lcfg, progress=False, workers=args.workers)
             t = time.perf_counter() - t0
+            assert lrep.n_done == n and not lrep.bad, lrep.summary()
             print(f"logmel full extraction : {n / t:7.3f} clips/s  ({t:.2f} s)")
 
 
