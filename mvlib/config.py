@@ -113,6 +113,10 @@ class FeatureConfig:
     batch_size: int = 4
     device: str = "auto"  #: "auto" | "cpu" | "cuda" | "cuda:N"
     on_bad_audio: str = "skip"  #: "skip" (listed) | "fail"
+    #: DAC encoder precision: "fp32" (same function as stock, error << float16 storage) |
+    #: "bf16" (autocast; measured effect in benchmarks/extract.py) | "auto" (bf16 where the
+    #: hardware has it: recent GPU, AVX-512 BF16/AMX CPU). Recorded in the store identity.
+    precision: str = "fp32"
 
 
 @dataclass(frozen=True)
@@ -328,6 +332,7 @@ _CHOICES = {
     ("SplitConfig", "pair_sampling"): ("uniform", "balanced"),
     ("FeatureConfig", "frontend"): ("dac", "logmel", "auto"),
     ("FeatureConfig", "on_bad_audio"): ("skip", "fail"),
+    ("FeatureConfig", "precision"): ("fp32", "bf16", "auto"),
     ("ModelConfig", "method"): ("multiview", "singleview", "contrastive", "supervised"),
     ("ModelConfig", "activation"): ("gelu", "relu", "tanh"),
     ("ModelConfig", "supervised_task"): ("source", "sensor"),

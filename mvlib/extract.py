@@ -8,8 +8,10 @@ alone. A clip whose audio changed (size or mtime, then content hash; with ``veri
 the hash, and the latent bytes' checksum) has its old row retired and is extracted again; a
 clip whose latents were lost from a truncated part is redone. Writers of one part take its
 lock: a second one waits, then reuses what the first wrote. Three stages overlap:
-a thread pool reads, hashes, decodes and preprocesses the next clips; the main thread runs
-the frontend on batches of equal-length clips; one writer thread commits results (fsync).
+a thread pool does the file I/O (read, hash, decode, downmix; libsndfile and hashlib release
+the GIL); the main thread preprocesses batches of equal-length clips on the frontend's device
+(resampling, BS.1770 loudness: :func:`mvlib.features.preprocess_batch`) and runs the frontend
+on them; one writer thread commits results (fsync).
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ from mvlib.features import (
     Frontend,
     load_audio,
     make_frontend,
+    mono_downmix,
     n_frames,
-    preprocess_with_info,
+    preprocess_batch,
 )
 from mvlib.store import (
     DATA_FILE,
@@ -60,9 +63,6 @@ from mvlib.store import (
     read_retired,
     source_stat,
 )
-
-#: runs at least this long use worker processes on a GPU (see :func:`extract`)
-PROCESS_MIN_CLIPS = 512
 
 
 @dataclass
@@ -170,15 +170,24 @@ def _prepare_clip(path: str, cfg: FeatureConfig) -> tuple[np.ndarray, dict[str, 
 
 
 def _prepare(path: str, cfg: FeatureConfig) -> tuple[np.ndarray, dict[str, Any]]:
-    """Read once (hash + decode from memory), check and preprocess one file."""
+    """File I/O of one clip: read once (hash + decode from memory), check, downmix.
+
+    Returns the mono samples ``np.ndarray[N]`` float32 at the file's rate and the meta
+    (``source_file``, ``source_sha256``, ``source_sample_rate``, ``source_channels``);
+    preprocessing happens batched on the device (:func:`mvlib.features.preprocess_batch`).
+    """
     try:
         raw = Path(path).read_bytes()
     except OSError as e:
         raise BadAudioError(path, f"unreadable ({e.strerror or e})") from e
     wave, sr = load_audio(path, data=raw)
-    x, info = preprocess_with_info(wave, sr, cfg, path)
-    meta = {"source_file": str(path), "source_sha256": hashlib.sha256(raw).hexdigest(), **info}
-    return x, meta
+    meta = {
+        "source_file": str(path),
+        "source_sha256": hashlib.sha256(raw).hexdigest(),
+        "source_sample_rate": int(sr),
+        "source_channels": int(wave.shape[0]),
+    }
+    return mono_downmix(wave), meta
 
 
 def extract(
@@ -215,11 +224,9 @@ def extract(
     frontend : Frontend, optional
         A frontend already built from ``cfg`` (saves rebuilding it).
     processes : bool, optional
-        Preprocess in worker processes rather than threads. Default: processes on a GPU
-        for runs of at least ``PROCESS_MIN_CLIPS`` clips, where the encoder outruns the
-        threads' preprocessing (the loudness meter holds the GIL: 10-25 ms per 10 s clip)
-        and the workers' start-up (~5 s: each imports torch) is repaid; otherwise threads
-        (on the CPU the encoder is the bottleneck).
+        Do the file I/O in worker processes rather than threads (default: threads; the
+        workers only read, hash and decode, which release the GIL, and processes cost ~5 s
+        to start: each imports torch).
     verify : bool
         Also check the content hash of every clip's audio (not only its size and mtime) and
         the checksum of its latent bytes; mismatches are retired and extracted again.
@@ -260,9 +267,9 @@ def extract(
             report.retired.append({"clip_id": cid, "part": part, "reason": reason})
         report.n_skipped_existing = len(mine) - len(todo)
         if todo:
-            # processes cost seconds to start: worth it for long GPU runs only
-            auto = frontend.device.type == "cuda" and len(todo) >= PROCESS_MIN_CLIPS
-            procs = auto if processes is None else processes
+            # the workers only do file I/O now (preprocessing runs batched on the device):
+            # threads suffice, processes only when asked for
+            procs = bool(processes)
             n_cpu = os.cpu_count() or 1
             n = workers or (max(1, min(8, n_cpu - 2)) if procs else min(4, n_cpu))
             _run(todo, frontend, writer, cfg, report, progress, n, procs)
@@ -360,7 +367,7 @@ def _run(
     pending: deque[tuple[str, str, Future]] = deque()
     queue = iter(todo)
     lookahead = 2 * cfg.batch_size + workers
-    buckets: dict[int, list[tuple[str, np.ndarray, dict[str, Any]]]] = {}
+    buckets: dict[tuple[int, int], list[tuple[str, str, np.ndarray, dict[str, Any]]]] = {}
     last_write: list[Future] = []
 
     def write(fn, *args) -> None:
@@ -369,9 +376,35 @@ def _run(
             last_write.pop(0).result()
         last_write.append(saver.submit(fn, *args))
 
-    def commit(batch: list[tuple[str, np.ndarray, dict[str, Any]]]) -> None:
-        x = torch.from_numpy(np.stack([b[1] for b in batch]))[:, None]  # (B, 1, N)
-        z = frontend(x).float().cpu().numpy()  # (B, T, D)
+    def reject(cid: str, path: str, reason: str, cause: Exception | None = None) -> None:
+        if cfg.on_bad_audio == "fail":
+            err = BadAudioError(path, f"clip {cid!r}: {reason}")
+            err.clip_id = cid
+            raise err from cause
+        report.bad.append({"clip_id": cid, "path": path, "reason": reason})
+        write(writer.record_bad, cid, path, reason)
+        bar.update(1)
+
+    def commit(batch: list[tuple[str, str, np.ndarray, dict[str, Any]]]) -> None:
+        # preprocessing on the frontend's device, batched (resample, loudness, peak, pad)
+        mono = torch.from_numpy(np.stack([b[2] for b in batch]))  # (B, N) at the file rate
+        if frontend.device.type == "cuda":
+            mono = mono.pin_memory().to(frontend.device, non_blocking=True)
+        sr = batch[0][3]["source_sample_rate"]
+        chans = [b[3]["source_channels"] for b in batch]
+        with torch.inference_mode():
+            x, infos = preprocess_batch(mono, sr, cfg, chans)  # (B, N')
+        keep = []
+        for i, ((cid, path, _, _), info) in enumerate(zip(batch, infos)):
+            if isinstance(info, str):
+                reject(cid, path, info)
+            else:
+                keep.append(i)
+        if not keep:
+            return
+        batch = [(batch[i][0], None, {**batch[i][3], **infos[i]}) for i in keep]
+        x = x[keep][:, None] if len(keep) < len(infos) else x[:, None]  # (B', 1, N')
+        z = frontend(x).float().cpu().numpy()  # (B', T, D)
         for (cid, _, meta), zb in zip(batch, z):
             write(
                 writer.append,
@@ -399,20 +432,15 @@ def _run(
                 break
             cid, path, fut = pending.popleft()
             try:
-                x, meta = fut.result()
+                mono, meta = fut.result()
             except BadAudioError as e:
-                if cfg.on_bad_audio == "fail":
-                    err = BadAudioError(e.path, f"clip {cid!r}: {e.reason}")
-                    err.clip_id = cid
-                    raise err from e
-                report.bad.append({"clip_id": cid, "path": path, "reason": e.reason})
-                write(writer.record_bad, cid, path, e.reason)
-                bar.update(1)
+                reject(cid, e.path, e.reason, e)
                 continue
-            bucket = buckets.setdefault(len(x), [])
-            bucket.append((cid, x, meta))
+            key = (meta["source_sample_rate"], len(mono))  # equal after preprocessing too
+            bucket = buckets.setdefault(key, [])
+            bucket.append((cid, path, mono, meta))
             if len(bucket) == cfg.batch_size:
-                commit(buckets.pop(len(x)))
+                commit(buckets.pop(key))
         for length in sorted(buckets):  # the leftovers, shorter batches
             commit(buckets.pop(length))
     finally:

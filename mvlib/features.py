@@ -30,12 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyloudnorm
 import soundfile as sf
-import soxr
 import torch
 
 from mvlib.config import FeatureConfig
+from mvlib.dac_fast import FastEncoder, resolve_precision
 from mvlib.errors import MvlibError
 
 WEIGHTS_ENV = "MVLIB_DAC_WEIGHTS"
@@ -162,22 +161,115 @@ def wav_truncation(src) -> tuple[int, int] | None:
             f.seek(0)
 
 
-@functools.lru_cache(maxsize=8)
-def _meter(rate: int) -> pyloudnorm.Meter:
-    # the K-weighting filters are designed per rate: build them once
-    return pyloudnorm.Meter(rate)
-
-
 def n_frames(n_samples: int, hop: int = 512) -> int:
     """Frames a clip of ``n_samples`` gives at ``hop``: ``ceil(n_samples / hop)``."""
     assert n_samples >= 0 and hop > 0, f"bad n_samples={n_samples}, hop={hop}"
     return -(-int(n_samples) // int(hop))
 
 
+#: resampler (torchaudio's "kaiser_best": 64 zero crossings, Kaiser window), the same on CPU
+#: and GPU. Replaces soxr HQ (PREPROCESS_VERSION records the change in every store identity).
+RESAMPLE_KW = {
+    "lowpass_filter_width": 64,
+    "rolloff": 0.9475937167399596,
+    "resampling_method": "sinc_interp_kaiser",
+    "beta": 14.769656459379492,
+}
+#: what preprocessing did, recorded in each frontend's identity: stores made by another
+#: preprocessing (soxr + pyloudnorm before this version) refuse to mix with new features
+PREPROCESS_VERSION = "mono-mean|torchaudio-kaiser-best|bs1770-torch|peak-guard|pad-right"
+
+
+def mono_downmix(wave: np.ndarray) -> np.ndarray:
+    """np.ndarray[C x N] or [N] -> np.ndarray[N] float32: the mean of the channels."""
+    wave = np.asarray(wave, dtype=np.float32)
+    if wave.ndim == 1:
+        return wave
+    assert wave.ndim == 2, f"expected wave[C x N], got shape {wave.shape}"
+    return wave.mean(axis=0, dtype=np.float64).astype(np.float32)  # (N,)
+
+
+def preprocess_batch(
+    mono: torch.Tensor, sr: int, cfg: FeatureConfig, source_channels: list[int] | None = None
+) -> tuple[torch.Tensor, list[dict[str, Any] | str]]:
+    """Resample, normalise loudness (BS.1770) and pad a batch of mono clips, on their device.
+
+    Batched in torch so that it runs on the GPU beside the encoder (:mod:`mvlib.loudness`:
+    within ~1e-6 LU of pyloudnorm); the CPU computes the same function.
+
+    Parameters
+    ----------
+    mono : Tensor[B x N]
+        Mono clips of equal length at rate ``sr`` (any device).
+    sr : int
+        Their sample rate.
+    cfg : FeatureConfig
+        ``sample_rate``, ``loudness_lufs``, ``hop``.
+    source_channels : list of int, optional
+        Channels of each source file (recorded in the info).
+
+    Returns
+    -------
+    x : Tensor[B x N'] float32
+        ``N'`` a multiple of ``cfg.hop``; peak limited to 1 (see the module docstring). Rows
+        of rejected clips are zeros.
+    infos : list of (dict or str)
+        Per clip, the info of :func:`preprocess_with_info`, or the reason it was rejected
+        (too short for a loudness block, or below the -70 LUFS gate).
+    """
+    import torchaudio.functional as AF
+
+    from mvlib.loudness import integrated_loudness
+
+    assert mono.ndim == 2, f"expected Tensor[B x N], got {tuple(mono.shape)}"
+    b, n_src = mono.shape
+    rate = cfg.sample_rate
+    y = mono.float()
+    if sr != rate:
+        y = AF.resample(y, sr, rate, **RESAMPLE_KW)  # (B, ceil(N * rate / sr))
+    n = y.shape[-1]
+    channels = source_channels or [1] * b
+    if n < LOUDNESS_BLOCK_S * rate:
+        why = f"too short: {n / rate:.3f} s; loudness needs >= {LOUDNESS_BLOCK_S} s"
+        return torch.zeros(b, n_frames(n, cfg.hop) * cfg.hop, device=y.device), [why] * b
+    loud = integrated_loudness(y, rate)  # (B,) float64
+    ok = torch.isfinite(loud)
+    gain_db = torch.where(ok, cfg.loudness_lufs - loud, torch.zeros_like(loud))  # (B,)
+    y = y * (10.0 ** (gain_db / 20.0)).float()[:, None]  # (B, N)
+    peak = y.abs().amax(dim=1).double()  # (B,)
+    limited = peak > 1.0
+    scale = torch.where(limited, peak, torch.ones_like(peak))
+    y = y / scale.float()[:, None]
+    gain_db = gain_db - 20.0 * torch.log10(scale)
+    y = torch.where(ok[:, None], y, torch.zeros_like(y))
+    x = _pad_to_hop(y, cfg.hop)  # (B, N'), right-padded like dac's model.preprocess
+    stats = torch.stack([loud, gain_db, limited.double()], dim=1).cpu().tolist()  # (B, 3)
+    infos: list[dict[str, Any] | str] = []
+    for (lin, g, lim), ch in zip(stats, channels):
+        if not math.isfinite(lin):
+            infos.append("too quiet: no block above the -70 LUFS loudness gate")
+            continue
+        infos.append(
+            {
+                "source_sample_rate": int(sr),
+                "source_channels": int(ch),
+                "source_samples": int(n_src),
+                "samples": int(n),
+                "loudness_in": round(float(lin), 4),
+                "gain_db": round(float(g), 4),
+                "peak_limited": bool(lim),
+                "loudness_out": round(float(lin + g), 4),
+            }
+        )
+    return x, infos
+
+
 def preprocess_with_info(
     wave: np.ndarray, sr: int, cfg: FeatureConfig, path: str | os.PathLike = "<array>"
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """:func:`preprocess`, also returning what was done (loudness in/out, gain, peak guard).
+
+    One clip through :func:`preprocess_batch` on the CPU.
 
     Returns
     -------
@@ -189,47 +281,18 @@ def preprocess_with_info(
         ``loudness_out`` (LUFS reached; below target iff peak_limited).
     """
     wave = np.asarray(wave, dtype=np.float32)
-    if wave.ndim == 1:
-        wave = wave[None]  # (1, N)
-    assert wave.ndim == 2, f"{path}: expected wave[C x N], got shape {wave.shape}"
-    mono = wave.mean(axis=0, dtype=np.float64)  # (N,)
-    rate = cfg.sample_rate
-    if sr != rate:
-        mono = soxr.resample(mono, sr, rate, quality="HQ")
-    if len(mono) < LOUDNESS_BLOCK_S * rate:
-        raise BadAudioError(
-            path, f"too short: {len(mono) / rate:.3f} s; loudness needs >= {LOUDNESS_BLOCK_S} s"
-        )
-    loud = _meter(rate).integrated_loudness(mono)
-    if not np.isfinite(loud):
-        raise BadAudioError(path, "too quiet: no block above the -70 LUFS loudness gate")
-    gain_db = cfg.loudness_lufs - loud
-    y = mono * 10.0 ** (gain_db / 20.0)
-    peak = float(np.abs(y).max())
-    limited = peak > 1.0
-    if limited:
-        y = y / peak
-        gain_db -= 20.0 * math.log10(peak)
-    n = len(y)
-    pad = n_frames(n, cfg.hop) * cfg.hop - n
-    x = np.pad(y, (0, pad)).astype(np.float32)  # right-pad like dac's model.preprocess
-    info = {
-        "source_sample_rate": int(sr),
-        "source_channels": int(wave.shape[0]),
-        "source_samples": int(wave.shape[1]),
-        "samples": int(n),
-        "loudness_in": round(float(loud), 4),
-        "gain_db": round(float(gain_db), 4),
-        "peak_limited": bool(limited),
-        "loudness_out": round(float(loud + gain_db), 4),
-    }
-    return x, info
+    channels = 1 if wave.ndim == 1 else int(wave.shape[0])
+    mono = torch.from_numpy(mono_downmix(wave))[None]  # (1, N)
+    x, (info,) = preprocess_batch(mono, sr, cfg, [channels])
+    if isinstance(info, str):
+        raise BadAudioError(path, info)
+    return x[0].numpy(), info
 
 
 def preprocess(
     wave: np.ndarray, sr: int, cfg: FeatureConfig, path: str | os.PathLike = "<array>"
 ) -> np.ndarray:
-    """Downmix, resample (soxr HQ), normalise loudness (BS.1770), right-pad to the hop.
+    """Downmix, resample (torchaudio kaiser_best), normalise loudness (BS.1770), pad to hop.
 
     Parameters
     ----------
@@ -375,6 +438,7 @@ class LogMelFrontend(Frontend):
             "hop": cfg.hop,
             "loudness_lufs": cfg.loudness_lufs,
             "dim": self.dim,
+            "preprocess": PREPROCESS_VERSION,
         }
         self.tag = (
             f"logmel{cfg.n_mels}-sr{cfg.sample_rate}-hop{cfg.hop}-{_lufs_slug(cfg.loudness_lufs)}"
@@ -394,7 +458,10 @@ class DACFrontend(Frontend):
     if github.com resolves); else, if ``cfg.allow_random_dac``, a seeded random init (with a
     warning: such features are *not* the paper's); else :class:`WeightsError`. A weights
     file must hold exactly the state-dict keys and shapes of ``dac.DAC()`` (checked here,
-    since ``dac.DAC.load`` loads with ``strict=False``). Only the encoder is kept.
+    since ``dac.DAC.load`` loads with ``strict=False``). Only the encoder is kept, as a
+    :class:`mvlib.dac_fast.FastEncoder` (``self.encoder``: weight norm folded, fused Snake)
+    at ``cfg.precision`` ("auto" resolved here; the identity records the resolved value, and
+    a non-fp32 precision is appended to the tag, e.g. ``...-lufs-24-bf16``).
     """
 
     name = "dac"
@@ -418,10 +485,13 @@ class DACFrontend(Frontend):
         self.sample_rate = int(model.sample_rate)
         self.dim = int(model.latent_dim)
         assert self.hop == cfg.hop, f"DAC hop is {self.hop}, config says hop={cfg.hop}"
-        self.encoder = model.encoder.eval().requires_grad_(False)
+        stock = model.encoder.eval().requires_grad_(False)
         del model  # decoder and quantizer are not needed: free their ~54 M parameters
-        sha = state_dict_sha256(self.encoder.state_dict())
-        self.encoder.to(self.device)
+        sha = state_dict_sha256(stock.state_dict())  # the stock (weight-normed) tensors
+        self.precision = resolve_precision(cfg.precision, self.device)
+        # weight norm folded, fused Snake, optional bf16 autocast (mvlib.dac_fast)
+        self.encoder = FastEncoder(stock, self.precision).to(self.device)
+        del stock
         self.identity = {
             "frontend": "dac",
             "model": "dac_44khz_8kbps",
@@ -432,9 +502,13 @@ class DACFrontend(Frontend):
             "hop": self.hop,
             "loudness_lufs": cfg.loudness_lufs,
             "dim": self.dim,
+            "preprocess": PREPROCESS_VERSION,
+            "precision": self.precision,
         }
         slug = slug or f"file-{sha[:8]}"
         self.tag = f"dac-44khz-8kbps-{slug}-sr{self.sample_rate}-{_lufs_slug(cfg.loudness_lufs)}"
+        if self.precision != "fp32":  # fp32 keeps the tag of earlier stores' folders
+            self.tag += f"-{self.precision}"
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x).transpose(1, 2)  # (B, 1024, T) -> (B, T, 1024)

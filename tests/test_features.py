@@ -44,6 +44,14 @@ def dac_frontend() -> DACFrontend:
         return DACFrontend(FeatureConfig(frontend="dac", device="cpu", dac_seed=0))
 
 
+@pytest.fixture(scope="module")
+def stock_state() -> dict[str, torch.Tensor]:
+    """State dict of the stock (weight-normed) random-init encoder the frontend was built from."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return features.random_dac(0).encoder.state_dict()
+
+
 # --------------------------------------------------------------------------- loading
 
 
@@ -237,11 +245,11 @@ def test_random_init_warns_and_leaves_global_rng_alone(monkeypatch, tmp_path):
     torch.testing.assert_close(torch.rand(3), expected)
 
 
-def test_wrong_weights_file_rejected(tmp_path, dac_frontend):
+def test_wrong_weights_file_rejected(tmp_path, stock_state):
     import dac
 
     # dac's own format, but only two encoder tensors: dac.DAC.load (strict=False) accepts it
-    state = {k: v for k, v in list(dac_frontend.encoder.state_dict().items())[:2]}
+    state = {k: v for k, v in list(stock_state.items())[:2]}
     state = {f"encoder.{k}": v for k, v in state.items()}
     state["encoder.extra.weight"] = torch.zeros(3)
     p = tmp_path / "partial.pth"
@@ -259,8 +267,8 @@ def test_wrong_weights_file_rejected(tmp_path, dac_frontend):
         load_dac_weights(tmp_path / "other.pth")
 
 
-def test_check_state_dict_names_wrong_shapes(dac_frontend):
-    good = {f"encoder.{k}": v for k, v in dac_frontend.encoder.state_dict().items()}
+def test_check_state_dict_names_wrong_shapes(stock_state):
+    good = {f"encoder.{k}": v for k, v in stock_state.items()}
     bad = dict(good)
     key = "encoder.block.0.bias"
     bad[key] = torch.zeros(good[key].shape[0] + 1)
@@ -340,3 +348,23 @@ def test_wav_cut_short_is_refused_not_half_read(tmp_path):
     with pytest.raises(BadAudioError, match="truncated"):
         load_audio(path, data=path.read_bytes())
     assert path.read_bytes() == blob[:1044]  # only read
+
+
+def test_preprocess_batch_equals_one_by_one_and_rejects_per_clip():
+    from mvlib.features import preprocess_batch
+
+    waves = [noise_and_tone(1.0, 48000, seed=s)[0] for s in range(3)]
+    waves[1] = 1e-7 * waves[1]  # below the -70 LUFS gate: rejected, the others kept
+    x, infos = preprocess_batch(torch.from_numpy(np.stack(waves)), 48000, CFG)
+    assert x.shape == (3, n_frames(44100) * 512) and x.dtype == torch.float32
+    assert isinstance(infos[1], str) and "too quiet" in infos[1] and not x[1].any()
+    for i in (0, 2):
+        one, info = preprocess_with_info(waves[i], 48000, CFG)
+        torch.testing.assert_close(x[i], torch.from_numpy(one), rtol=1e-5, atol=1e-6)
+        assert infos[i] == info and info["loudness_out"] == pytest.approx(-24.0)
+        lufs = pyloudnorm.Meter(44100).integrated_loudness(
+            one[: info["samples"]].astype(np.float64)
+        )
+        assert abs(lufs + 24.0) < 0.1
+    _, short = preprocess_batch(torch.zeros(2, 1000), 44100, CFG)
+    assert all("too short" in s for s in short)
