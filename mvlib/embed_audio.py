@@ -8,7 +8,7 @@ encoder was trained on. A run whose frontend weights are not on this machine is 
 Every file goes through the training clips' path, with what was done recorded per file:
 
 1. read (soundfile: any rate, any channel count) and downmix to mono (channel mean);
-2. resample to the frontend's rate (soxr HQ), once for the whole file;
+2. resample to the frontend's rate (the pipeline's torchaudio resampler), once per file;
 3. cut into windows of the training clips' length (``window_s``; default: the run's dataset
    clip length, 10 s for SONYC-UST-V2); a tail shorter than the 0.4 s loudness block joins the
    window before it;
@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import soxr
 import torch
 
 from mvlib.cache import atomic_write_bytes, atomic_write_json
@@ -45,6 +44,7 @@ from mvlib.features import (
     WeightsError,
     load_audio,
     preprocess_with_info,
+    resample,
     resolve_device,
 )
 
@@ -317,7 +317,7 @@ class AudioEmbedder:
         rate = self.frontend.sample_rate
         mono = wave.mean(axis=0, dtype=np.float64)  # (N,) downmix
         if sr != rate:
-            mono = soxr.resample(mono, sr, rate, quality="HQ")
+            mono = resample(mono, sr, rate)  # the pipeline's resampler (as in training)
         if len(mono) < LOUDNESS_BLOCK_S * rate:
             raise BadAudioError(
                 path, f"too short: {len(mono) / rate:.3f} s; needs >= {LOUDNESS_BLOCK_S} s"

@@ -180,6 +180,17 @@ RESAMPLE_KW = {
 PREPROCESS_VERSION = "mono-mean|torchaudio-kaiser-best|bs1770-torch|peak-guard|pad-right"
 
 
+def resample(x: np.ndarray, sr: int, rate: int) -> np.ndarray:
+    """np.ndarray[..., N] at ``sr`` -> float32 at ``rate``: the resampler of the pipeline
+    (torchaudio, ``RESAMPLE_KW``), so that all audio meets the frontend the same way."""
+    import torchaudio.functional as AF
+
+    if sr == rate:
+        return np.asarray(x, dtype=np.float32)
+    y = AF.resample(torch.from_numpy(np.asarray(x, dtype=np.float32)), sr, rate, **RESAMPLE_KW)
+    return y.numpy()
+
+
 def mono_downmix(wave: np.ndarray) -> np.ndarray:
     """np.ndarray[C x N] or [N] -> np.ndarray[N] float32: the mean of the channels."""
     wave = np.asarray(wave, dtype=np.float32)

@@ -319,8 +319,9 @@ def test_changed_added_removed_audio_redoes_only_those_clips(tmp_path, clips):
     fe = LogMelFrontend(LOGMEL)
     x = preprocess(*load_audio(mine.loc[3, "audio_path"]), LOGMEL)
     ref = fe(torch.from_numpy(x)[None, None])[0].numpy().astype(np.float16)
-    np.testing.assert_array_equal(s.get("c3"), ref)
-    assert not np.array_equal(old, ref)
+    # extraction preprocesses in batches: equal to the one-by-one path within ~2 float16 ulps
+    np.testing.assert_allclose(s.get("c3").astype(np.float32), ref, rtol=4e-3, atol=1e-4)
+    assert not np.allclose(old.astype(np.float32), ref, rtol=4e-3, atol=1e-4)
     # old bytes untouched (append-only): nothing written before is lost or rewritten
     assert (store / "part-000-of-001" / DATA_FILE).read_bytes()[: len(data_before)] == data_before
     again = extract(table, store, LOGMEL, {"dataset": "toy"}, progress=False)

@@ -111,7 +111,7 @@ def test_preprocess_resamples_normalises_and_pads(sr):
     x, info = preprocess_with_info(wave, sr, CFG)
     n = info["samples"]
     assert x.dtype == np.float32 and x.ndim == 1
-    assert n == round(wave.shape[1] * 44100 / sr)  # soxr keeps the duration
+    assert n == round(wave.shape[1] * 44100 / sr)  # resampling keeps the duration
     assert len(x) == n_frames(n) * 512 and len(x) % 512 == 0
     assert not x[n:].any()  # right padding is zeros, like dac's model.preprocess
     # BS.1770 loudness of the normalised clip, measured independently
