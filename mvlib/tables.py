@@ -30,6 +30,7 @@ import pandas as pd
 from mvlib.config import Config
 from mvlib.errors import MvlibError
 from mvlib.metrics import mean_ci
+from mvlib.probe import MAIN_FEATURE
 from mvlib.significance import holm, mdd, mean_bootstrap, paired_bootstrap
 from mvlib.sweep import (
     PAPER_TABLE1,
@@ -69,13 +70,6 @@ N_BOOT = 2000
 TASKS = {"source": "source Jaccard", "sensor": "sensor accuracy"}
 METRIC = {"source": "source_jaccard", "sensor": "sensor_accuracy"}
 VAL_METRIC = {"source": "source_val_jaccard", "sensor": "sensor_val_accuracy"}
-MAIN_FEATURE = {
-    "multiview": "joint",
-    "singleview": "joint",
-    "contrastive": "z",
-    "supervised": "z",
-    "frontend": "x",
-}
 MARKER = ".mvlib-tables"  #: marks a tables folder as created by mvlib
 
 
