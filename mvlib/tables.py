@@ -235,7 +235,7 @@ class Table:
     mdd: dict = field(default_factory=dict)  #: task -> minimum detectable difference
     notes: str = ""
 
-    def _repr_html_(self) -> str:  # pragma: no cover - notebook display
+    def _repr_html_(self) -> str:  # how Jupyter displays a Table
         return self.display.to_html()
 
 

@@ -10,29 +10,11 @@ import pandas as pd
 import pytest
 import torch
 import torch.multiprocessing as mp
+from test_train import D, T, _clips  # the same toy clip table as the training tests
 
 from mvlib import config, distributed, train
 from mvlib.pairing import make_splits
 from mvlib.store import LatentStore, StoreWriter
-from mvlib.taxonomy import coarse_label_columns
-
-D, T = 16, 24
-
-
-def _clips(n_sensors=6, per_sensor=8, seed=0):
-    rng = np.random.default_rng(seed)
-    rows = []
-    for s in range(n_sensors):
-        for k in range(per_sensor):
-            labels = (rng.random(8) < 0.3).astype(np.int8)
-            rows.append(
-                {
-                    "clip_id": f"{s:02d}_{k:06d}.wav",
-                    "sensor_id": f"{s:02d}",
-                    **dict(zip(coarse_label_columns(), labels)),
-                }
-            )
-    return pd.DataFrame(rows)
 
 
 def _store(path, clips, seed=0, frames=None):

@@ -132,6 +132,8 @@ def test_best_multiview_is_chosen_on_validation_not_test(results):
     t1 = tables.table1(results, n_boot=500)
     assert "**rec + cos- sample**" in t1.notes
     assert t1.data.loc[0, "source config"] == "rec + cos- sample"
+    html = t1._repr_html_()  # what a notebook shows: the display table, no NaN
+    assert html.startswith("<table") and "multiview (best)" in html and "nan" not in html.lower()
 
 
 def test_table1_paired_differences_holm_and_winners(results):
