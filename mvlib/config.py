@@ -172,6 +172,11 @@ class TrainConfig:
     #: an epoch counts as better (new best checkpoint, patience reset) only when it lowers
     #: the best validation loss by more than this fraction of it (0: any decrease)
     min_delta: float = 0.0
+    #: learning-rate schedule over the budget of epochs x steps per epoch: "constant", or
+    #: "cosine" (linear warm-up over ``warmup_steps``, then cosine decay to 0 at the end of
+    #: the budget), so that a run converges within its budget and validation plateaus
+    schedule: str = "constant"
+    warmup_steps: int = 0
 
 
 @dataclass(frozen=True)
@@ -424,6 +429,8 @@ _RANGES: dict[tuple[str, str], tuple[Any, str]] = {
     ("TrainConfig", "num_workers"): (lambda v: v >= 0, ">= 0"),
     ("TrainConfig", "max_steps_per_epoch"): (lambda v: v is None or v >= 1, ">= 1 or null"),
     ("TrainConfig", "threads"): (lambda v: v is None or v >= 1, ">= 1 or null"),
+    ("TrainConfig", "schedule"): (lambda v: v in ("constant", "cosine"), "constant or cosine"),
+    ("TrainConfig", "warmup_steps"): (lambda v: v >= 0, ">= 0"),
     ("ProbeConfig", "hidden"): (lambda v: v >= 1, ">= 1"),
     ("ProbeConfig", "epochs"): (lambda v: v >= 1, ">= 1"),
     ("ProbeConfig", "lr"): (lambda v: 0 < v < float("inf"), "> 0 and finite"),

@@ -121,8 +121,33 @@ def subspace_truth(z_p, z_s, sources, channels, sensors, seed: int = 0) -> dict:
     return out
 
 
-def run_truth(run_dir, progress: bool = False) -> dict:
-    """Ground-truth scores of one multi-view run (cached in ``ground_truth.json``)."""
+#: per process: (truth tables, clip channels) of a synthetic set, keyed by its truth.json
+_TRUTH: dict = {}
+
+
+def _truth_of(root: Path) -> tuple[dict, pd.DataFrame]:
+    """``truth.json`` of a set and its clips' effective channels, read once per process.
+
+    Keyed by the file's path, size and modification time: a rewritten set is read again.
+    """
+    from mvlib import synth
+
+    f = Path(root) / "truth.json"
+    st = f.stat()
+    key = (str(f.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _TRUTH:
+        truth = synth.load_truth(root)
+        _TRUTH.clear()  # one set at a time: a sweep works on one dataset
+        _TRUTH[key] = (truth, clip_channels(truth))
+    return _TRUTH[key]
+
+
+def run_truth(run_dir, progress: bool = False, run=None) -> dict:
+    """Ground-truth scores of one multi-view run (cached in ``ground_truth.json``).
+
+    ``run``: the run's :class:`mvlib.embed.RunEmbeddings` when the caller already has them
+    (the sweep's worker, right after probing), else they are computed here.
+    """
     from mvlib import synth, workflow
     from mvlib.embed import run_embeddings
     from mvlib.taxonomy import coarse_label_columns
@@ -131,7 +156,7 @@ def run_truth(run_dir, progress: bool = False) -> dict:
     cached = run_dir / GT_FILE
     if cached.exists():
         return json.loads(cached.read_text())
-    run = run_embeddings(run_dir, progress=progress)
+    run = run if run is not None else run_embeddings(run_dir, progress=progress)
     root = workflow.dataset_root(run.cfg)
     if not synth.has_ground_truth(root):
         raise MvlibError(
@@ -140,11 +165,11 @@ def run_truth(run_dir, progress: bool = False) -> dict:
             "the generator wrote it",
             "ground truth exists only for unchanged synthetic sets; use the DSCΔ proxy",
         )
-    truth = synth.load_truth(root)
+    truth, channel_table = _truth_of(root)
     ids = run.clips["clip_id"]
     tclips = truth["clips"].set_index("audio_filename").loc[ids]
     sources = tclips[list(coarse_label_columns())].to_numpy(np.int64)
-    channels = clip_channels(truth).loc[ids].to_numpy(np.float64)
+    channels = channel_table.loc[ids].to_numpy(np.float64)
     emb = run.embeddings
     out = subspace_truth(
         emb["z_p"],

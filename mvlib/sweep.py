@@ -126,6 +126,17 @@ def run_config(cfg: Config, entry: Entry, seed: int, split_seed: int | None = No
     return cfg.replace(over)
 
 
+def seeded(cfg: Config) -> Config:
+    """``cfg`` with its probe and pair seeds set to ``train.seed``, as the sweep sets them.
+
+    A run trained alone (chapter 3) with this config is the sweep's run of the same entry
+    and seed (same config, same run folder), so the sweep reuses it instead of training
+    it again.
+    """
+    s = cfg.train.seed
+    return cfg.replace({"probe.seed": s, "split.pair_seed": s})
+
+
 def run_dir_of(cfg: Config, entry: Entry, seed: int, split_seed: int | None = None) -> Path:
     from mvlib.train import default_run_dir
 
@@ -185,10 +196,23 @@ def execute(config_path: str, entry: Entry, seed: int, run_dir: str) -> dict:
         train(cfg, prep.clips, splits, prep.store, run_dir=run, progress=False)
         check_saved(run, cfg)
         probe_run(run, progress=False)
+        ground_truth(run, cfg)
     except Exception as e:  # a failed run is reported; the sweep goes on
         return _failed(entry, seed, run, e)
     (run / "failed.json").unlink(missing_ok=True)
     return _status(entry, seed, run, "done")
+
+
+def ground_truth(run: Path, cfg: Config) -> None:
+    """Chapter 5's ground-truth scores of a multi-view run on our synthetic set, in the worker.
+
+    Cached in the run (``ground_truth.json``), so that chapter 5 reads them instead of
+    computing 27 of them one after another. Other data has no ground truth: nothing to do.
+    """
+    from mvlib import disentangle
+
+    if cfg.model.method == "multiview" and disentangle.has_ground_truth(cfg):
+        disentangle.run_truth(run)
 
 
 def execute_notebook(config_path: str, entry: Entry, seed: int, run_dir: str) -> dict:
@@ -211,8 +235,10 @@ def execute_notebook(config_path: str, entry: Entry, seed: int, run_dir: str) ->
             kernel_name="python3",
             cwd=str(NOTEBOOK.parent),
         )
-        check_saved(run, load_resolved(config_path))
+        want = load_resolved(config_path)
+        check_saved(run, want)
         probe_run(run, progress=False)
+        ground_truth(run, want)
     except Exception as e:  # a failed run is reported; the sweep goes on
         return _failed(entry, seed, run, e)
     (run / "failed.json").unlink(missing_ok=True)

@@ -413,7 +413,9 @@ class TrainResult:
     history: pd.DataFrame
 
 
-def _run_epoch(model, loader, cfg: Config, device, optimizer=None, epoch=0, bar=None) -> dict:
+def _run_epoch(
+    model, loader, cfg: Config, device, optimizer=None, epoch=0, bar=None, schedule=None
+) -> dict:
     """One pass; returns mean loss terms. Raises NonFiniteTrainingError naming the step."""
     training = optimizer is not None
     model.train(training)
@@ -430,6 +432,9 @@ def _run_epoch(model, loader, cfg: Config, device, optimizer=None, epoch=0, bar=
                     f"epoch {epoch}, {'train' if training else 'val'} step {step}: {e}"
                 ) from e
             if training:
+                if schedule is not None:
+                    for group in optimizer.param_groups:
+                        group["lr"] = schedule(epoch * len(loader) + step)
                 optimizer.zero_grad(set_to_none=True)
                 ddp.scale_loss(total, loader).backward()  # identity in one process
                 optimizer.step()
@@ -567,6 +572,27 @@ class _FixedSteps:
             k += 1
 
 
+def lr_at(cfg, step: int, steps_per_epoch: int) -> float:
+    """The learning rate of optimiser step ``step`` (0-based, global over the run).
+
+    ``train.schedule`` "constant": ``train.lr``. "cosine": linear warm-up from
+    ``lr / warmup_steps`` to ``lr`` over ``warmup_steps`` steps, then
+    ``lr * (1 + cos(pi * progress)) / 2`` with ``progress`` going from 0 to 1 over the rest
+    of the budget (``epochs x steps_per_epoch`` steps), so the last step of the budget has a
+    learning rate near 0. A pure function of the step: a resumed run continues the schedule
+    exactly (nothing to save), and early stopping does not change it.
+    """
+    t = cfg.train
+    if t.schedule == "constant":
+        return t.lr
+    total = t.epochs * steps_per_epoch
+    warm = min(t.warmup_steps, max(total - 1, 0))
+    if step < warm:
+        return t.lr * (step + 1) / warm
+    progress = (step - warm) / max(total - warm, 1)
+    return t.lr * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
 @contextlib.contextmanager
 def _threads(n: int | None):
     """Temporarily set torch's CPU thread count."""
@@ -595,6 +621,11 @@ def _train(
         model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay
     )
     start, best_val, best_epoch = 0, math.inf, -1
+    n_steps = len(train_loader)
+
+    def schedule(step: int) -> float:
+        return lr_at(cfg, step, n_steps)
+
     prov = provenance(cfg, store, device)
 
     main = ddp.context().is_main
@@ -649,7 +680,7 @@ def _train(
             break
         t0 = time.perf_counter()
         _seed_everything(cfg.train.seed, epoch)
-        tr = _run_epoch(net, train_loader, cfg, device, opt, epoch, bar)
+        tr = _run_epoch(net, train_loader, cfg, device, opt, epoch, bar, schedule)
         va = _run_epoch(net, val_loader, cfg, device, None, epoch)
         secs = time.perf_counter() - t0
         _append_losses(

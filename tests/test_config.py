@@ -189,7 +189,20 @@ def test_bad_inherits_and_bad_yaml_name_the_file(tmp_path):
         C.load_config(tmp_path / "absent.yml")
 
 
-_BAD_CANDIDATES = (-1, 0, -0.5, 1.0, 1.5, 7000, 9, float("nan"), [], [-1.0, 1.0, 1.0], [1.5])
+_BAD_CANDIDATES = (
+    -1,
+    0,
+    -0.5,
+    1.0,
+    1.5,
+    7000,
+    9,
+    float("nan"),
+    [],
+    [-1.0, 1.0, 1.0],
+    [1.5],
+    "bogus",
+)
 
 
 @pytest.mark.parametrize("section, name", sorted(C._RANGES), ids=lambda x: str(x))

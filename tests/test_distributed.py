@@ -151,10 +151,10 @@ def _worker(rank, world, port, tmp, cfg_dicts, run_name, kill_epoch):
         if kill_epoch is not None:
             real = train._run_epoch
 
-            def dying(model, loader, cfg_, device, optimizer=None, epoch=0, bar=None):
+            def dying(model, loader, cfg_, device, optimizer=None, epoch=0, bar=None, sched=None):
                 if optimizer is not None and epoch == kill_epoch:
                     raise KeyboardInterrupt("killed")
-                return real(model, loader, cfg_, device, optimizer, epoch, bar)
+                return real(model, loader, cfg_, device, optimizer, epoch, bar, sched)
 
             train._run_epoch = dying
         with distributed.process_group("cpu") as ctx:

@@ -72,10 +72,10 @@ def test_resume_refuses_another_config_and_changed_splits(tmp_path, monkeypatch)
 
 
 def _dies_at(real, epoch):
-    def dying(model, loader, cfg_, device, optimizer=None, epoch_=0, bar=None):
+    def dying(model, loader, cfg_, device, optimizer=None, epoch_=0, bar=None, schedule=None):
         if optimizer is not None and epoch_ == epoch:
             raise KeyboardInterrupt("killed")
-        return real(model, loader, cfg_, device, optimizer, epoch_, bar)
+        return real(model, loader, cfg_, device, optimizer, epoch_, bar, schedule)
 
     return dying
 

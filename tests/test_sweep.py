@@ -170,3 +170,19 @@ def test_a_run_config_that_cannot_be_read_is_a_failed_run_not_a_crash(cfg):
     st = _sweep(cfg, sweep.grid((0.4,))[:2], run, seeds=[0])
     assert list(st.status) == ["failed", "failed"]
     assert "not a valid resolved config" in st.error.iloc[0]
+
+
+def test_a_run_trained_alone_with_seeded_config_is_the_sweeps_run(cfg):
+    """Chapter 3's run (sweep.seeded) is the sweep's rec run of that seed: same config and
+    folder, so the sweep reuses it instead of training it again."""
+    from mvlib.train import default_run_dir
+
+    rec = next(e for e in sweep.grid() if e.name == "rec")
+    for seed in (0, 3):
+        alone = sweep.seeded(cfg.replace({"train.seed": seed}))
+        swept = sweep.run_config(cfg, rec, seed)
+        assert config.to_dict(alone) == config.to_dict(swept)
+        assert default_run_dir(alone) == sweep.run_dir_of(cfg, rec, seed)
+    # without it the pairs follow split.seed: another config, another folder
+    plain = cfg.replace({"train.seed": 3})
+    assert default_run_dir(plain) != sweep.run_dir_of(cfg, rec, 3)

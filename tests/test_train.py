@@ -146,11 +146,11 @@ def test_resume_after_a_kill_reaches_the_same_weights(toy, tmp_path, monkeypatch
     real = train._run_epoch
     calls = {"n": 0}
 
-    def dying(model, loader, cfg_, device, optimizer=None, epoch=0, bar=None):
+    def dying(model, loader, cfg_, device, optimizer=None, epoch=0, bar=None, schedule=None):
         if optimizer is not None and epoch == 2:
             raise KeyboardInterrupt("killed")
         calls["n"] += 1
-        return real(model, loader, cfg_, device, optimizer, epoch, bar)
+        return real(model, loader, cfg_, device, optimizer, epoch, bar, schedule)
 
     monkeypatch.setattr(train, "_run_epoch", dying)
     with pytest.raises(KeyboardInterrupt):

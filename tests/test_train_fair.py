@@ -1,6 +1,7 @@
 """Fair training: early stopping with patience, one optimiser budget, run folders not reused."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -22,8 +23,8 @@ def _scripted_val(monkeypatch, values):
     """Make validation losses follow ``values`` epoch by epoch (training runs for real)."""
     real = train._run_epoch
 
-    def run(model, loader, cfg, device, optimizer=None, epoch=0, bar=None):
-        out = real(model, loader, cfg, device, optimizer, epoch, bar)
+    def run(model, loader, cfg, device, optimizer=None, epoch=0, bar=None, schedule=None):
+        out = real(model, loader, cfg, device, optimizer, epoch, bar, schedule)
         if optimizer is None:
             out = {**out, "total": values[epoch]}
         return out
@@ -128,7 +129,12 @@ def test_a_run_folder_of_another_config_is_refused_not_reused(toy, tmp_path):
 
 @pytest.mark.parametrize(
     "field, value",
-    [("patience", 0), ("steps_per_epoch", 0), ("min_delta", -0.1), ("min_delta", 1.0)],
+    [
+        ("patience", 0),
+        ("steps_per_epoch", 0),
+        ("min_delta", -0.1),
+        ("min_delta", 1.0),
+    ],
 )
 def test_budget_fields_are_range_checked(toy, tmp_path, field, value):
     clips, store = toy
@@ -138,3 +144,60 @@ def test_budget_fields_are_range_checked(toy, tmp_path, field, value):
             cfg, clips, make_splits(clips, cfg.split), store, run_dir=tmp_path / "r", progress=False
         )
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("field, value", [("schedule", "linear"), ("warmup_steps", -1)])
+def test_schedule_fields_are_range_checked(field, value):
+    with pytest.raises(MvlibError, match=f"train.{field}: {value!r} is out of range"):
+        _cfg(**{f"train.{field}": value})
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero_at_the_budget_end():
+    cfg = _cfg(**{"train.epochs": 4, "train.lr": 0.01, "train.schedule": "cosine"})
+    cfg = cfg.replace({"train.warmup_steps": 5})
+    lrs = [train.lr_at(cfg, k, 10) for k in range(40)]  # budget: 4 epochs x 10 steps
+    assert lrs[:5] == pytest.approx([0.002, 0.004, 0.006, 0.008, 0.01])  # linear warm-up
+    assert all(a >= b for a, b in zip(lrs[4:], lrs[5:]))  # then never rises
+    # cosine: half the peak halfway through the decay (step 5 + 35/2), ~0 at the last step
+    assert train.lr_at(cfg, 22.5, 10) == pytest.approx(0.005)
+    assert lrs[-1] == pytest.approx(0.01 * 0.5 * (1 + math.cos(math.pi * 34 / 35)))
+    assert lrs[-1] < 1e-4
+    const = cfg.replace({"train.schedule": "constant"})
+    assert {train.lr_at(const, k, 10) for k in range(40)} == {0.01}
+
+
+def test_the_optimiser_follows_the_schedule_and_a_resumed_run_continues_it(
+    toy, tmp_path, monkeypatch
+):
+    clips, store = toy
+    over = {"train.epochs": 3, "train.schedule": "cosine", "train.steps_per_epoch": 4}
+    cfg = _cfg(**over).replace({"train.warmup_steps": 2})
+    splits = make_splits(clips, cfg.split)
+    seen = []
+    real_step = torch.optim.AdamW.step
+
+    def step(self, *a, **k):
+        seen.append(self.param_groups[0]["lr"])
+        return real_step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    full = train.train(cfg, clips, splits, store, run_dir=tmp_path / "full", progress=False)
+    assert seen == pytest.approx([train.lr_at(cfg, k, 4) for k in range(12)])
+
+    real = train._run_epoch
+
+    def dying(model, loader, cfg_, device, optimizer=None, epoch=0, bar=None, schedule=None):
+        if optimizer is not None and epoch == 2:
+            raise KeyboardInterrupt("killed")
+        return real(model, loader, cfg_, device, optimizer, epoch, bar, schedule)
+
+    monkeypatch.setattr(train, "_run_epoch", dying)
+    with pytest.raises(KeyboardInterrupt):
+        train.train(cfg, clips, splits, store, run_dir=tmp_path / "killed", progress=False)
+    monkeypatch.setattr(train, "_run_epoch", real)
+    seen.clear()
+    resumed = train.train(cfg, clips, splits, store, run_dir=tmp_path / "killed", progress=False)
+    assert seen == pytest.approx([train.lr_at(cfg, k, 4) for k in range(8, 12)])
+    a = torch.load(full.run_dir / "checkpoints" / "last.pt", weights_only=True)["model"]
+    b = torch.load(resumed.run_dir / "checkpoints" / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
