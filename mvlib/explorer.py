@@ -106,11 +106,16 @@ def projection_data(runs: dict[str, tuple[dict, pd.DataFrame]], label_columns) -
 
 
 def run_projections(cfg, results: pd.DataFrame) -> dict:
-    """:func:`projection_data` of every multi-view / single-view run of a sweep's results."""
+    """:func:`projection_data` of the multi-view / single-view runs of a sweep's results.
+
+    One run per configuration, its first seed (seeds differ in initialisation and pairs,
+    not in what a projection shows; embedding every seed's clips would triple the cost).
+    """
     from mvlib.embed import run_embeddings
     from mvlib.taxonomy import coarse_label_columns
 
     mv = results[results["method"].isin(["multiview", "singleview"])]
+    mv = mv[mv["seed"] == mv.groupby("config")["seed"].transform("min")]
     runs = {}
     for r in mv.itertuples():
         run = run_embeddings(r.run_dir)

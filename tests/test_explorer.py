@@ -66,3 +66,38 @@ def test_explorer_html_embeds_data_and_escapes():
         assert f'<select name="{name}">' in page
     assert "http" not in page.replace("http://www.w3.org/2000/svg", "")  # no network
     assert explorer.explorer_html({"runs": {}}).startswith("<p>")
+
+
+def test_run_projections_embeds_one_run_per_configuration_its_first_seed(monkeypatch):
+    import types
+
+    import mvlib.embed
+    from mvlib.taxonomy import coarse_label_columns
+
+    cols = list(coarse_label_columns())
+    clips = pd.DataFrame({"clip_id": ["a", "b", "c"], "sensor_id": ["s1", "s1", "s2"]})
+    for c in cols:
+        clips[c] = [0, 1, 0]
+    embedded = []
+
+    def fake(run_dir):
+        embedded.append(run_dir)
+        z = np.random.default_rng(len(embedded)).normal(size=(3, 4))
+        return types.SimpleNamespace(embeddings={"z_p": z, "z_s": z + 1}, clips=clips)
+
+    monkeypatch.setattr(mvlib.embed, "run_embeddings", fake)
+    results = pd.DataFrame(
+        {
+            "config": ["rec", "rec", "rec + cos- sample", "rec + cos- sample", "singleview AE"],
+            "method": ["multiview"] * 4 + ["singleview"],
+            "seed": [1, 0, 2, 1, 0],
+            "run_dir": ["rec1", "rec0", "cos2", "cos1", "sv0"],
+        }
+    )
+    data = explorer.run_projections(None, results)
+    assert sorted(embedded) == ["cos1", "rec0", "sv0"]
+    assert sorted(data["runs"]) == [
+        "rec + cos- sample · seed 1",
+        "rec · seed 0",
+        "singleview AE · seed 0",
+    ]
