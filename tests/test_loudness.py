@@ -79,15 +79,16 @@ def test_gain_shifts_loudness_by_its_decibels():
     assert float(a - b) == pytest.approx(20 * np.log10(2), abs=1e-4)
 
 
-def test_k_weighting_equals_the_iir_filters():
+@pytest.mark.parametrize("method, atol", [("fft", 2e-6), ("iir", 1e-12), ("auto", 1e-12)])
+def test_k_weighting_equals_the_iir_filters(method, atol):
     sr = 48000
     x = clip(1.0, sr, seed=7, kind="tones")
     meter = pyloudnorm.Meter(sr)
     ref = x.copy()
     for stage in meter._filters.values():
         ref = stage.apply_filter(ref)
-    got = k_weight(torch.from_numpy(x)[None], sr)[0].numpy()
-    np.testing.assert_allclose(got, ref, atol=2e-6)
+    got = k_weight(torch.from_numpy(x)[None], sr, method)[0].numpy()
+    np.testing.assert_allclose(got, ref, atol=atol)
     # the truncated impulse response keeps all but 1e-14 of its energy
     h = loudness.k_weighting_impulse(sr)
     assert 1000 < len(h) < 8192
@@ -101,3 +102,14 @@ def test_block_bounds_are_pyloudnorm_s():
 def test_shorter_than_a_block_is_refused():
     with pytest.raises(AssertionError, match="shorter than a 400 ms block"):
         integrated_loudness(torch.zeros(1, 1000), 44100)
+
+
+def test_fft_and_iir_k_weighting_give_the_same_loudness_on_a_batch(monkeypatch):
+    x = torch.from_numpy(
+        np.stack([clip(2.5, 44100, seed=s, kind=k) for s, k in ((1, "tones"), (2, "noise"))])
+    ).float()
+    iir = integrated_loudness(x, 44100)  # CPU tensors: the IIR path
+    real = loudness.k_weight
+    monkeypatch.setattr(loudness, "k_weight", lambda x, rate: real(x, rate, "fft"))
+    fft = integrated_loudness(x, 44100)
+    assert torch.allclose(iir, fft, atol=1e-4, rtol=0)
