@@ -132,6 +132,49 @@ def provenance_of(df: pd.DataFrame) -> pd.DataFrame:
     return df[cols].drop_duplicates().reset_index(drop=True)
 
 
+def training_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """How each trained configuration's runs ended, from their ``done.json``.
+
+    One row per configuration (runs without training, the frontend-only baseline, are
+    left out): the number of runs, the best validation epoch (median and range, 1-based),
+    epochs run (median) of the budget, how many stopped early, and how many kept a best
+    epoch before their last one, i.e. reached a validation plateau within the budget.
+    """
+    rows = []
+    for r in df.itertuples():
+        f = Path(r.run_dir) / "done.json"
+        if not f.exists():
+            continue
+        d = json.loads(f.read_text())
+        best, run = int(d["best_epoch"]) + 1, int(d.get("epochs_run", d["epochs"]))
+        rows.append(
+            {
+                "config": r.config,
+                "best": best,
+                "run": run,
+                "budget": int(d["epochs"]),
+                "early": bool(d.get("stopped_early", False)),
+            }
+        )
+    cols = ["runs", "best epoch (median)", "best epoch (range)", "epochs run (median)"]
+    cols += ["epoch budget", "stopped early", "best before last"]
+    if not rows:
+        return pd.DataFrame(columns=cols)
+    t = pd.DataFrame(rows)
+    g = t.groupby("config", sort=False)
+    return pd.DataFrame(
+        {
+            "runs": g.size(),
+            "best epoch (median)": g["best"].median(),
+            "best epoch (range)": g["best"].agg(lambda s: f"{s.min()}–{s.max()}"),
+            "epochs run (median)": g["run"].median(),
+            "epoch budget": g["budget"].max(),
+            "stopped early": g["early"].sum().astype(int),
+            "best before last": (t["best"] < t["run"]).groupby(t["config"], sort=False).sum(),
+        }
+    )[cols]
+
+
 # --------------------------------------------------------------------------- per clip
 
 

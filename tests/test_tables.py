@@ -290,3 +290,28 @@ def test_chapters_link_the_csv_they_write(chapter, names):
         assert f"<_tables/{name}.csv>`" in text["markdown"], name
         assert "{download}" in text["markdown"]
     assert "write_csv(" in text["code"] or "write_frame(" in text["code"]
+
+
+def test_training_summary_reads_how_each_run_ended(tmp_path):
+    rows = []
+    ends = {  # (config, seed): (best epoch 0-based, epochs run, budget, stopped early)
+        ("rec", 0): (9, 13, 15, True),
+        ("rec", 1): (14, 15, 15, False),  # best at its last epoch: no plateau
+        ("rec + cos- sample", 0): (11, 15, 15, False),
+    }
+    for (config, seed), (best, run, budget, early) in ends.items():
+        d = tmp_path / f"{config}-{seed}"
+        d.mkdir()
+        done = {"best_epoch": best, "epochs_run": run, "epochs": budget, "stopped_early": early}
+        (d / "done.json").write_text(json.dumps(done))
+        rows.append({"config": config, "seed": seed, "run_dir": str(d)})
+    rows.append({"config": "frontend only", "seed": 0, "run_dir": str(tmp_path / "none")})
+    t = tables.training_summary(pd.DataFrame(rows))
+    assert list(t.index) == ["rec", "rec + cos- sample"]  # no training: no row
+    assert t.loc["rec", "runs"] == 2 and t.loc["rec", "best epoch (range)"] == "10–15"
+    assert t.loc["rec", "best epoch (median)"] == 12.5 and t.loc["rec", "stopped early"] == 1
+    assert t.loc["rec", "best before last"] == 1  # 10 of 13; the other's best is its last
+    assert t.loc["rec + cos- sample", "best before last"] == 1
+    assert t.loc["rec + cos- sample", "epochs run (median)"] == 15
+    empty = tables.training_summary(pd.DataFrame(rows[-1:]))
+    assert len(empty) == 0 and "best before last" in empty.columns
