@@ -14,7 +14,6 @@ works on whole tensors (no DataLoader) and evaluates validation in one forward p
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import math
 from dataclasses import dataclass, field
@@ -47,6 +46,7 @@ __all__ = [
     "MLPProbe",
     "FittedProbe",
     "fit_probe",
+    "fit_probes",
     "evaluate_probe",
     "per_clip_outputs",
     "probe_features",
@@ -181,39 +181,265 @@ def _score(task: str, y: np.ndarray, logits: torch.Tensor) -> float:
     return accuracy(y, logits.argmax(dim=1).numpy())
 
 
-def _train_one(
-    x_tr, y_tr, x_va, y_va, y_va_np, task, n_out, weight_decay, cfg, gen
-) -> tuple[dict, int, float, float, list]:
-    """Train one head; return (best state, best epoch, val score, val loss, score history)."""
-    torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
-    model = MLPProbe(x_tr.shape[1], n_out, cfg.hidden, cfg.dropout)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=weight_decay)
-    loss_fn = nn.BCEWithLogitsLoss() if task == "source" else nn.CrossEntropyLoss()
-    n, bs = x_tr.shape[0], min(cfg.batch_size, x_tr.shape[0])
-    best = (-math.inf, math.inf)  # (val score, val loss): higher score, then lower loss
-    best_state, best_epoch, history, since = None, 0, [], 0
-    for epoch in range(1, cfg.epochs + 1):
-        model.train()
+def _old_stream_init(d: int, n_out: int, cfg: ProbeConfig, seed: int):
+    """Initial MLPProbe of input size d and the dropout generator that follows its init.
+
+    Reproduces the sequential protocol: ``torch.manual_seed(seed)``, build the MLPProbe
+    (init from the global RNG), then draw dropout masks from the global RNG as it stands.
+    Must run inside ``torch.random.fork_rng``.
+    """
+    torch.manual_seed(seed)
+    model = MLPProbe(d, n_out, cfg.hidden, cfg.dropout)
+    drop = torch.Generator()
+    drop.set_state(torch.get_rng_state())
+    return model, drop
+
+
+def _train_heads(
+    xs_tr: list, xs_va: list, y_tr, y_va, y_va_np, task, n_out, wds: list, cfg, progress=False
+) -> list[tuple]:
+    """Train H MLP heads at once as one batched module; each head follows the old protocol.
+
+    Head h has its own input ``xs_tr[h]`` (Tensor[N_train x d_h], standardised) and weight
+    decay ``wds[h]``; all heads share the training rows and labels. Its weights are slices
+    of one flat parameter Tensor[H x P] (W1 [d_max x hidden], b1, W2 [hidden x n_out], b2),
+    trained with a hand-written AdamW (torch's formula) whose decoupled decay is per head.
+    Inputs narrower than d_max are zero-padded: a zero input column gives its W1 row a zero
+    gradient, so that row stays exactly 0 under AdamW (zero moments, decay of 0) and the
+    head computes what an unpadded head of width d_h computes.
+
+    Per head, as in the sequential loop it replaces: the seed ``cfg.seed`` gives the same
+    initial weights (MLPProbe's init), the same dropout masks and the same batch order for
+    every weight decay and every feature set of the same width (common random numbers);
+    each epoch scores validation, keeps the best state (higher score, then lower val
+    loss), and a head without improvement for ``cfg.patience`` epochs stops (it is dropped
+    from the batch; its kept state is final). A head's results do not depend on the other
+    heads in the batch.
+
+    Returns
+    -------
+    list of (state_dict of MLPProbe(d_h), best epoch, val score, val loss, score history)
+    """
+    H = len(xs_tr)
+    assert H == len(xs_va) == len(wds) and H > 0, "one input pair and weight decay per head"
+    dims = [int(x.shape[1]) for x in xs_tr]
+    d_max, hid, n = max(dims), cfg.hidden, xs_tr[0].shape[0]
+    assert all(x.shape[0] == n for x in xs_tr), "heads must share the training rows"
+
+    def pad(x, d):  # (N, d_h) -> (N, d_max), zero columns on the right
+        return torch.nn.functional.pad(x, (0, d - x.shape[1]))
+
+    x_tr = torch.stack([pad(x, d_max) for x in xs_tr])  # (H, N, d_max)
+    x_va = torch.stack([pad(x, d_max) for x in xs_va])  # (H, N_val, d_max)
+
+    gen = torch.Generator().manual_seed(cfg.seed)  # batch order, shared by all heads
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
+    widths = sorted(set(dims))  # one init and one dropout stream per input width
+    inits, drops = zip(*(_old_stream_init(d, n_out, cfg, seed) for d in widths))
+    group = torch.tensor([widths.index(d) for d in dims])  # (H,) dropout stream of each head
+
+    o1, o2, o3 = d_max * hid, d_max * hid + hid, d_max * hid + hid + hid * n_out
+    P = o3 + n_out
+    theta = torch.zeros(H, P)
+    for h, d in enumerate(dims):
+        net = inits[widths.index(d)].net
+        theta[h, :o1].view(d_max, hid)[:d] = net[0].weight.detach().T  # (d, hidden)
+        theta[h, o1:o2] = net[0].bias.detach()
+        theta[h, o2:o3] = net[3].weight.detach().T.reshape(-1)  # (hidden, n_out)
+        theta[h, o3:] = net[3].bias.detach()
+    theta.requires_grad_(True)
+    m, v = torch.zeros(H, P), torch.zeros(H, P)  # AdamW moments
+    wd = torch.tensor([float(w) for w in wds]).unsqueeze(1)  # (H, 1)
+    beta1, beta2, eps, lr = 0.9, 0.999, 1e-8, cfg.lr  # torch.optim.AdamW defaults
+
+    def forward(th, x, mask=None):
+        k = th.shape[0]
+        W1 = th[:, :o1].view(k, d_max, hid)
+        W2 = th[:, o2:o3].view(k, hid, n_out)
+        a = torch.relu(torch.baddbmm(th[:, None, o1:o2], x, W1))  # (k, B, hidden)
+        if mask is not None:
+            a = a * mask
+        return torch.baddbmm(th[:, None, o3:], a, W2)  # (k, B, n_out)
+
+    def losses(logits, y):  # per-head mean loss, Tensor[k]
+        k, b = logits.shape[:2]
+        if task == "source":
+            yk = y.expand(k, *y.shape)
+            return nn.functional.binary_cross_entropy_with_logits(
+                logits, yk, reduction="none"
+            ).mean(dim=(1, 2))
+        ce = nn.functional.cross_entropy(
+            logits.reshape(k * b, n_out), y.repeat(k), reduction="none"
+        )
+        return ce.view(k, b).mean(dim=1)
+
+    best_theta = theta.detach().clone()
+    best_score = [-math.inf] * H
+    best_loss = [math.inf] * H
+    best_epoch, since = [0] * H, [0] * H
+    history: list[list] = [[] for _ in range(H)]
+    alive = list(range(H))  # original index of each row still in the batch
+    bs, p, step = min(cfg.batch_size, n), cfg.dropout, 0
+    for epoch in tqdm(range(1, cfg.epochs + 1), desc=f"probes {task}", disable=not progress):
         perm = torch.randperm(n, generator=gen)
+        live_groups = sorted(set(group.tolist()))
         for i in range(0, n, bs):
             idx = perm[i : i + bs]
-            opt.zero_grad(set_to_none=True)
-            loss_fn(model(x_tr[idx]), y_tr[idx]).backward()
-            opt.step()
-        model.eval()
+            b = idx.shape[0]
+            mask = None
+            if p > 0:  # as nn.Dropout on CPU: bernoulli_(1 - p), scaled by 1 / (1 - p)
+                ms = torch.zeros(len(widths), b, hid)
+                for g in live_groups:
+                    if p < 1:
+                        ms[g] = torch.empty(b, hid).bernoulli_(1 - p, generator=drops[g])
+                        ms[g].div_(1 - p)
+                mask = ms[0] if len(widths) == 1 else ms[group]  # (B, hid) or (k, B, hid)
+            loss = losses(forward(theta, x_tr[:, idx], mask), y_tr[idx]).sum()
+            grad = torch.autograd.grad(loss, theta)[0]  # (k, P); heads are independent
+            step += 1
+            with torch.no_grad():
+                theta.mul_(1 - lr * wd)  # decoupled weight decay, per head
+                m.lerp_(grad, 1 - beta1)
+                v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                denom = (v.sqrt() / math.sqrt(1 - beta2**step)).add_(eps)
+                theta.addcdiv_(m, denom, value=-lr / (1 - beta1**step))
         with torch.no_grad():
-            logits = model(x_va)
-            val_loss = float(loss_fn(logits, y_va))
-        score = _score(task, y_va_np, logits)
-        history.append(score)
-        if score > best[0] or (score == best[0] and val_loss < best[1]):
-            best, best_epoch, since = (score, val_loss), epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            since += 1
-            if cfg.patience is not None and since >= cfg.patience:
+            logits = forward(theta, x_va)  # (k, N_val, n_out), eval: no dropout
+            val_loss = losses(logits, y_va).tolist()
+        keep = []
+        for r, h in enumerate(alive):
+            score = _score(task, y_va_np, logits[r])
+            history[h].append(score)
+            if score > best_score[h] or (score == best_score[h] and val_loss[r] < best_loss[h]):
+                best_score[h], best_loss[h], best_epoch[h], since[h] = score, val_loss[r], epoch, 0
+                best_theta[h] = theta[r].detach()
+            else:
+                since[h] += 1
+            if cfg.patience is None or since[h] < cfg.patience:
+                keep.append(r)
+        if len(keep) < len(alive):  # stopped heads leave the batch: no more updates
+            if not keep:
                 break
-    return best_state, best_epoch, best[0], best[1], history
+            sel = torch.tensor(keep)
+            alive = [alive[r] for r in keep]
+            theta = theta.detach()[sel].requires_grad_(True)
+            m, v, wd, group = m[sel], v[sel], wd[sel], group[sel]
+            x_tr, x_va = x_tr[sel], x_va[sel]
+
+    out = []
+    for h, d in enumerate(dims):
+        th = best_theta[h]
+        state = {
+            "net.0.weight": th[:o1].view(d_max, hid)[:d].T.contiguous(),  # (hidden, d)
+            "net.0.bias": th[o1:o2].clone(),
+            "net.3.weight": th[o2:o3].view(hid, n_out).T.contiguous(),  # (n_out, hidden)
+            "net.3.bias": th[o3:].clone(),
+        }
+        out.append((state, best_epoch[h], best_score[h], best_loss[h], history[h]))
+    return out
+
+
+def _standardise(X_tr: np.ndarray, X_va: np.ndarray):
+    """Training mean/std (std 1 where constant) and the standardised float32 tensors."""
+    mean = X_tr.mean(axis=0)
+    std = X_tr.std(axis=0)
+    std = np.where(std > _STD_FLOOR, std, 1.0)  # constant features: centre only
+    to_t = lambda a: torch.from_numpy(((a - mean) / std).astype(np.float32))  # noqa: E731
+    return mean, std, to_t(X_tr), to_t(X_va)
+
+
+def fit_probes(
+    features: dict,
+    y_train,
+    y_val,
+    task: str,
+    cfg: ProbeConfig,
+    progress: bool = False,
+    n_classes: int | None = None,
+    threads: int | None = 1,
+) -> dict:
+    """Fit one probe per feature set on the same rows, all heads trained at once.
+
+    Every (feature set, weight decay) head is one slice of a batched module (see
+    :func:`_train_heads`); per feature set, the weight decay with the best validation
+    score (ties: lower validation loss; first in ``cfg.weight_decays`` order) is kept.
+    A feature set's probe is the one :func:`fit_probe` gives for it alone.
+
+    Parameters
+    ----------
+    features : dict[str, (ndarray[N_train x d], ndarray[N_val x d])]
+        Training and validation features of each feature set (d may differ between sets).
+    y_train, y_val, task, cfg, progress, n_classes, threads
+        As :func:`fit_probe`.
+
+    Returns
+    -------
+    dict[str, FittedProbe]
+        In the order of ``features``. Deterministic for a given ``cfg.seed`` on CPU; the
+        global torch RNG is left as it was.
+    """
+    _check_task(task)
+    if not features:
+        raise ValueError("fit_probes: no feature sets given")
+    if not cfg.weight_decays:
+        raise ValueError("ProbeConfig.weight_decays: expected at least one weight decay")
+    if cfg.epochs < 1 or cfg.batch_size < 1:
+        raise ValueError(f"ProbeConfig: epochs and batch_size must be >= 1, got {cfg}")
+    std, y_tr, y_va, n_out = {}, None, None, None
+    for name, (X_train, X_val) in features.items():
+        sfx = "" if len(features) == 1 else f"[{name!r}]"
+        X_tr = _check_features(f"X_train{sfx}", X_train)
+        X_va = _check_features(f"X_val{sfx}", X_val, d=X_tr.shape[1])
+        if y_tr is None:
+            y_tr = _check_labels("y_train", y_train, task, X_tr.shape[0])
+            n_out = y_tr.shape[1] if task == "source" else n_classes
+            y_va = _check_labels("y_val", y_val, task, X_va.shape[0], n_out)
+            if task == "sensor":
+                n_out = n_out or int(max(y_tr.max(), y_va.max())) + 1
+                _check_labels("y_train", y_tr, task, X_tr.shape[0], n_out)
+        if X_tr.shape[0] != y_tr.shape[0] or X_va.shape[0] != y_va.shape[0]:
+            raise ValueError(
+                f"features[{name!r}]: expected {y_tr.shape[0]} train and {y_va.shape[0]} "
+                f"val rows, got {X_tr.shape[0]} and {X_va.shape[0]}"
+            )
+        std[name] = _standardise(X_tr, X_va)
+
+    names = list(features)
+    heads = [(name, float(wd)) for name in names for wd in cfg.weight_decays]
+    t_tr, t_va = torch.from_numpy(y_tr), torch.from_numpy(y_va)
+    with torch.random.fork_rng(devices=[]), _num_threads(threads):
+        fitted = _train_heads(
+            [std[name][2] for name, _ in heads],
+            [std[name][3] for name, _ in heads],
+            t_tr,
+            t_va,
+            y_va,
+            task,
+            n_out,
+            [wd for _, wd in heads],
+            cfg,
+            progress,
+        )
+        # built inside fork_rng: their (overwritten) init must not draw from the global RNG
+        models = {
+            name: MLPProbe(std[name][0].shape[0], n_out, cfg.hidden, cfg.dropout) for name in names
+        }
+    out = {}
+    for name in names:
+        best, history = None, {}
+        for (hname, wd), (state, epoch, score, loss, hist) in zip(heads, fitted):
+            if hname != name:
+                continue
+            history[wd] = hist
+            if best is None or score > best[2] or (score == best[2] and loss < best[3]):
+                best = (state, epoch, score, loss, wd)
+        state, epoch, score, loss, wd = best
+        model = models[name]
+        model.load_state_dict(state)
+        model.eval()
+        mean, sd = std[name][:2]
+        out[name] = FittedProbe(task, model, mean, sd, n_out, wd, epoch, score, loss, history)
+    return out
 
 
 def fit_probe(
@@ -229,6 +455,9 @@ def fit_probe(
 ) -> FittedProbe:
     """Fit a 2-layer MLP probe, selecting epoch and weight decay on validation.
 
+    The heads of all weight decays train at once (see :func:`fit_probes`, which fits
+    several feature sets on the same rows in one batch).
+
     Parameters
     ----------
     X_train, X_val : ndarray[N x d]
@@ -236,7 +465,7 @@ def fit_probe(
     task : "source" | "sensor"
     cfg : ProbeConfig
     progress : bool
-        tqdm over the weight-decay grid.
+        tqdm over the epochs.
     n_classes : int, optional
         Sensor task only: number of classes (default: largest code in train/val + 1).
     threads : int or None
@@ -251,43 +480,9 @@ def fit_probe(
         Deterministic for a given ``cfg.seed`` on CPU; the global torch RNG is left as
         it was.
     """
-    _check_task(task)
-    if not cfg.weight_decays:
-        raise ValueError("ProbeConfig.weight_decays: expected at least one weight decay")
-    if cfg.epochs < 1 or cfg.batch_size < 1:
-        raise ValueError(f"ProbeConfig: epochs and batch_size must be >= 1, got {cfg}")
-    X_tr = _check_features("X_train", X_train)
-    X_va = _check_features("X_val", X_val, d=X_tr.shape[1])
-    y_tr = _check_labels("y_train", y_train, task, X_tr.shape[0])
-    n_out = y_tr.shape[1] if task == "source" else n_classes
-    y_va = _check_labels("y_val", y_val, task, X_va.shape[0], n_out)
-    if task == "sensor":
-        n_out = n_out or int(max(y_tr.max(), y_va.max())) + 1
-        _check_labels("y_train", y_tr, task, X_tr.shape[0], n_out)
-
-    mean = X_tr.mean(axis=0)
-    std = X_tr.std(axis=0)
-    std = np.where(std > _STD_FLOOR, std, 1.0)  # constant features: centre only
-    to_t = lambda a: torch.from_numpy(((a - mean) / std).astype(np.float32))  # noqa: E731
-    x_tr, x_va = to_t(X_tr), to_t(X_va)
-    t_tr, t_va = torch.from_numpy(y_tr), torch.from_numpy(y_va)
-
-    best, history = None, {}
-    with torch.random.fork_rng(devices=[]), _num_threads(threads):
-        for wd in tqdm(cfg.weight_decays, desc=f"probe {task}", disable=not progress):
-            gen = torch.Generator().manual_seed(cfg.seed)  # same init/order for every wd
-            state, epoch, score, loss, hist = _train_one(
-                x_tr, t_tr, x_va, t_va, y_va, task, n_out, wd, cfg, gen
-            )
-            history[float(wd)] = hist
-            if best is None or score > best[2] or (score == best[2] and loss < best[3]):
-                best = (state, epoch, score, loss, float(wd))
-        state, epoch, score, loss, wd = best
-        # built inside fork_rng: its (overwritten) random init must not draw from the global RNG
-        model = MLPProbe(x_tr.shape[1], n_out, cfg.hidden, cfg.dropout)
-    model.load_state_dict(state)
-    model.eval()
-    return FittedProbe(task, model, mean, std, n_out, wd, epoch, score, loss, history)
+    return fit_probes(
+        {"x": (X_train, X_val)}, y_train, y_val, task, cfg, progress, n_classes, threads
+    )["x"]
 
 
 def evaluate_probe(probe: FittedProbe, X_test, y_test, task: str) -> dict:
@@ -429,21 +624,27 @@ def probe_features(
     labels = {"source": y_src, "sensor": codes}
     rows = {name: part == name for name in ("train", "val", "test")}
 
-    results: dict = {}
-    jobs = [(name, task) for name in features for task in TASKS]
-    for name, task in tqdm(jobs, desc="probes", disable=not progress):
+    Xs = {}
+    for name in features:
         X = _check_features(f"features[{name!r}]", features[name])
         if X.shape[0] != n:
             raise ValueError(f"features[{name!r}]: expected {n} rows, got {X.shape[0]}")
+        Xs[name] = X
+    results: dict = {name: {} for name in features}
+    tr, va, te = rows["train"], rows["val"], rows["test"]
+    for task in tqdm(TASKS, desc="probes", disable=not progress):
         y = labels[task]
-        tr, va, te = rows["train"], rows["val"], rows["test"]
         k = len(classes) if task == "sensor" else None
-        probe = fit_probe(X[tr], y[tr], X[va], y[va], task, cfg, n_classes=k, threads=threads)
-        results.setdefault(name, {})[task] = evaluate_probe(probe, X[te], y[te], task)
-        if per_clip is not None:
-            for pname, rows_ in (("val", va), ("test", te)):
-                for kind, arr in per_clip_outputs(probe, X[rows_], y[rows_], task).items():
-                    per_clip[f"{name}.{task}.{pname}.{kind}"] = arr
+        # every feature set's heads of this task train at once (one batched loop)
+        split = {name: (X[tr], X[va]) for name, X in Xs.items()}
+        probes = fit_probes(split, y[tr], y[va], task, cfg, n_classes=k, threads=threads)
+        for name, probe in probes.items():
+            X = Xs[name]
+            results[name][task] = evaluate_probe(probe, X[te], y[te], task)
+            if per_clip is not None:
+                for pname, rows_ in (("val", va), ("test", te)):
+                    for kind, arr in per_clip_outputs(probe, X[rows_], y[rows_], task).items():
+                        per_clip[f"{name}.{task}.{pname}.{kind}"] = arr
     if per_clip is not None:
         per_clip["sensor_classes"] = classes.astype(str)
     if "z_p" in features and "z_s" in features:
