@@ -195,6 +195,80 @@ def _old_stream_init(d: int, n_out: int, cfg: ProbeConfig, seed: int):
     return model, drop
 
 
+def _views(th: torch.Tensor, d_max: int, hid: int, n_out: int):
+    """Views of flat head parameters Tensor[k x P] (P = d_max*hid + hid + hid*n_out + n_out).
+
+    Returns W1 Tensor[k x d_max x hid], b1 Tensor[k x hid], W2 Tensor[k x hid x n_out],
+    b2 Tensor[k x n_out]: head h computes ``relu(x @ W1[h] + b1[h]) @ W2[h] + b2[h]``.
+    """
+    k = th.shape[0]
+    o1 = d_max * hid
+    o2 = o1 + hid
+    o3 = o2 + hid * n_out
+    assert th.shape[1] == o3 + n_out, f"expected {o3 + n_out} parameters per head"
+    return (
+        th[:, :o1].view(k, d_max, hid),
+        th[:, o1:o2],
+        th[:, o2:o3].view(k, hid, n_out),
+        th[:, o3:],
+    )
+
+
+def _heads_forward(th, x, d_max, hid, n_out, mask=None):
+    """Logits Tensor[k x B x n_out] of k heads on their inputs x Tensor[k x B x d_max].
+
+    ``mask``: dropout multipliers Tensor[B x hid] (shared) or Tensor[k x B x hid], or None.
+    Also returns the gate Tensor[k x B x hid]: d hidden / d pre-activation (relu's 0/1
+    times the dropout multiplier), so that hidden = gate * pre-activation.
+    """
+    W1, b1, W2, b2 = _views(th, d_max, hid, n_out)
+    pre = torch.baddbmm(b1.unsqueeze(1), x, W1)  # (k, B, hid)
+    gate = (pre > 0).to(pre.dtype)
+    if mask is not None:
+        gate.mul_(mask)
+    a = pre.mul_(gate)  # relu, then dropout
+    return torch.baddbmm(b2.unsqueeze(1), a, W2), a, gate  # (k, B, n_out)
+
+
+def _heads_loss(task: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Each head's mean loss, Tensor[k]: BCE over B x C (source) or CE over B (sensor)."""
+    k, b, n_out = logits.shape
+    if task == "source":
+        bce = nn.functional.binary_cross_entropy_with_logits(
+            logits, y.expand(k, *y.shape), reduction="none"
+        )
+        return bce.mean(dim=(1, 2))
+    ce = nn.functional.cross_entropy(logits.reshape(k * b, n_out), y.repeat(k), reduction="none")
+    return ce.view(k, b).mean(dim=1)  # (k,)
+
+
+def _heads_grad(th, x, y, task, d_max, hid, n_out, mask=None) -> torch.Tensor:
+    """Gradient of the sum of the heads' mean training losses, Tensor[k x P], by hand.
+
+    The sum's gradient in head h's slice is head h's own gradient (heads share no
+    parameter). Written out (no autograd graph): the batched loop is dominated by
+    per-step overhead, and autograd's view-into-flat-tensor backward copies the whole
+    parameter block once per view. Checked against autograd in the tests.
+    """
+    logits, a, gate = _heads_forward(th, x, d_max, hid, n_out, mask)
+    k, b, _ = logits.shape
+    if task == "source":  # d/dz mean BCE = (sigmoid(z) - y) / (B * C)
+        dz = torch.sigmoid(logits).sub_(y).div_(b * n_out)
+    else:  # d/dz mean CE = (softmax(z) - onehot(y)) / B
+        dz = torch.softmax(logits, dim=2).sub_(nn.functional.one_hot(y, n_out)).div_(b)
+    W1, b1, W2, b2 = _views(th, d_max, hid, n_out)
+    g = torch.empty_like(th)
+    gW1, gb1, gW2, gb2 = _views(g, d_max, hid, n_out)
+    gW2.copy_(torch.bmm(a.transpose(1, 2), dz))  # (k, hid, n_out)
+    gb2.copy_(dz.sum(dim=1))
+    da = torch.bmm(dz, W2.transpose(1, 2))  # (k, B, hid)
+    da.mul_(gate)  # relu and dropout
+    gW1.copy_(torch.bmm(x.transpose(1, 2), da))  # (k, d_max, hid); zero rows for padding
+    gb1.copy_(da.sum(dim=1))
+    return g
+
+
+@torch.no_grad()
 def _train_heads(
     xs_tr: list, xs_va: list, y_tr, y_va, y_va_np, task, n_out, wds: list, cfg, progress=False
 ) -> list[tuple]:
@@ -247,33 +321,11 @@ def _train_heads(
         theta[h, o1:o2] = net[0].bias.detach()
         theta[h, o2:o3] = net[3].weight.detach().T.reshape(-1)  # (hidden, n_out)
         theta[h, o3:] = net[3].bias.detach()
-    theta.requires_grad_(True)
     m, v = torch.zeros(H, P), torch.zeros(H, P)  # AdamW moments
     wd = torch.tensor([float(w) for w in wds]).unsqueeze(1)  # (H, 1)
     beta1, beta2, eps, lr = 0.9, 0.999, 1e-8, cfg.lr  # torch.optim.AdamW defaults
 
-    def forward(th, x, mask=None):
-        k = th.shape[0]
-        W1 = th[:, :o1].view(k, d_max, hid)
-        W2 = th[:, o2:o3].view(k, hid, n_out)
-        a = torch.relu(torch.baddbmm(th[:, None, o1:o2], x, W1))  # (k, B, hidden)
-        if mask is not None:
-            a = a * mask
-        return torch.baddbmm(th[:, None, o3:], a, W2)  # (k, B, n_out)
-
-    def losses(logits, y):  # per-head mean loss, Tensor[k]
-        k, b = logits.shape[:2]
-        if task == "source":
-            yk = y.expand(k, *y.shape)
-            return nn.functional.binary_cross_entropy_with_logits(
-                logits, yk, reduction="none"
-            ).mean(dim=(1, 2))
-        ce = nn.functional.cross_entropy(
-            logits.reshape(k * b, n_out), y.repeat(k), reduction="none"
-        )
-        return ce.view(k, b).mean(dim=1)
-
-    best_theta = theta.detach().clone()
+    best_theta = theta.clone()
     best_score = [-math.inf] * H
     best_loss = [math.inf] * H
     best_epoch, since = [0] * H, [0] * H
@@ -294,8 +346,7 @@ def _train_heads(
                         ms[g] = torch.empty(b, hid).bernoulli_(1 - p, generator=drops[g])
                         ms[g].div_(1 - p)
                 mask = ms[0] if len(widths) == 1 else ms[group]  # (B, hid) or (k, B, hid)
-            loss = losses(forward(theta, x_tr[:, idx], mask), y_tr[idx]).sum()
-            grad = torch.autograd.grad(loss, theta)[0]  # (k, P); heads are independent
+            grad = _heads_grad(theta, x_tr[:, idx], y_tr[idx], task, d_max, hid, n_out, mask)
             step += 1
             with torch.no_grad():
                 theta.mul_(1 - lr * wd)  # decoupled weight decay, per head
@@ -304,15 +355,15 @@ def _train_heads(
                 denom = (v.sqrt() / math.sqrt(1 - beta2**step)).add_(eps)
                 theta.addcdiv_(m, denom, value=-lr / (1 - beta1**step))
         with torch.no_grad():
-            logits = forward(theta, x_va)  # (k, N_val, n_out), eval: no dropout
-            val_loss = losses(logits, y_va).tolist()
+            logits = _heads_forward(theta, x_va, d_max, hid, n_out)[0]  # eval: no dropout
+            val_loss = _heads_loss(task, logits, y_va).tolist()
         keep = []
         for r, h in enumerate(alive):
             score = _score(task, y_va_np, logits[r])
             history[h].append(score)
             if score > best_score[h] or (score == best_score[h] and val_loss[r] < best_loss[h]):
                 best_score[h], best_loss[h], best_epoch[h], since[h] = score, val_loss[r], epoch, 0
-                best_theta[h] = theta[r].detach()
+                best_theta[h] = theta[r]
             else:
                 since[h] += 1
             if cfg.patience is None or since[h] < cfg.patience:
@@ -322,7 +373,7 @@ def _train_heads(
                 break
             sel = torch.tensor(keep)
             alive = [alive[r] for r in keep]
-            theta = theta.detach()[sel].requires_grad_(True)
+            theta = theta[sel]
             m, v, wd, group = m[sel], v[sel], wd[sel], group[sel]
             x_tr, x_va = x_tr[sel], x_va[sel]
 
