@@ -217,14 +217,18 @@ def _views(th: torch.Tensor, d_max: int, hid: int, n_out: int):
 def _heads_forward(th, x, d_max, hid, n_out, mask=None):
     """Logits Tensor[k x B x n_out] of k heads on their inputs x Tensor[k x B x d_max].
 
-    ``mask``: dropout multipliers Tensor[B x hid] (shared) or Tensor[k x B x hid], or None.
+    ``mask``: dropout multipliers Tensor[B x hid] (shared) or Tensor[k x B x hid], or a
+    list of ``(lo, hi, Tensor[B x hid])``: the multipliers of heads lo..hi-1, or None.
     Also returns the gate Tensor[k x B x hid]: d hidden / d pre-activation (relu's 0/1
     times the dropout multiplier), so that hidden = gate * pre-activation.
     """
     W1, b1, W2, b2 = _views(th, d_max, hid, n_out)
     pre = torch.baddbmm(b1.unsqueeze(1), x, W1)  # (k, B, hid)
     gate = (pre > 0).to(pre.dtype)
-    if mask is not None:
+    if isinstance(mask, list):
+        for lo, hi, mk in mask:
+            gate[lo:hi].mul_(mk)
+    elif mask is not None:
         gate.mul_(mask)
     a = pre.mul_(gate)  # relu, then dropout
     return torch.baddbmm(b2.unsqueeze(1), a, W2), a, gate  # (k, B, n_out)
@@ -296,6 +300,13 @@ def _train_heads(
     """
     H = len(xs_tr)
     assert H == len(xs_va) == len(wds) and H > 0, "one input pair and weight decay per head"
+    # heads sorted by width (stable), so that each dropout stream's heads are contiguous
+    order = sorted(range(H), key=lambda h: int(xs_tr[h].shape[1]))
+    xs_tr, xs_va, wds = (
+        [xs_tr[h] for h in order],
+        [xs_va[h] for h in order],
+        [wds[h] for h in order],
+    )
     dims = [int(x.shape[1]) for x in xs_tr]
     d_max, hid, n = max(dims), cfg.hidden, xs_tr[0].shape[0]
     assert all(x.shape[0] == n for x in xs_tr), "heads must share the training rows"
@@ -310,7 +321,7 @@ def _train_heads(
     seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
     widths = sorted(set(dims))  # one init and one dropout stream per input width
     inits, drops = zip(*(_old_stream_init(d, n_out, cfg, seed) for d in widths))
-    group = torch.tensor([widths.index(d) for d in dims])  # (H,) dropout stream of each head
+    group = [widths.index(d) for d in dims]  # dropout stream of each head, ascending
 
     o1, o2, o3 = d_max * hid, d_max * hid + hid, d_max * hid + hid + hid * n_out
     P = o3 + n_out
@@ -334,18 +345,18 @@ def _train_heads(
     bs, p, step = min(cfg.batch_size, n), cfg.dropout, 0
     for epoch in tqdm(range(1, cfg.epochs + 1), desc=f"probes {task}", disable=not progress):
         perm = torch.randperm(n, generator=gen)
-        live_groups = sorted(set(group.tolist()))
+        segments = [(group.index(g), len(group) - group[::-1].index(g), g) for g in set(group)]
         for i in range(0, n, bs):
             idx = perm[i : i + bs]
             b = idx.shape[0]
             mask = None
             if p > 0:  # as nn.Dropout on CPU: bernoulli_(1 - p), scaled by 1 / (1 - p)
-                ms = torch.zeros(len(widths), b, hid)
-                for g in live_groups:
+                mask = []
+                for lo, hi, g in segments:
+                    mk = torch.zeros(b, hid)
                     if p < 1:
-                        ms[g] = torch.empty(b, hid).bernoulli_(1 - p, generator=drops[g])
-                        ms[g].div_(1 - p)
-                mask = ms[0] if len(widths) == 1 else ms[group]  # (B, hid) or (k, B, hid)
+                        mk.bernoulli_(1 - p, generator=drops[g]).div_(1 - p)
+                    mask.append((lo, hi, mk))  # (B, hid) for heads lo..hi-1
             grad = _heads_grad(theta, x_tr[:, idx], y_tr[idx], task, d_max, hid, n_out, mask)
             step += 1
             with torch.no_grad():
@@ -374,10 +385,10 @@ def _train_heads(
             sel = torch.tensor(keep)
             alive = [alive[r] for r in keep]
             theta = theta[sel]
-            m, v, wd, group = m[sel], v[sel], wd[sel], group[sel]
+            m, v, wd, group = m[sel], v[sel], wd[sel], [group[r] for r in keep]
             x_tr, x_va = x_tr[sel], x_va[sel]
 
-    out = []
+    out = [None] * H
     for h, d in enumerate(dims):
         th = best_theta[h]
         state = {
@@ -386,7 +397,7 @@ def _train_heads(
             "net.3.weight": th[o2:o3].view(hid, n_out).T.contiguous(),  # (n_out, hidden)
             "net.3.bias": th[o3:].clone(),
         }
-        out.append((state, best_epoch[h], best_score[h], best_loss[h], history[h]))
+        out[order[h]] = (state, best_epoch[h], best_score[h], best_loss[h], history[h])
     return out
 
 
