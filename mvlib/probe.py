@@ -254,16 +254,27 @@ def _heads_grad(th, x, y, task, d_max, hid, n_out, mask=None) -> torch.Tensor:
     per-step overhead, and autograd's view-into-flat-tensor backward copies the whole
     parameter block once per view. Checked against autograd in the tests.
     """
-    logits, a, gate = _heads_forward(th, x, d_max, hid, n_out, mask)
+    return _heads_grad_parts(th, x, [(0, th.shape[0], task, y, n_out)], d_max, hid, n_out, mask)
+
+
+def _heads_grad_parts(th, x, parts, d_max, hid, n_max, mask=None) -> torch.Tensor:
+    """:func:`_heads_grad` of heads of several tasks: ``parts`` lists ``(lo, hi, task, y,
+    n_out)``, heads lo..hi-1 being of that task with ``n_out <= n_max`` outputs (the
+    others are padding: zero weights, zero gradient, never scored)."""
+    logits, a, gate = _heads_forward(th, x, d_max, hid, n_max, mask)
     k, b, _ = logits.shape
-    if task == "source":  # d/dz mean BCE = (sigmoid(z) - y) / (B * C)
-        dz = torch.sigmoid(logits).sub_(y).div_(b * n_out)
-    else:  # d/dz mean CE = (softmax(z) - onehot(y)) / B
-        dz = torch.softmax(logits, dim=2).sub_(nn.functional.one_hot(y, n_out)).div_(b)
-    W1, b1, W2, b2 = _views(th, d_max, hid, n_out)
+    dz = torch.zeros_like(logits)  # (k, B, n_max)
+    for lo, hi, task, y, n_out in parts:
+        z = logits[lo:hi, :, :n_out]
+        if task == "source":  # d/dz mean BCE = (sigmoid(z) - y) / (B * C)
+            dz[lo:hi, :, :n_out] = torch.sigmoid(z).sub_(y).div_(b * n_out)
+        else:  # d/dz mean CE = (softmax(z) - onehot(y)) / B
+            one = nn.functional.one_hot(y, n_out)
+            dz[lo:hi, :, :n_out] = torch.softmax(z, dim=2).sub_(one).div_(b)
+    W1, b1, W2, b2 = _views(th, d_max, hid, n_max)
     g = torch.empty_like(th)
-    gW1, gb1, gW2, gb2 = _views(g, d_max, hid, n_out)
-    gW2.copy_(torch.bmm(a.transpose(1, 2), dz))  # (k, hid, n_out)
+    gW1, gb1, gW2, gb2 = _views(g, d_max, hid, n_max)
+    gW2.copy_(torch.bmm(a.transpose(1, 2), dz))  # (k, hid, n_max)
     gb2.copy_(dz.sum(dim=1))
     da = torch.bmm(dz, W2.transpose(1, 2))  # (k, B, hid)
     da.mul_(gate)  # relu and dropout
@@ -272,68 +283,88 @@ def _heads_grad(th, x, y, task, d_max, hid, n_out, mask=None) -> torch.Tensor:
     return g
 
 
-@torch.no_grad()
 def _train_heads(
     xs_tr: list, xs_va: list, y_tr, y_va, y_va_np, task, n_out, wds: list, cfg, progress=False
 ) -> list[tuple]:
+    """Train H heads of one task at once (see :func:`_train_heads_tasks`).
+
+    Head h has its own input ``xs_tr[h]`` (Tensor[N_train x d_h], standardised; val
+    ``xs_va[h]``) and weight decay ``wds[h]``; all share the rows and labels.
+    """
+    heads = [(task, a, b, w) for a, b, w in zip(xs_tr, xs_va, wds)]
+    return _train_heads_tasks(heads, {task: (y_tr, y_va, y_va_np, n_out)}, cfg, progress)
+
+
+@torch.no_grad()
+def _train_heads_tasks(heads: list, labels: dict, cfg, progress=False) -> list[tuple]:
     """Train H MLP heads at once as one batched module; each head follows the old protocol.
 
-    Head h has its own input ``xs_tr[h]`` (Tensor[N_train x d_h], standardised) and weight
-    decay ``wds[h]``; all heads share the training rows and labels. Its weights are slices
-    of one flat parameter Tensor[H x P] (W1 [d_max x hidden], b1, W2 [hidden x n_out], b2),
-    trained with a hand-written AdamW (torch's formula) whose decoupled decay is per head.
-    Inputs narrower than d_max are zero-padded: a zero input column gives its W1 row a zero
-    gradient, so that row stays exactly 0 under AdamW (zero moments, decay of 0) and the
-    head computes what an unpadded head of width d_h computes.
+    Parameters
+    ----------
+    heads : list of (task, Tensor[N_train x d_h], Tensor[N_val x d_h], weight decay)
+        Standardised inputs; every head uses the same training and validation rows.
+    labels : dict task -> (y_train Tensor, y_val Tensor, y_val ndarray, n_out)
 
-    Per head, as in the sequential loop it replaces: the seed ``cfg.seed`` gives the same
-    initial weights (MLPProbe's init), the same dropout masks and the same batch order for
-    every weight decay and every feature set of the same width (common random numbers);
-    each epoch scores validation, keeps the best state (higher score, then lower val
-    loss), and a head without improvement for ``cfg.patience`` epochs stops (it is dropped
-    from the batch; its kept state is final). A head's results do not depend on the other
-    heads in the batch.
+    Head h's weights are slices of one flat parameter Tensor[H x P] (W1 [d_max x hidden],
+    b1, W2 [hidden x n_max], b2), trained with a hand-written AdamW (torch's formula) whose
+    decoupled decay is per head. Inputs narrower than d_max are zero-padded: a zero input
+    column gives its W1 row a zero gradient, so that row stays exactly 0 under AdamW (zero
+    moments, decay of 0) and the head computes what an unpadded head of width d_h computes.
+    Likewise a task with fewer outputs than n_max has zero, never-trained, never-scored
+    output columns.
+
+    Per head, as in the sequential loop it replaces (one MLPProbe + torch.optim.AdamW per
+    head): the seed ``cfg.seed`` gives MLPProbe's initial weights, the same dropout masks
+    and the same batch order for every weight decay and every feature set of the same width
+    (common random numbers); each epoch scores validation, keeps the best state (higher
+    score, then lower val loss), and a head without improvement for ``cfg.patience`` epochs
+    stops (it leaves the batch; its kept state is final). A head's results do not depend on
+    the other heads in the batch.
 
     Returns
     -------
-    list of (state_dict of MLPProbe(d_h), best epoch, val score, val loss, score history)
+    list of (state_dict of MLPProbe(d_h, n_out), best epoch, val score, val loss, score
+    history), in the order of ``heads``.
     """
-    H = len(xs_tr)
-    assert H == len(xs_va) == len(wds) and H > 0, "one input pair and weight decay per head"
-    # heads sorted by width (stable), so that each dropout stream's heads are contiguous
-    order = sorted(range(H), key=lambda h: int(xs_tr[h].shape[1]))
-    xs_tr, xs_va, wds = (
-        [xs_tr[h] for h in order],
-        [xs_va[h] for h in order],
-        [wds[h] for h in order],
-    )
-    dims = [int(x.shape[1]) for x in xs_tr]
-    d_max, hid, n = max(dims), cfg.hidden, xs_tr[0].shape[0]
-    assert all(x.shape[0] == n for x in xs_tr), "heads must share the training rows"
+    H = len(heads)
+    assert H > 0, "no heads to train"
+    tasks = list(labels)
+    # heads sorted by (task, width), stably: each task's and each dropout stream's heads
+    # are contiguous
+    order = sorted(range(H), key=lambda h: (tasks.index(heads[h][0]), int(heads[h][1].shape[1])))
+    heads = [heads[h] for h in order]
+    dims = [int(h[1].shape[1]) for h in heads]
+    n = heads[0][1].shape[0]
+    assert all(h[1].shape[0] == n for h in heads), "heads must share the training rows"
+    d_max, hid = max(dims), cfg.hidden
+    n_max = max(labels[t][3] for t in tasks)
+    outs = [labels[h[0]][3] for h in heads]
 
     def pad(x, d):  # (N, d_h) -> (N, d_max), zero columns on the right
-        return torch.nn.functional.pad(x, (0, d - x.shape[1]))
+        return nn.functional.pad(x, (0, d - x.shape[1]))
 
-    x_tr = torch.stack([pad(x, d_max) for x in xs_tr])  # (H, N, d_max)
-    x_va = torch.stack([pad(x, d_max) for x in xs_va])  # (H, N_val, d_max)
+    x_tr = torch.stack([pad(h[1], d_max) for h in heads])  # (H, N, d_max)
+    x_va = torch.stack([pad(h[2], d_max) for h in heads])  # (H, N_val, d_max)
 
     gen = torch.Generator().manual_seed(cfg.seed)  # batch order, shared by all heads
     seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
-    widths = sorted(set(dims))  # one init and one dropout stream per input width
-    inits, drops = zip(*(_old_stream_init(d, n_out, cfg, seed) for d in widths))
-    group = [widths.index(d) for d in dims]  # dropout stream of each head, ascending
+    # one init and one dropout stream per (task, width): a task's own generator, seeded
+    # alike, as each sequential fit had
+    keys = sorted(set(zip([h[0] for h in heads], dims)), key=lambda k: (tasks.index(k[0]), k[1]))
+    streams = {k: _old_stream_init(k[1], labels[k[0]][3], cfg, seed) for k in keys}
+    group = [keys.index((h[0], d)) for h, d in zip(heads, dims)]  # ascending
 
-    o1, o2, o3 = d_max * hid, d_max * hid + hid, d_max * hid + hid + hid * n_out
-    P = o3 + n_out
+    P = d_max * hid + hid + hid * n_max + n_max
     theta = torch.zeros(H, P)
     for h, d in enumerate(dims):
-        net = inits[widths.index(d)].net
-        theta[h, :o1].view(d_max, hid)[:d] = net[0].weight.detach().T  # (d, hidden)
-        theta[h, o1:o2] = net[0].bias.detach()
-        theta[h, o2:o3] = net[3].weight.detach().T.reshape(-1)  # (hidden, n_out)
-        theta[h, o3:] = net[3].bias.detach()
+        net, k = streams[keys[group[h]]][0].net, outs[h]
+        W1, b1, W2, b2 = _views(theta[h : h + 1], d_max, hid, n_max)
+        W1[0, :d] = net[0].weight.T  # (d, hidden)
+        b1[0] = net[0].bias
+        W2[0, :, :k] = net[3].weight.T  # (hidden, n_out)
+        b2[0, :k] = net[3].bias
     m, v = torch.zeros(H, P), torch.zeros(H, P)  # AdamW moments
-    wd = torch.tensor([float(w) for w in wds]).unsqueeze(1)  # (H, 1)
+    wd = torch.tensor([float(h[3]) for h in heads]).unsqueeze(1)  # (H, 1)
     beta1, beta2, eps, lr = 0.9, 0.999, 1e-8, cfg.lr  # torch.optim.AdamW defaults
 
     best_theta = theta.clone()
@@ -341,11 +372,22 @@ def _train_heads(
     best_loss = [math.inf] * H
     best_epoch, since = [0] * H, [0] * H
     history: list[list] = [[] for _ in range(H)]
-    alive = list(range(H))  # original index of each row still in the batch
+    alive = list(range(H))  # sorted index of each row still in the batch
     bs, p, step = min(cfg.batch_size, n), cfg.dropout, 0
-    for epoch in tqdm(range(1, cfg.epochs + 1), desc=f"probes {task}", disable=not progress):
+
+    def spans(rows: list) -> list:  # [(lo, hi, value)] runs of equal values in rows
+        out, lo = [], 0
+        for i in range(1, len(rows) + 1):
+            if i == len(rows) or rows[i] != rows[lo]:
+                out.append((lo, i, rows[lo]))
+                lo = i
+        return out
+
+    live = [heads[h][0] for h in alive]
+    for epoch in tqdm(range(1, cfg.epochs + 1), desc="probe heads", disable=not progress):
         perm = torch.randperm(n, generator=gen)
-        segments = [(group.index(g), len(group) - group[::-1].index(g), g) for g in set(group)]
+        segments = spans(group)
+        task_spans = spans(live)
         for i in range(0, n, bs):
             idx = perm[i : i + bs]
             b = idx.shape[0]
@@ -355,22 +397,25 @@ def _train_heads(
                 for lo, hi, g in segments:
                     mk = torch.zeros(b, hid)
                     if p < 1:
-                        mk.bernoulli_(1 - p, generator=drops[g]).div_(1 - p)
+                        mk.bernoulli_(1 - p, generator=streams[keys[g]][1]).div_(1 - p)
                     mask.append((lo, hi, mk))  # (B, hid) for heads lo..hi-1
-            grad = _heads_grad(theta, x_tr[:, idx], y_tr[idx], task, d_max, hid, n_out, mask)
+            parts = [(lo, hi, t, labels[t][0][idx], labels[t][3]) for lo, hi, t in task_spans]
+            grad = _heads_grad_parts(theta, x_tr[:, idx], parts, d_max, hid, n_max, mask)
             step += 1
-            with torch.no_grad():
-                theta.mul_(1 - lr * wd)  # decoupled weight decay, per head
-                m.lerp_(grad, 1 - beta1)
-                v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                denom = (v.sqrt() / math.sqrt(1 - beta2**step)).add_(eps)
-                theta.addcdiv_(m, denom, value=-lr / (1 - beta1**step))
-        with torch.no_grad():
-            logits = _heads_forward(theta, x_va, d_max, hid, n_out)[0]  # eval: no dropout
-            val_loss = _heads_loss(task, logits, y_va).tolist()
+            theta.mul_(1 - lr * wd)  # decoupled weight decay, per head
+            m.lerp_(grad, 1 - beta1)
+            v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            denom = (v.sqrt() / math.sqrt(1 - beta2**step)).add_(eps)
+            theta.addcdiv_(m, denom, value=-lr / (1 - beta1**step))
+        logits = _heads_forward(theta, x_va, d_max, hid, n_max)[0]  # eval: no dropout
+        val_loss = [0.0] * len(alive)
+        for lo, hi, t in task_spans:
+            k = labels[t][3]
+            val_loss[lo:hi] = _heads_loss(t, logits[lo:hi, :, :k], labels[t][1]).tolist()
         keep = []
         for r, h in enumerate(alive):
-            score = _score(task, y_va_np, logits[r])
+            t = live[r]
+            score = _score(t, labels[t][2], logits[r, :, : outs[h]])
             history[h].append(score)
             if score > best_score[h] or (score == best_score[h] and val_loss[r] < best_loss[h]):
                 best_score[h], best_loss[h], best_epoch[h], since[h] = score, val_loss[r], epoch, 0
@@ -384,18 +429,20 @@ def _train_heads(
                 break
             sel = torch.tensor(keep)
             alive = [alive[r] for r in keep]
-            theta = theta[sel]
-            m, v, wd, group = m[sel], v[sel], wd[sel], [group[r] for r in keep]
+            live = [live[r] for r in keep]
+            theta, m, v, wd = theta[sel], m[sel], v[sel], wd[sel]
+            group = [group[r] for r in keep]
             x_tr, x_va = x_tr[sel], x_va[sel]
 
-    out = [None] * H
+    out: list = [None] * H
     for h, d in enumerate(dims):
-        th = best_theta[h]
+        W1, b1, W2, b2 = _views(best_theta[h : h + 1], d_max, hid, n_max)
+        k = outs[h]
         state = {
-            "net.0.weight": th[:o1].view(d_max, hid)[:d].T.contiguous(),  # (hidden, d)
-            "net.0.bias": th[o1:o2].clone(),
-            "net.3.weight": th[o2:o3].view(hid, n_out).T.contiguous(),  # (n_out, hidden)
-            "net.3.bias": th[o3:].clone(),
+            "net.0.weight": W1[0, :d].T.contiguous(),  # (hidden, d)
+            "net.0.bias": b1[0].clone(),
+            "net.3.weight": W2[0, :, :k].T.contiguous(),  # (n_out, hidden)
+            "net.3.bias": b2[0, :k].clone(),
         }
         out[order[h]] = (state, best_epoch[h], best_score[h], best_loss[h], history[h])
     return out
@@ -447,6 +494,15 @@ def fit_probes(
         raise ValueError("ProbeConfig.weight_decays: expected at least one weight decay")
     if cfg.epochs < 1 or cfg.batch_size < 1:
         raise ValueError(f"ProbeConfig: epochs and batch_size must be >= 1, got {cfg}")
+    prepared = _prepare(features, y_train, y_val, task, n_classes)
+    return _fit_tasks({task: prepared}, cfg, progress, threads)[task]
+
+
+def _prepare(features: dict, y_train, y_val, task: str, n_classes) -> tuple:
+    """Checked labels and standardised inputs of one task's feature sets.
+
+    Returns (standardised {name: (mean, std, x_train, x_val)}, y_train, y_val, n_out).
+    """
     std, y_tr, y_va, n_out = {}, None, None, None
     for name, (X_train, X_val) in features.items():
         sfx = "" if len(features) == 1 else f"[{name!r}]"
@@ -465,42 +521,46 @@ def fit_probes(
                 f"val rows, got {X_tr.shape[0]} and {X_va.shape[0]}"
             )
         std[name] = _standardise(X_tr, X_va)
+    return std, y_tr, y_va, n_out
 
-    names = list(features)
-    heads = [(name, float(wd)) for name in names for wd in cfg.weight_decays]
-    t_tr, t_va = torch.from_numpy(y_tr), torch.from_numpy(y_va)
+
+def _fit_tasks(prepared: dict, cfg: ProbeConfig, progress, threads) -> dict:
+    """Fit every (task, feature set, weight decay) head in one batched loop.
+
+    ``prepared``: task -> :func:`_prepare` output; every task's rows must be the same (the
+    heads share the batch order). Returns task -> {name: FittedProbe}.
+    """
+    heads, labels = [], {}
+    for task, (std, y_tr, y_va, n_out) in prepared.items():
+        labels[task] = (torch.from_numpy(y_tr), torch.from_numpy(y_va), y_va, n_out)
+        for _, _, x_tr, x_va in std.values():
+            heads += [(task, x_tr, x_va, float(wd)) for wd in cfg.weight_decays]
     with torch.random.fork_rng(devices=[]), _num_threads(threads):
-        fitted = _train_heads(
-            [std[name][2] for name, _ in heads],
-            [std[name][3] for name, _ in heads],
-            t_tr,
-            t_va,
-            y_va,
-            task,
-            n_out,
-            [wd for _, wd in heads],
-            cfg,
-            progress,
-        )
+        fitted = _train_heads_tasks(heads, labels, cfg, progress)
         # built inside fork_rng: their (overwritten) init must not draw from the global RNG
         models = {
-            name: MLPProbe(std[name][0].shape[0], n_out, cfg.hidden, cfg.dropout) for name in names
+            (task, name): MLPProbe(st[0].shape[0], labels[task][3], cfg.hidden, cfg.dropout)
+            for task, (std, *_) in prepared.items()
+            for name, st in std.items()
         }
-    out = {}
-    for name in names:
-        best, history = None, {}
-        for (hname, wd), (state, epoch, score, loss, hist) in zip(heads, fitted):
-            if hname != name:
-                continue
-            history[wd] = hist
-            if best is None or score > best[2] or (score == best[2] and loss < best[3]):
-                best = (state, epoch, score, loss, wd)
-        state, epoch, score, loss, wd = best
-        model = models[name]
-        model.load_state_dict(state)
-        model.eval()
-        mean, sd = std[name][:2]
-        out[name] = FittedProbe(task, model, mean, sd, n_out, wd, epoch, score, loss, history)
+    out: dict = {}
+    it = iter(fitted)
+    for task, (std, *_) in prepared.items():
+        n_out = labels[task][3]
+        for name, (mean, sd, _, _) in std.items():
+            best, history = None, {}
+            for wd in cfg.weight_decays:  # the heads of this feature set, in grid order
+                state, epoch, score, loss, hist = next(it)
+                history[float(wd)] = hist
+                if best is None or score > best[2] or (score == best[2] and loss < best[3]):
+                    best = (state, epoch, score, loss, float(wd))
+            state, epoch, score, loss, wd = best
+            model = models[task, name]
+            model.load_state_dict(state)
+            model.eval()
+            out.setdefault(task, {})[name] = FittedProbe(
+                task, model, mean, sd, n_out, wd, epoch, score, loss, history
+            )
     return out
 
 
@@ -694,13 +754,22 @@ def probe_features(
         Xs[name] = X
     results: dict = {name: {} for name in features}
     tr, va, te = rows["train"], rows["val"], rows["test"]
-    for task in tqdm(TASKS, desc="probes", disable=not progress):
+    # every (task, feature set, weight decay) head trains at once, in one batched loop
+    split = {name: (X[tr], X[va]) for name, X in Xs.items()}
+    prepared = {
+        task: _prepare(
+            split,
+            labels[task][tr],
+            labels[task][va],
+            task,
+            len(classes) if task == "sensor" else None,
+        )
+        for task in TASKS
+    }
+    fitted = _fit_tasks(prepared, cfg, progress, threads)
+    for task in TASKS:
         y = labels[task]
-        k = len(classes) if task == "sensor" else None
-        # every feature set's heads of this task train at once (one batched loop)
-        split = {name: (X[tr], X[va]) for name, X in Xs.items()}
-        probes = fit_probes(split, y[tr], y[va], task, cfg, n_classes=k, threads=threads)
-        for name, probe in probes.items():
+        for name, probe in fitted[task].items():
             X = Xs[name]
             results[name][task] = evaluate_probe(probe, X[te], y[te], task)
             if per_clip is not None:

@@ -11,9 +11,11 @@ from mvlib.config import ProbeConfig
 from mvlib.metrics import EMPTY_CLIP_JACCARD, accuracy, jaccard_samples
 from mvlib.probe import (
     MLPProbe,
+    _fit_tasks,
     _heads_forward,
     _heads_grad,
     _heads_loss,
+    _prepare,
     _score,
     _standardise,
     _train_heads,
@@ -405,9 +407,19 @@ def test_batched_fit_equals_single_head_fits():
     tr, va = part == "train", part == "val"
     cfg = ProbeConfig(hidden=16, epochs=12, patience=4, dropout=0.2, weight_decays=(1e-4, 0.1))
     split = {k: (X[tr], X[va]) for k, X in feats.items()}
+    # both tasks' heads in one loop (as probe_features does): each as in its task's fit
+    prep = {
+        t: _prepare(split, y[tr], y[va], t, None)
+        for t, y in (("source", source), ("sensor", sensor))
+    }
+    both = _fit_tasks(prep, cfg, progress=False, threads=1)
     for task, y in (("source", source), ("sensor", sensor)):
         state = torch.get_rng_state()
         many = fit_probes(split, y[tr], y[va], task, cfg, n_classes=None)
+        for name, p in many.items():
+            assert both[task][name].history == p.history
+            for k, v in p.model.state_dict().items():  # padding may change float rounding
+                torch.testing.assert_close(v, both[task][name].model.state_dict()[k])
         assert torch.equal(torch.get_rng_state(), state)
         again = fit_probes(split, y[tr], y[va], task, cfg)
         assert list(many) == list(feats)
