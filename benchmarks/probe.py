@@ -19,7 +19,9 @@ times ``probe_run`` on a trained run folder (``--run DIR``). Usage::
 
     python benchmarks/probe.py                      # profile "default" probe config
     python benchmarks/probe.py --epochs 20 --repeat 1   # quick check
-    python benchmarks/probe.py --run RUN_DIR
+    python benchmarks/probe.py --run RUN_DIR [--baseline-src OLD_TREE]
+
+where OLD_TREE is e.g. ``git archive 3744d2f | tar -x -C OLD_TREE`` (mvlib before batching).
 """
 
 from __future__ import annotations
@@ -187,6 +189,11 @@ def main(argv=None) -> None:
     ap.add_argument("--epochs", type=int, default=None, help="override probe.epochs")
     ap.add_argument("--repeat", type=int, default=3, help="timings: best of this many")
     ap.add_argument("--run", default=None, help="also time mvlib.probe.probe_run on this run")
+    ap.add_argument(
+        "--baseline-src",
+        default=None,
+        help="with --run: also time probe_run of the mvlib source tree in this folder",
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     cfg = config.load_config(args.profile).probe
@@ -213,11 +220,59 @@ def main(argv=None) -> None:
     print(f"\nbatched vs one head at a time (same code): {one / bat:.2f}x")
     print(f"batched vs the old sequential loop: {base / bat:.2f}x")
     if args.run:
-        from mvlib.probe import probe_run
+        time_probe_run(args.run, args.baseline_src, args.repeat)
 
-        t0 = time.perf_counter()
-        probe_run(args.run, progress=False)
-        print(f"\nprobe_run({args.run}): {time.perf_counter() - t0:.2f} s")
+
+_PROBE_RUN = """
+import sys, time, torch
+torch.set_num_threads(1)
+from mvlib.probe import probe_run
+t0 = time.perf_counter()
+s = probe_run(sys.argv[1], progress=False)["summary"]
+print(time.perf_counter() - t0, s["source_jaccard"], s["sensor_accuracy"])
+"""
+
+
+def time_probe_run(run: str, baseline_src: str | None, repeat: int) -> None:
+    """``probe_run`` on copies of a run, in fresh processes: this mvlib vs a baseline's.
+
+    ``baseline_src``: a source tree of another mvlib (e.g. ``git archive <commit> | tar -x``)
+    imported through PYTHONPATH; the run is copied so that neither writes into ``run``.
+    """
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    import mvlib
+
+    here = str(Path(mvlib.__file__).resolve().parents[1])
+    srcs = {"this mvlib": here} | ({"baseline": baseline_src} if baseline_src else {})
+    best: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(repeat):
+            for label, src in srcs.items():
+                dst = Path(tmp) / f"{label.replace(' ', '_')}-{i}"
+                shutil.copytree(run, dst)
+                env = {**os.environ, "PYTHONPATH": src}
+                out = subprocess.run(
+                    [sys.executable, "-c", _PROBE_RUN, str(dst)],
+                    env=env,
+                    cwd=tmp,  # not the checkout: "-c" puts the cwd first on sys.path
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout.split()
+                sec, src_j, sen_a = (float(v) for v in out[-3:])
+                if label not in best or sec < best[label][0]:
+                    best[label] = (sec, src_j, sen_a)
+    print(f"\nprobe_run({run}), best of {repeat}, fresh process each:")
+    for label, (sec, src_j, sen_a) in best.items():
+        print(f"  {label:<12}{sec:8.2f} s   source_jaccard={src_j:.4f} sensor_accuracy={sen_a:.4f}")
+    if "baseline" in best:
+        print(f"  ratio baseline / this mvlib: {best['baseline'][0] / best['this mvlib'][0]:.2f}x")
 
 
 if __name__ == "__main__":
