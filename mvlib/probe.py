@@ -8,7 +8,11 @@ with the best validation score (ties: lower validation loss) are kept, as hear-e
 selects its grid on validation. The test partition is scored once, by the selected head.
 
 The sweep fits hundreds of probes on small features (N ~ 500-5000, d <= 2048), so the loop
-works on whole tensors (no DataLoader) and evaluates validation in one forward pass.
+works on whole tensors (no DataLoader) and evaluates validation in one forward pass. All
+heads fitted on the same rows (every weight decay, feature set and task of a run) train
+together as one batched module (:func:`_train_heads_tasks`): per-step overhead, not
+arithmetic, is what these tiny heads cost. Each head follows the protocol above exactly as
+if trained alone (``tests/test_probe.py`` checks this).
 """
 
 from __future__ import annotations
@@ -472,7 +476,8 @@ def fit_probes(
     Every (feature set, weight decay) head is one slice of a batched module (see
     :func:`_train_heads`); per feature set, the weight decay with the best validation
     score (ties: lower validation loss; first in ``cfg.weight_decays`` order) is kept.
-    A feature set's probe is the one :func:`fit_probe` gives for it alone.
+    A feature set's probe is the one :func:`fit_probe` gives for it alone (same epochs,
+    scores and selection; weights equal up to float rounding where widths differ).
 
     Parameters
     ----------
@@ -714,7 +719,7 @@ def probe_features(
     partition : ndarray[N] of "train" | "val" | "test" | "" ("": not used)
     cfg : ProbeConfig
     progress : bool
-        tqdm over the (feature set, task) probes.
+        tqdm over the epochs of the batched heads.
     threads : int or None
         See :func:`fit_probe`.
     per_clip : dict, optional

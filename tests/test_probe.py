@@ -297,6 +297,10 @@ def test_bad_input_is_named():
         probe_features({"x": x, "y": x[:-1]}, source, sensor, part, cfg)
     with pytest.raises(ValueError, match="task"):
         fit_probe(x, sensor, x, sensor, "genre", cfg)
+    with pytest.raises(ValueError, match="'b'.*rows"):
+        fit_probes({"a": (x, x), "b": (x[:-1], x)}, sensor, sensor, "sensor", cfg)
+    with pytest.raises(ValueError, match="no feature sets"):
+        fit_probes({}, sensor, sensor, "sensor", cfg)
     with pytest.raises(ValueError, match="0/1"):
         fit_probe(x, source * 2, x, source, "source", cfg)
     x_nan = x.copy()
