@@ -347,8 +347,19 @@ def _train_heads_tasks(heads: list, labels: dict, cfg, progress=False) -> list[t
     def pad(x, d):  # (N, d_h) -> (N, d_max), zero columns on the right
         return nn.functional.pad(x, (0, d - x.shape[1]))
 
-    x_tr = torch.stack([pad(h[1], d_max) for h in heads])  # (H, N, d_max)
-    x_va = torch.stack([pad(h[2], d_max) for h in heads])  # (H, N_val, d_max)
+    # inputs stored once per distinct feature set (the weight decays' and tasks' heads of a
+    # feature set share it), gathered per batch: memory F x N x d_max, not H x N x d_max
+    uniq: list = []
+    src_list = []
+    for h in heads:
+        j = next((j for j, u in enumerate(uniq) if _same_input(u, h)), None)
+        if j is None:
+            uniq.append(h)
+            j = len(uniq) - 1
+        src_list.append(j)
+    xu_tr = torch.stack([pad(u[1], d_max) for u in uniq])  # (F, N, d_max)
+    xu_va = torch.stack([pad(u[2], d_max) for u in uniq])  # (F, N_val, d_max)
+    src = torch.tensor(src_list)  # (H,) feature set of each head
 
     gen = torch.Generator().manual_seed(cfg.seed)  # batch order, shared by all heads
     seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
@@ -404,13 +415,15 @@ def _train_heads_tasks(heads: list, labels: dict, cfg, progress=False) -> list[t
                         mk.bernoulli_(1 - p, generator=streams[keys[g]][1]).div_(1 - p)
                     mask.append((lo, hi, mk))  # (B, hid) for heads lo..hi-1
             parts = [(lo, hi, t, labels[t][0][idx], labels[t][3]) for lo, hi, t in task_spans]
-            grad = _heads_grad_parts(theta, x_tr[:, idx], parts, d_max, hid, n_max, mask)
+            xb = xu_tr.index_select(1, idx).index_select(0, src)  # (k, B, d_max)
+            grad = _heads_grad_parts(theta, xb, parts, d_max, hid, n_max, mask)
             step += 1
             theta.mul_(1 - lr * wd)  # decoupled weight decay, per head
             m.lerp_(grad, 1 - beta1)
             v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
             denom = (v.sqrt() / math.sqrt(1 - beta2**step)).add_(eps)
             theta.addcdiv_(m, denom, value=-lr / (1 - beta1**step))
+        x_va = xu_va.index_select(0, src)  # (k, N_val, d_max)
         logits = _heads_forward(theta, x_va, d_max, hid, n_max)[0]  # eval: no dropout
         val_loss = [0.0] * len(alive)
         for lo, hi, t in task_spans:
@@ -436,7 +449,7 @@ def _train_heads_tasks(heads: list, labels: dict, cfg, progress=False) -> list[t
             live = [live[r] for r in keep]
             theta, m, v, wd = theta[sel], m[sel], v[sel], wd[sel]
             group = [group[r] for r in keep]
-            x_tr, x_va = x_tr[sel], x_va[sel]
+            src = src[sel]
 
     out: list = [None] * H
     for h, d in enumerate(dims):
@@ -450,6 +463,18 @@ def _train_heads_tasks(heads: list, labels: dict, cfg, progress=False) -> list[t
         }
         out[order[h]] = (state, best_epoch[h], best_score[h], best_loss[h], history[h])
     return out
+
+
+def _same_input(a: tuple, b: tuple) -> bool:
+    """Whether two heads ``(task, x_train, x_val, wd)`` have the same input tensors."""
+    if a[1] is b[1] and a[2] is b[2]:
+        return True
+    return (
+        a[1].shape == b[1].shape
+        and a[2].shape == b[2].shape
+        and torch.equal(a[1], b[1])
+        and torch.equal(a[2], b[2])
+    )
 
 
 def _standardise(X_tr: np.ndarray, X_va: np.ndarray):
