@@ -185,7 +185,7 @@ def _score(task: str, y: np.ndarray, logits: torch.Tensor) -> float:
     return accuracy(y, logits.argmax(dim=1).numpy())
 
 
-def _old_stream_init(d: int, n_out: int, cfg: ProbeConfig, seed: int):
+def _seeded_init(d: int, n_out: int, cfg: ProbeConfig, seed: int):
     """Initial MLPProbe of input size d and the dropout generator that follows its init.
 
     Reproduces the sequential protocol: ``torch.manual_seed(seed)``, build the MLPProbe
@@ -366,7 +366,7 @@ def _train_heads_tasks(heads: list, labels: dict, cfg, progress=False) -> list[t
     # one init and one dropout stream per (task, width): a task's own generator, seeded
     # alike, as each sequential fit had
     keys = sorted(set(zip([h[0] for h in heads], dims)), key=lambda k: (tasks.index(k[0]), k[1]))
-    streams = {k: _old_stream_init(k[1], labels[k[0]][3], cfg, seed) for k in keys}
+    streams = {k: _seeded_init(k[1], labels[k[0]][3], cfg, seed) for k in keys}
     group = [keys.index((h[0], d)) for h, d in zip(heads, dims)]  # ascending
 
     P = d_max * hid + hid + hid * n_max + n_max
