@@ -117,7 +117,7 @@ def efficiency_probes(
         test scores (see :func:`mvlib.probe.per_clip_outputs`), ``"{f}.{k}.{task}.val"``
         (selected head's validation score) and ``"{f}.{k}.n_train"``.
     """
-    from mvlib.probe import _check_labels, fit_probe, per_clip_outputs
+    from mvlib.probe import _check_labels, _fit_tasks, _prepare, per_clip_outputs
 
     X = np.asarray(X, dtype=np.float64)
     part = np.asarray(partition).astype(str)
@@ -136,10 +136,20 @@ def efficiency_probes(
     for f, k in tqdm(jobs, desc="label efficiency", disable=not progress):
         tr = subsample_train(ids, sen_ids, part, f, k, seed)
         out[f"{f:g}.{k}.n_train"] = np.array(int(tr.sum()))
+        # both tasks' probes (every weight decay) train at once, in one batched loop
+        prepared = {
+            task: _prepare(
+                {"x": (X[tr], X[va])},
+                labels[task][tr],
+                labels[task][va],
+                task,
+                len(classes) if task == "sensor" else None,
+            )
+            for task in tasks
+        }
+        fitted = _fit_tasks(prepared, cfg, progress=False, threads=1)
         for task in tasks:
-            y = labels[task]
-            n_cls = len(classes) if task == "sensor" else None
-            probe = fit_probe(X[tr], y[tr], X[va], y[va], task, cfg, n_classes=n_cls)
+            y, probe = labels[task], fitted[task]["x"]
             out[f"{f:g}.{k}.{task}.score"] = per_clip_outputs(probe, X[te], y[te], task)["score"]
             out[f"{f:g}.{k}.{task}.val"] = np.array(probe.val_score)
     return out

@@ -8,13 +8,16 @@ with the best validation score (ties: lower validation loss) are kept, as hear-e
 selects its grid on validation. The test partition is scored once, by the selected head.
 
 The sweep fits hundreds of probes on small features (N ~ 500-5000, d <= 2048), so the loop
-works on whole tensors (no DataLoader) and evaluates validation in one forward pass.
+works on whole tensors (no DataLoader) and evaluates validation in one forward pass. All
+heads fitted on the same rows (every weight decay, feature set and task of a run) train
+together as one batched module (:func:`_train_heads_tasks`): per-step overhead, not
+arithmetic, is what these tiny heads cost. Each head follows the protocol above exactly as
+if trained alone (``tests/test_probe.py`` checks this).
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import math
 from dataclasses import dataclass, field
@@ -47,6 +50,7 @@ __all__ = [
     "MLPProbe",
     "FittedProbe",
     "fit_probe",
+    "fit_probes",
     "evaluate_probe",
     "per_clip_outputs",
     "probe_features",
@@ -181,39 +185,413 @@ def _score(task: str, y: np.ndarray, logits: torch.Tensor) -> float:
     return accuracy(y, logits.argmax(dim=1).numpy())
 
 
-def _train_one(
-    x_tr, y_tr, x_va, y_va, y_va_np, task, n_out, weight_decay, cfg, gen
-) -> tuple[dict, int, float, float, list]:
-    """Train one head; return (best state, best epoch, val score, val loss, score history)."""
-    torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
-    model = MLPProbe(x_tr.shape[1], n_out, cfg.hidden, cfg.dropout)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=weight_decay)
-    loss_fn = nn.BCEWithLogitsLoss() if task == "source" else nn.CrossEntropyLoss()
-    n, bs = x_tr.shape[0], min(cfg.batch_size, x_tr.shape[0])
-    best = (-math.inf, math.inf)  # (val score, val loss): higher score, then lower loss
-    best_state, best_epoch, history, since = None, 0, [], 0
-    for epoch in range(1, cfg.epochs + 1):
-        model.train()
+def _seeded_init(d: int, n_out: int, cfg: ProbeConfig, seed: int):
+    """Initial MLPProbe of input size d and the dropout generator that follows its init.
+
+    Reproduces the sequential protocol: ``torch.manual_seed(seed)``, build the MLPProbe
+    (init from the global RNG), then draw dropout masks from the global RNG as it stands.
+    Must run inside ``torch.random.fork_rng``.
+    """
+    torch.manual_seed(seed)
+    model = MLPProbe(d, n_out, cfg.hidden, cfg.dropout)
+    drop = torch.Generator()
+    drop.set_state(torch.get_rng_state())
+    return model, drop
+
+
+def _views(th: torch.Tensor, d_max: int, hid: int, n_out: int):
+    """Views of flat head parameters Tensor[k x P] (P = d_max*hid + hid + hid*n_out + n_out).
+
+    Returns W1 Tensor[k x d_max x hid], b1 Tensor[k x hid], W2 Tensor[k x hid x n_out],
+    b2 Tensor[k x n_out]: head h computes ``relu(x @ W1[h] + b1[h]) @ W2[h] + b2[h]``.
+    """
+    k = th.shape[0]
+    o1 = d_max * hid
+    o2 = o1 + hid
+    o3 = o2 + hid * n_out
+    assert th.shape[1] == o3 + n_out, f"expected {o3 + n_out} parameters per head"
+    return (
+        th[:, :o1].view(k, d_max, hid),
+        th[:, o1:o2],
+        th[:, o2:o3].view(k, hid, n_out),
+        th[:, o3:],
+    )
+
+
+def _heads_forward(th, x, d_max, hid, n_out, mask=None):
+    """Logits Tensor[k x B x n_out] of k heads on their inputs x Tensor[k x B x d_max].
+
+    ``mask``: dropout multipliers Tensor[B x hid] (shared) or Tensor[k x B x hid], or a
+    list of ``(lo, hi, Tensor[B x hid])``: the multipliers of heads lo..hi-1, or None.
+    Also returns the gate Tensor[k x B x hid]: d hidden / d pre-activation (relu's 0/1
+    times the dropout multiplier), so that hidden = gate * pre-activation.
+    """
+    W1, b1, W2, b2 = _views(th, d_max, hid, n_out)
+    pre = torch.baddbmm(b1.unsqueeze(1), x, W1)  # (k, B, hid)
+    gate = (pre > 0).to(pre.dtype)
+    if isinstance(mask, list):
+        for lo, hi, mk in mask:
+            gate[lo:hi].mul_(mk)
+    elif mask is not None:
+        gate.mul_(mask)
+    a = pre.mul_(gate)  # relu, then dropout
+    return torch.baddbmm(b2.unsqueeze(1), a, W2), a, gate  # (k, B, n_out)
+
+
+def _heads_loss(task: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Each head's mean loss, Tensor[k]: BCE over B x C (source) or CE over B (sensor)."""
+    k, b, n_out = logits.shape
+    if task == "source":
+        bce = nn.functional.binary_cross_entropy_with_logits(
+            logits, y.expand(k, *y.shape), reduction="none"
+        )
+        return bce.mean(dim=(1, 2))
+    ce = nn.functional.cross_entropy(logits.reshape(k * b, n_out), y.repeat(k), reduction="none")
+    return ce.view(k, b).mean(dim=1)  # (k,)
+
+
+def _heads_grad(th, x, y, task, d_max, hid, n_out, mask=None) -> torch.Tensor:
+    """Gradient of the sum of the heads' mean training losses, Tensor[k x P], by hand.
+
+    The sum's gradient in head h's slice is head h's own gradient (heads share no
+    parameter). Written out (no autograd graph): the batched loop is dominated by
+    per-step overhead, and autograd's view-into-flat-tensor backward copies the whole
+    parameter block once per view. Checked against autograd in the tests.
+    """
+    return _heads_grad_parts(th, x, [(0, th.shape[0], task, y, n_out)], d_max, hid, n_out, mask)
+
+
+def _heads_grad_parts(th, x, parts, d_max, hid, n_max, mask=None) -> torch.Tensor:
+    """:func:`_heads_grad` of heads of several tasks: ``parts`` lists ``(lo, hi, task, y,
+    n_out)``, heads lo..hi-1 being of that task with ``n_out <= n_max`` outputs (the
+    others are padding: zero weights, zero gradient, never scored)."""
+    logits, a, gate = _heads_forward(th, x, d_max, hid, n_max, mask)
+    k, b, _ = logits.shape
+    dz = torch.zeros_like(logits)  # (k, B, n_max)
+    for lo, hi, task, y, n_out in parts:
+        z = logits[lo:hi, :, :n_out]
+        if task == "source":  # d/dz mean BCE = (sigmoid(z) - y) / (B * C)
+            dz[lo:hi, :, :n_out] = torch.sigmoid(z).sub_(y).div_(b * n_out)
+        else:  # d/dz mean CE = (softmax(z) - onehot(y)) / B
+            one = nn.functional.one_hot(y, n_out)
+            dz[lo:hi, :, :n_out] = torch.softmax(z, dim=2).sub_(one).div_(b)
+    W1, b1, W2, b2 = _views(th, d_max, hid, n_max)
+    g = torch.empty_like(th)
+    gW1, gb1, gW2, gb2 = _views(g, d_max, hid, n_max)
+    gW2.copy_(torch.bmm(a.transpose(1, 2), dz))  # (k, hid, n_max)
+    gb2.copy_(dz.sum(dim=1))
+    da = torch.bmm(dz, W2.transpose(1, 2))  # (k, B, hid)
+    da.mul_(gate)  # relu and dropout
+    gW1.copy_(torch.bmm(x.transpose(1, 2), da))  # (k, d_max, hid); zero rows for padding
+    gb1.copy_(da.sum(dim=1))
+    return g
+
+
+def _train_heads(
+    xs_tr: list, xs_va: list, y_tr, y_va, y_va_np, task, n_out, wds: list, cfg, progress=False
+) -> list[tuple]:
+    """Train H heads of one task at once (see :func:`_train_heads_tasks`).
+
+    Head h has its own input ``xs_tr[h]`` (Tensor[N_train x d_h], standardised; val
+    ``xs_va[h]``) and weight decay ``wds[h]``; all share the rows and labels.
+    """
+    heads = [(task, a, b, w) for a, b, w in zip(xs_tr, xs_va, wds)]
+    return _train_heads_tasks(heads, {task: (y_tr, y_va, y_va_np, n_out)}, cfg, progress)
+
+
+@torch.no_grad()
+def _train_heads_tasks(heads: list, labels: dict, cfg, progress=False) -> list[tuple]:
+    """Train H MLP heads at once as one batched module; each head follows the old protocol.
+
+    Parameters
+    ----------
+    heads : list of (task, Tensor[N_train x d_h], Tensor[N_val x d_h], weight decay)
+        Standardised inputs; every head uses the same training and validation rows.
+    labels : dict task -> (y_train Tensor, y_val Tensor, y_val ndarray, n_out)
+
+    Head h's weights are slices of one flat parameter Tensor[H x P] (W1 [d_max x hidden],
+    b1, W2 [hidden x n_max], b2), trained with a hand-written AdamW (torch's formula) whose
+    decoupled decay is per head. Inputs narrower than d_max are zero-padded: a zero input
+    column gives its W1 row a zero gradient, so that row stays exactly 0 under AdamW (zero
+    moments, decay of 0) and the head computes what an unpadded head of width d_h computes.
+    Likewise a task with fewer outputs than n_max has zero, never-trained, never-scored
+    output columns.
+
+    Per head, as in the sequential loop it replaces (one MLPProbe + torch.optim.AdamW per
+    head): the seed ``cfg.seed`` gives MLPProbe's initial weights, the same dropout masks
+    and the same batch order for every weight decay and every feature set of the same width
+    (common random numbers); each epoch scores validation, keeps the best state (higher
+    score, then lower val loss), and a head without improvement for ``cfg.patience`` epochs
+    stops (it leaves the batch; its kept state is final). A head's results do not depend on
+    the other heads in the batch.
+
+    Returns
+    -------
+    list of (state_dict of MLPProbe(d_h, n_out), best epoch, val score, val loss, score
+    history), in the order of ``heads``.
+    """
+    H = len(heads)
+    assert H > 0, "no heads to train"
+    tasks = list(labels)
+    # heads sorted by (task, width), stably: each task's and each dropout stream's heads
+    # are contiguous
+    order = sorted(range(H), key=lambda h: (tasks.index(heads[h][0]), int(heads[h][1].shape[1])))
+    heads = [heads[h] for h in order]
+    dims = [int(h[1].shape[1]) for h in heads]
+    n = heads[0][1].shape[0]
+    assert all(h[1].shape[0] == n for h in heads), "heads must share the training rows"
+    d_max, hid = max(dims), cfg.hidden
+    n_max = max(labels[t][3] for t in tasks)
+    outs = [labels[h[0]][3] for h in heads]
+
+    def pad(x, d):  # (N, d_h) -> (N, d_max), zero columns on the right
+        return nn.functional.pad(x, (0, d - x.shape[1]))
+
+    # inputs stored once per distinct feature set (the weight decays' and tasks' heads of a
+    # feature set share it), gathered per batch: memory F x N x d_max, not H x N x d_max
+    uniq: list = []
+    src_list = []
+    for h in heads:
+        j = next((j for j, u in enumerate(uniq) if _same_input(u, h)), None)
+        if j is None:
+            uniq.append(h)
+            j = len(uniq) - 1
+        src_list.append(j)
+    xu_tr = torch.stack([pad(u[1], d_max) for u in uniq])  # (F, N, d_max)
+    xu_va = torch.stack([pad(u[2], d_max) for u in uniq])  # (F, N_val, d_max)
+    src = torch.tensor(src_list)  # (H,) feature set of each head
+
+    gen = torch.Generator().manual_seed(cfg.seed)  # batch order, shared by all heads
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
+    # one init and one dropout stream per (task, width): a task's own generator, seeded
+    # alike, as each sequential fit had
+    keys = sorted(set(zip([h[0] for h in heads], dims)), key=lambda k: (tasks.index(k[0]), k[1]))
+    streams = {k: _seeded_init(k[1], labels[k[0]][3], cfg, seed) for k in keys}
+    group = [keys.index((h[0], d)) for h, d in zip(heads, dims)]  # ascending
+
+    P = d_max * hid + hid + hid * n_max + n_max
+    theta = torch.zeros(H, P)
+    for h, d in enumerate(dims):
+        net, k = streams[keys[group[h]]][0].net, outs[h]
+        W1, b1, W2, b2 = _views(theta[h : h + 1], d_max, hid, n_max)
+        W1[0, :d] = net[0].weight.T  # (d, hidden)
+        b1[0] = net[0].bias
+        W2[0, :, :k] = net[3].weight.T  # (hidden, n_out)
+        b2[0, :k] = net[3].bias
+    m, v = torch.zeros(H, P), torch.zeros(H, P)  # AdamW moments
+    wd = torch.tensor([float(h[3]) for h in heads]).unsqueeze(1)  # (H, 1)
+    beta1, beta2, eps, lr = 0.9, 0.999, 1e-8, cfg.lr  # torch.optim.AdamW defaults
+
+    best_theta = theta.clone()
+    best_score = [-math.inf] * H
+    best_loss = [math.inf] * H
+    best_epoch, since = [0] * H, [0] * H
+    history: list[list] = [[] for _ in range(H)]
+    alive = list(range(H))  # sorted index of each row still in the batch
+    bs, p, step = min(cfg.batch_size, n), cfg.dropout, 0
+
+    def spans(rows: list) -> list:  # [(lo, hi, value)] runs of equal values in rows
+        out, lo = [], 0
+        for i in range(1, len(rows) + 1):
+            if i == len(rows) or rows[i] != rows[lo]:
+                out.append((lo, i, rows[lo]))
+                lo = i
+        return out
+
+    live = [heads[h][0] for h in alive]
+    for epoch in tqdm(range(1, cfg.epochs + 1), desc="probe heads", disable=not progress):
         perm = torch.randperm(n, generator=gen)
+        segments = spans(group)
+        task_spans = spans(live)
         for i in range(0, n, bs):
             idx = perm[i : i + bs]
-            opt.zero_grad(set_to_none=True)
-            loss_fn(model(x_tr[idx]), y_tr[idx]).backward()
-            opt.step()
-        model.eval()
-        with torch.no_grad():
-            logits = model(x_va)
-            val_loss = float(loss_fn(logits, y_va))
-        score = _score(task, y_va_np, logits)
-        history.append(score)
-        if score > best[0] or (score == best[0] and val_loss < best[1]):
-            best, best_epoch, since = (score, val_loss), epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            since += 1
-            if cfg.patience is not None and since >= cfg.patience:
+            b = idx.shape[0]
+            mask = None
+            if p > 0:  # as nn.Dropout on CPU: bernoulli_(1 - p), scaled by 1 / (1 - p)
+                mask = []
+                for lo, hi, g in segments:
+                    mk = torch.zeros(b, hid)
+                    if p < 1:
+                        mk.bernoulli_(1 - p, generator=streams[keys[g]][1]).div_(1 - p)
+                    mask.append((lo, hi, mk))  # (B, hid) for heads lo..hi-1
+            parts = [(lo, hi, t, labels[t][0][idx], labels[t][3]) for lo, hi, t in task_spans]
+            xb = xu_tr.index_select(1, idx).index_select(0, src)  # (k, B, d_max)
+            grad = _heads_grad_parts(theta, xb, parts, d_max, hid, n_max, mask)
+            step += 1
+            theta.mul_(1 - lr * wd)  # decoupled weight decay, per head
+            m.lerp_(grad, 1 - beta1)
+            v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            denom = (v.sqrt() / math.sqrt(1 - beta2**step)).add_(eps)
+            theta.addcdiv_(m, denom, value=-lr / (1 - beta1**step))
+        x_va = xu_va.index_select(0, src)  # (k, N_val, d_max)
+        logits = _heads_forward(theta, x_va, d_max, hid, n_max)[0]  # eval: no dropout
+        val_loss = [0.0] * len(alive)
+        for lo, hi, t in task_spans:
+            k = labels[t][3]
+            val_loss[lo:hi] = _heads_loss(t, logits[lo:hi, :, :k], labels[t][1]).tolist()
+        keep = []
+        for r, h in enumerate(alive):
+            t = live[r]
+            score = _score(t, labels[t][2], logits[r, :, : outs[h]])
+            history[h].append(score)
+            if score > best_score[h] or (score == best_score[h] and val_loss[r] < best_loss[h]):
+                best_score[h], best_loss[h], best_epoch[h], since[h] = score, val_loss[r], epoch, 0
+                best_theta[h] = theta[r]
+            else:
+                since[h] += 1
+            if cfg.patience is None or since[h] < cfg.patience:
+                keep.append(r)
+        if len(keep) < len(alive):  # stopped heads leave the batch: no more updates
+            if not keep:
                 break
-    return best_state, best_epoch, best[0], best[1], history
+            sel = torch.tensor(keep)
+            alive = [alive[r] for r in keep]
+            live = [live[r] for r in keep]
+            theta, m, v, wd = theta[sel], m[sel], v[sel], wd[sel]
+            group = [group[r] for r in keep]
+            src = src[sel]
+
+    out: list = [None] * H
+    for h, d in enumerate(dims):
+        W1, b1, W2, b2 = _views(best_theta[h : h + 1], d_max, hid, n_max)
+        k = outs[h]
+        state = {
+            "net.0.weight": W1[0, :d].T.contiguous(),  # (hidden, d)
+            "net.0.bias": b1[0].clone(),
+            "net.3.weight": W2[0, :, :k].T.contiguous(),  # (n_out, hidden)
+            "net.3.bias": b2[0, :k].clone(),
+        }
+        out[order[h]] = (state, best_epoch[h], best_score[h], best_loss[h], history[h])
+    return out
+
+
+def _same_input(a: tuple, b: tuple) -> bool:
+    """Whether two heads ``(task, x_train, x_val, wd)`` have the same input tensors."""
+    if a[1] is b[1] and a[2] is b[2]:
+        return True
+    return (
+        a[1].shape == b[1].shape
+        and a[2].shape == b[2].shape
+        and torch.equal(a[1], b[1])
+        and torch.equal(a[2], b[2])
+    )
+
+
+def _standardise(X_tr: np.ndarray, X_va: np.ndarray):
+    """Training mean/std (std 1 where constant) and the standardised float32 tensors."""
+    mean = X_tr.mean(axis=0)
+    std = X_tr.std(axis=0)
+    std = np.where(std > _STD_FLOOR, std, 1.0)  # constant features: centre only
+    to_t = lambda a: torch.from_numpy(((a - mean) / std).astype(np.float32))  # noqa: E731
+    return mean, std, to_t(X_tr), to_t(X_va)
+
+
+def fit_probes(
+    features: dict,
+    y_train,
+    y_val,
+    task: str,
+    cfg: ProbeConfig,
+    progress: bool = False,
+    n_classes: int | None = None,
+    threads: int | None = 1,
+) -> dict:
+    """Fit one probe per feature set on the same rows, all heads trained at once.
+
+    Every (feature set, weight decay) head is one slice of a batched module (see
+    :func:`_train_heads`); per feature set, the weight decay with the best validation
+    score (ties: lower validation loss; first in ``cfg.weight_decays`` order) is kept.
+    A feature set's probe is the one :func:`fit_probe` gives for it alone (same epochs,
+    scores and selection; weights equal up to float rounding where widths differ).
+
+    Parameters
+    ----------
+    features : dict[str, (ndarray[N_train x d], ndarray[N_val x d])]
+        Training and validation features of each feature set (d may differ between sets).
+    y_train, y_val, task, cfg, progress, n_classes, threads
+        As :func:`fit_probe`.
+
+    Returns
+    -------
+    dict[str, FittedProbe]
+        In the order of ``features``. Deterministic for a given ``cfg.seed`` on CPU; the
+        global torch RNG is left as it was.
+    """
+    _check_task(task)
+    if not features:
+        raise ValueError("fit_probes: no feature sets given")
+    if not cfg.weight_decays:
+        raise ValueError("ProbeConfig.weight_decays: expected at least one weight decay")
+    if cfg.epochs < 1 or cfg.batch_size < 1:
+        raise ValueError(f"ProbeConfig: epochs and batch_size must be >= 1, got {cfg}")
+    prepared = _prepare(features, y_train, y_val, task, n_classes)
+    return _fit_tasks({task: prepared}, cfg, progress, threads)[task]
+
+
+def _prepare(features: dict, y_train, y_val, task: str, n_classes) -> tuple:
+    """Checked labels and standardised inputs of one task's feature sets.
+
+    Returns (standardised {name: (mean, std, x_train, x_val)}, y_train, y_val, n_out).
+    """
+    std, y_tr, y_va, n_out = {}, None, None, None
+    for name, (X_train, X_val) in features.items():
+        sfx = "" if len(features) == 1 else f"[{name!r}]"
+        X_tr = _check_features(f"X_train{sfx}", X_train)
+        X_va = _check_features(f"X_val{sfx}", X_val, d=X_tr.shape[1])
+        if y_tr is None:
+            y_tr = _check_labels("y_train", y_train, task, X_tr.shape[0])
+            n_out = y_tr.shape[1] if task == "source" else n_classes
+            y_va = _check_labels("y_val", y_val, task, X_va.shape[0], n_out)
+            if task == "sensor":
+                n_out = n_out or int(max(y_tr.max(), y_va.max())) + 1
+                _check_labels("y_train", y_tr, task, X_tr.shape[0], n_out)
+        if X_tr.shape[0] != y_tr.shape[0] or X_va.shape[0] != y_va.shape[0]:
+            raise ValueError(
+                f"features[{name!r}]: expected {y_tr.shape[0]} train and {y_va.shape[0]} "
+                f"val rows, got {X_tr.shape[0]} and {X_va.shape[0]}"
+            )
+        std[name] = _standardise(X_tr, X_va)
+    return std, y_tr, y_va, n_out
+
+
+def _fit_tasks(prepared: dict, cfg: ProbeConfig, progress, threads) -> dict:
+    """Fit every (task, feature set, weight decay) head in one batched loop.
+
+    ``prepared``: task -> :func:`_prepare` output; every task's rows must be the same (the
+    heads share the batch order). Returns task -> {name: FittedProbe}.
+    """
+    heads, labels = [], {}
+    for task, (std, y_tr, y_va, n_out) in prepared.items():
+        labels[task] = (torch.from_numpy(y_tr), torch.from_numpy(y_va), y_va, n_out)
+        for _, _, x_tr, x_va in std.values():
+            heads += [(task, x_tr, x_va, float(wd)) for wd in cfg.weight_decays]
+    with torch.random.fork_rng(devices=[]), _num_threads(threads):
+        fitted = _train_heads_tasks(heads, labels, cfg, progress)
+        # built inside fork_rng: their (overwritten) init must not draw from the global RNG
+        models = {
+            (task, name): MLPProbe(st[0].shape[0], labels[task][3], cfg.hidden, cfg.dropout)
+            for task, (std, *_) in prepared.items()
+            for name, st in std.items()
+        }
+    out: dict = {}
+    it = iter(fitted)
+    for task, (std, *_) in prepared.items():
+        n_out = labels[task][3]
+        for name, (mean, sd, _, _) in std.items():
+            best, history = None, {}
+            for wd in cfg.weight_decays:  # the heads of this feature set, in grid order
+                state, epoch, score, loss, hist = next(it)
+                history[float(wd)] = hist
+                if best is None or score > best[2] or (score == best[2] and loss < best[3]):
+                    best = (state, epoch, score, loss, float(wd))
+            state, epoch, score, loss, wd = best
+            model = models[task, name]
+            model.load_state_dict(state)
+            model.eval()
+            out.setdefault(task, {})[name] = FittedProbe(
+                task, model, mean, sd, n_out, wd, epoch, score, loss, history
+            )
+    return out
 
 
 def fit_probe(
@@ -229,6 +607,9 @@ def fit_probe(
 ) -> FittedProbe:
     """Fit a 2-layer MLP probe, selecting epoch and weight decay on validation.
 
+    The heads of all weight decays train at once (see :func:`fit_probes`, which fits
+    several feature sets on the same rows in one batch).
+
     Parameters
     ----------
     X_train, X_val : ndarray[N x d]
@@ -236,7 +617,7 @@ def fit_probe(
     task : "source" | "sensor"
     cfg : ProbeConfig
     progress : bool
-        tqdm over the weight-decay grid.
+        tqdm over the epochs.
     n_classes : int, optional
         Sensor task only: number of classes (default: largest code in train/val + 1).
     threads : int or None
@@ -251,43 +632,9 @@ def fit_probe(
         Deterministic for a given ``cfg.seed`` on CPU; the global torch RNG is left as
         it was.
     """
-    _check_task(task)
-    if not cfg.weight_decays:
-        raise ValueError("ProbeConfig.weight_decays: expected at least one weight decay")
-    if cfg.epochs < 1 or cfg.batch_size < 1:
-        raise ValueError(f"ProbeConfig: epochs and batch_size must be >= 1, got {cfg}")
-    X_tr = _check_features("X_train", X_train)
-    X_va = _check_features("X_val", X_val, d=X_tr.shape[1])
-    y_tr = _check_labels("y_train", y_train, task, X_tr.shape[0])
-    n_out = y_tr.shape[1] if task == "source" else n_classes
-    y_va = _check_labels("y_val", y_val, task, X_va.shape[0], n_out)
-    if task == "sensor":
-        n_out = n_out or int(max(y_tr.max(), y_va.max())) + 1
-        _check_labels("y_train", y_tr, task, X_tr.shape[0], n_out)
-
-    mean = X_tr.mean(axis=0)
-    std = X_tr.std(axis=0)
-    std = np.where(std > _STD_FLOOR, std, 1.0)  # constant features: centre only
-    to_t = lambda a: torch.from_numpy(((a - mean) / std).astype(np.float32))  # noqa: E731
-    x_tr, x_va = to_t(X_tr), to_t(X_va)
-    t_tr, t_va = torch.from_numpy(y_tr), torch.from_numpy(y_va)
-
-    best, history = None, {}
-    with torch.random.fork_rng(devices=[]), _num_threads(threads):
-        for wd in tqdm(cfg.weight_decays, desc=f"probe {task}", disable=not progress):
-            gen = torch.Generator().manual_seed(cfg.seed)  # same init/order for every wd
-            state, epoch, score, loss, hist = _train_one(
-                x_tr, t_tr, x_va, t_va, y_va, task, n_out, wd, cfg, gen
-            )
-            history[float(wd)] = hist
-            if best is None or score > best[2] or (score == best[2] and loss < best[3]):
-                best = (state, epoch, score, loss, float(wd))
-        state, epoch, score, loss, wd = best
-        # built inside fork_rng: its (overwritten) random init must not draw from the global RNG
-        model = MLPProbe(x_tr.shape[1], n_out, cfg.hidden, cfg.dropout)
-    model.load_state_dict(state)
-    model.eval()
-    return FittedProbe(task, model, mean, std, n_out, wd, epoch, score, loss, history)
+    return fit_probes(
+        {"x": (X_train, X_val)}, y_train, y_val, task, cfg, progress, n_classes, threads
+    )["x"]
 
 
 def evaluate_probe(probe: FittedProbe, X_test, y_test, task: str) -> dict:
@@ -397,7 +744,7 @@ def probe_features(
     partition : ndarray[N] of "train" | "val" | "test" | "" ("": not used)
     cfg : ProbeConfig
     progress : bool
-        tqdm over the (feature set, task) probes.
+        tqdm over the epochs of the batched heads.
     threads : int or None
         See :func:`fit_probe`.
     per_clip : dict, optional
@@ -429,21 +776,36 @@ def probe_features(
     labels = {"source": y_src, "sensor": codes}
     rows = {name: part == name for name in ("train", "val", "test")}
 
-    results: dict = {}
-    jobs = [(name, task) for name in features for task in TASKS]
-    for name, task in tqdm(jobs, desc="probes", disable=not progress):
+    Xs = {}
+    for name in features:
         X = _check_features(f"features[{name!r}]", features[name])
         if X.shape[0] != n:
             raise ValueError(f"features[{name!r}]: expected {n} rows, got {X.shape[0]}")
+        Xs[name] = X
+    results: dict = {name: {} for name in features}
+    tr, va, te = rows["train"], rows["val"], rows["test"]
+    # every (task, feature set, weight decay) head trains at once, in one batched loop
+    split = {name: (X[tr], X[va]) for name, X in Xs.items()}
+    prepared = {
+        task: _prepare(
+            split,
+            labels[task][tr],
+            labels[task][va],
+            task,
+            len(classes) if task == "sensor" else None,
+        )
+        for task in TASKS
+    }
+    fitted = _fit_tasks(prepared, cfg, progress, threads)
+    for task in TASKS:
         y = labels[task]
-        tr, va, te = rows["train"], rows["val"], rows["test"]
-        k = len(classes) if task == "sensor" else None
-        probe = fit_probe(X[tr], y[tr], X[va], y[va], task, cfg, n_classes=k, threads=threads)
-        results.setdefault(name, {})[task] = evaluate_probe(probe, X[te], y[te], task)
-        if per_clip is not None:
-            for pname, rows_ in (("val", va), ("test", te)):
-                for kind, arr in per_clip_outputs(probe, X[rows_], y[rows_], task).items():
-                    per_clip[f"{name}.{task}.{pname}.{kind}"] = arr
+        for name, probe in fitted[task].items():
+            X = Xs[name]
+            results[name][task] = evaluate_probe(probe, X[te], y[te], task)
+            if per_clip is not None:
+                for pname, rows_ in (("val", va), ("test", te)):
+                    for kind, arr in per_clip_outputs(probe, X[rows_], y[rows_], task).items():
+                        per_clip[f"{name}.{task}.{pname}.{kind}"] = arr
     if per_clip is not None:
         per_clip["sensor_classes"] = classes.astype(str)
     if "z_p" in features and "z_s" in features:

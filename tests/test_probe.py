@@ -1,5 +1,7 @@
 """Tests of mvlib.probe: MLP probes on toy features with known structure (paper 3.4)."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -9,8 +11,18 @@ from mvlib.config import ProbeConfig
 from mvlib.metrics import EMPTY_CLIP_JACCARD, accuracy, jaccard_samples
 from mvlib.probe import (
     MLPProbe,
+    _fit_tasks,
+    _heads_forward,
+    _heads_grad,
+    _heads_loss,
+    _prepare,
+    _score,
+    _standardise,
+    _train_heads,
+    _views,
     evaluate_probe,
     fit_probe,
+    fit_probes,
     per_clip_outputs,
     probe_features,
 )
@@ -285,6 +297,10 @@ def test_bad_input_is_named():
         probe_features({"x": x, "y": x[:-1]}, source, sensor, part, cfg)
     with pytest.raises(ValueError, match="task"):
         fit_probe(x, sensor, x, sensor, "genre", cfg)
+    with pytest.raises(ValueError, match="'b'.*rows"):
+        fit_probes({"a": (x, x), "b": (x[:-1], x)}, sensor, sensor, "sensor", cfg)
+    with pytest.raises(ValueError, match="no feature sets"):
+        fit_probes({}, sensor, sensor, "sensor", cfg)
     with pytest.raises(ValueError, match="0/1"):
         fit_probe(x, source * 2, x, source, "source", cfg)
     x_nan = x.copy()
@@ -296,3 +312,182 @@ def test_bad_input_is_named():
         evaluate_probe(probe, x, source, "source")
     with pytest.raises(ValueError, match="feature columns"):
         probe.predict(x[:, :3])
+
+
+# --------------------------------------------------------------------------- batched heads
+
+
+def _sequential_reference(x_tr, y_tr, x_va, y_va, task, n_out, wd, cfg):
+    """The per-head loop mvlib used before batching: MLPProbe + torch.optim.AdamW."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
+        model = MLPProbe(x_tr.shape[1], n_out, cfg.hidden, cfg.dropout)
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=wd)
+        loss_fn = nn.BCEWithLogitsLoss() if task == "source" else nn.CrossEntropyLoss()
+        n, bs = x_tr.shape[0], min(cfg.batch_size, x_tr.shape[0])
+        scores, states = [], []
+        for _ in range(cfg.epochs):
+            model.train()
+            perm = torch.randperm(n, generator=gen)
+            for i in range(0, n, bs):
+                idx = perm[i : i + bs]
+                opt.zero_grad(set_to_none=True)
+                loss_fn(model(x_tr[idx]), y_tr[idx]).backward()
+                opt.step()
+            model.eval()
+            with torch.no_grad():
+                scores.append(_score(task, y_va.numpy(), model(x_va)))
+            states.append({k: v.clone() for k, v in model.state_dict().items()})
+    return states, scores
+
+
+def _three_sets(rng, n=300):
+    """Feature sets of widths 6, 6 and 12 (z_p-like, z_s-like, joint) and both labels."""
+    x_sen, sensor = _blobs(rng, n_per=n // N_SENSORS, d=6)
+    x_src, source = _threshold_labels(rng, len(sensor), d_noise=0)
+    x_src = x_src[:, :6]
+    feats = {"p": x_src, "s": x_sen, "joint": np.hstack([x_src, x_sen])}
+    return feats, source, sensor, _split(len(sensor), rng)
+
+
+@pytest.mark.parametrize("task", ["source", "sensor"])
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_heads_grad_matches_autograd(task, dropout):
+    rng = torch.Generator().manual_seed(0)
+    k, b, d_max, hid, n_out = 3, 10, 7, 5, 4
+    P = d_max * hid + hid + hid * n_out + n_out
+    th = torch.randn(k, P, generator=rng, dtype=torch.float64)
+    x = torch.randn(k, b, d_max, generator=rng, dtype=torch.float64)
+    x[0, :, 4:] = 0  # head 0 is a zero-padded width-4 head
+    if task == "source":
+        y = (torch.rand(b, n_out, generator=rng) < 0.4).double()
+    else:
+        y = torch.randint(0, n_out, (b,), generator=rng)
+    mask = None
+    if dropout:
+        mask = torch.empty(k, b, hid, dtype=torch.float64).bernoulli_(1 - dropout, generator=rng)
+        mask /= 1 - dropout
+    mine = _heads_grad(th, x, y, task, d_max, hid, n_out, mask)
+    assert mine.shape == (k, P)
+    t = th.clone().requires_grad_(True)
+    loss = _heads_loss(task, _heads_forward(t, x, d_max, hid, n_out, mask)[0], y)
+    assert loss.shape == (k,)
+    (ref,) = torch.autograd.grad(loss.sum(), t, retain_graph=True)
+    torch.testing.assert_close(mine, ref)
+    # the padded rows of the padded head get no gradient: they stay 0 under AdamW
+    W1 = _views(mine, d_max, hid, n_out)[0]
+    assert (W1[0, 4:] == 0).all() and (W1[1, 4:] != 0).any()
+    # head 0's gradient is its own loss's gradient
+    (own,) = torch.autograd.grad(loss[0], t)
+    torch.testing.assert_close(mine[0], own[0])
+    assert (own[1:] == 0).all()
+
+
+@pytest.mark.parametrize("task", ["source", "sensor"])
+def test_batched_head_reproduces_the_sequential_loop(task):
+    """One head of the batched trainer follows MLPProbe + AdamW: same init, order, dropout."""
+    rng = np.random.default_rng(13)
+    X, y = _threshold_labels(rng, 300) if task == "source" else _blobs(rng, n_per=60, d=6)
+    part = _split(len(y), rng)
+    tr, va = part == "train", part == "val"
+    cfg = ProbeConfig(hidden=32, epochs=6, patience=None, dropout=0.2, weight_decays=(1e-2,))
+    probe = fit_probe(X[tr], y[tr], X[va], y[va], task, cfg)
+    n_out = y.shape[1] if task == "source" else N_SENSORS
+    to_t = lambda a: torch.from_numpy(((a - probe.mean) / probe.std).astype(np.float32))  # noqa
+    yt = torch.from_numpy(y.astype(np.float32 if task == "source" else np.int64))
+    states, scores = _sequential_reference(
+        to_t(X[tr]), yt[tr], to_t(X[va]), yt[va], task, n_out, 1e-2, cfg
+    )
+    # float rounding differs (bmm vs addmm, hand-written AdamW vs torch's): close, not equal
+    for name, value in states[probe.best_epoch - 1].items():
+        torch.testing.assert_close(probe.model.state_dict()[name], value, atol=1e-5, rtol=1e-4)
+    assert probe.history[1e-2] == pytest.approx(scores, abs=1e-9)
+
+
+def test_batched_fit_equals_single_head_fits():
+    rng = np.random.default_rng(14)
+    feats, source, sensor, part = _three_sets(rng)
+    tr, va = part == "train", part == "val"
+    cfg = ProbeConfig(hidden=16, epochs=12, patience=4, dropout=0.2, weight_decays=(1e-4, 0.1))
+    split = {k: (X[tr], X[va]) for k, X in feats.items()}
+    # both tasks' heads in one loop (as probe_features does): each as in its task's fit
+    prep = {
+        t: _prepare(split, y[tr], y[va], t, None)
+        for t, y in (("source", source), ("sensor", sensor))
+    }
+    both = _fit_tasks(prep, cfg, progress=False, threads=1)
+    for task, y in (("source", source), ("sensor", sensor)):
+        state = torch.get_rng_state()
+        many = fit_probes(split, y[tr], y[va], task, cfg, n_classes=None)
+        for name, p in many.items():
+            assert both[task][name].history == p.history
+            for k, v in p.model.state_dict().items():  # padding may change float rounding
+                torch.testing.assert_close(v, both[task][name].model.state_dict()[k])
+        assert torch.equal(torch.get_rng_state(), state)
+        again = fit_probes(split, y[tr], y[va], task, cfg)
+        assert list(many) == list(feats)
+        for name, X in feats.items():
+            p = many[name]
+            assert p.model.net[0].in_features == X.shape[1]
+            # determinism: same seed, same weights
+            for k, v in p.model.state_dict().items():
+                assert torch.equal(v, again[name].model.state_dict()[k])
+            alone = fit_probe(X[tr], y[tr], X[va], y[va], task, cfg)
+            assert alone.history == p.history and alone.weight_decay == p.weight_decay
+            assert (alone.best_epoch, alone.val_score) == (p.best_epoch, p.val_score)
+            for wd in cfg.weight_decays:  # every head alone, one weight decay per fit
+                one = fit_probe(X[tr], y[tr], X[va], y[va], task, replace(cfg, weight_decays=(wd,)))
+                assert one.history[wd] == p.history[wd]
+            for k, v in alone.model.state_dict().items():
+                torch.testing.assert_close(p.model.state_dict()[k], v, atol=1e-6, rtol=1e-5)
+
+
+def _heads(task, feats, y, part, wds, cfg):
+    """_train_heads on standardised (train, val) inputs of each named feature set."""
+    tr, va = part == "train", part == "val"
+    xs_tr, xs_va = [], []
+    for X in feats:
+        _, _, a, b = _standardise(X[tr], X[va])
+        xs_tr.append(a)
+        xs_va.append(b)
+    yt = torch.from_numpy(y.astype(np.float32 if task == "source" else np.int64))
+    n_out = y.shape[1] if task == "source" else int(y.max()) + 1
+    with torch.random.fork_rng(devices=[]):
+        return _train_heads(xs_tr, xs_va, yt[tr], yt[va], y[va], task, n_out, wds, cfg)
+
+
+def test_weight_decay_of_a_head_affects_only_that_head():
+    rng = np.random.default_rng(15)
+    feats, source, sensor, part = _three_sets(rng)
+    cfg = ProbeConfig(hidden=16, epochs=8, patience=None, dropout=0.1)
+    X = [feats["p"], feats["joint"]]
+    a = _heads("source", X, source, part, [1e-4, 1e-4], cfg)
+    b = _heads("source", X, source, part, [1e-4, 0.9], cfg)
+    for k in a[0][0]:
+        assert torch.equal(a[0][0][k], b[0][0][k])  # head 0 untouched by head 1's decay
+    assert a[0][4] == b[0][4]
+    assert not torch.equal(a[1][0]["net.0.weight"], b[1][0]["net.0.weight"])
+
+
+def test_per_head_patience_stops_a_head():
+    rng = np.random.default_rng(16)
+    x, sensor = _blobs(rng, n_per=60, d=6)
+    noise = rng.normal(size=x.shape)  # carries nothing: its head stops early
+    part = _split(len(sensor), rng)
+    cfg = ProbeConfig(hidden=16, epochs=60, patience=3, weight_decays=(1e-4,))
+    (s_n, ep_n, sc_n, _, h_n), (s_x, ep_x, sc_x, _, h_x) = _heads(
+        "sensor", [noise, x], sensor, part, [1e-4, 1e-4], cfg
+    )
+    assert len(h_n) == ep_n + 3 < len(h_x), (len(h_n), ep_n, len(h_x))
+    assert h_n[ep_n - 1] == sc_n == max(h_n)
+    # the stopped head's kept state is its best epoch's, and the other head ran on as alone
+    (alone,) = _heads("sensor", [x], sensor, part, [1e-4], cfg)
+    assert alone[4] == h_x and alone[1] == ep_x
+    va = part == "val"
+    _, _, _, xv = _standardise(noise[part == "train"], noise[va])
+    m = MLPProbe(6, N_SENSORS, 16)
+    m.load_state_dict(s_n)
+    m.eval()
+    with torch.no_grad():
+        assert accuracy(sensor[va], m(xv).argmax(1).numpy()) == pytest.approx(sc_n)
