@@ -143,11 +143,16 @@ class RunEmbeddings:
     embeddings: dict  #: name -> ndarray[N x k], time-pooled (see :func:`pooled`)
 
 
-def run_embeddings(run_dir, which: str = "best", progress: bool = False) -> RunEmbeddings:
+def run_embeddings(
+    run_dir, which: str = "best", progress: bool = False, clips: pd.DataFrame | None = None
+) -> RunEmbeddings:
     """Load a run (config, checkpoint, splits, store) and embed its downstream clips.
 
     The store is the one the run was trained on (its provenance); it must still exist and
-    fit the run (frontend, weights, frame size).
+    fit the run (frontend, weights, frame size). ``clips``: the run's dataset as a clip
+    table (:func:`mvlib.workflow.prepare`'s, as the sweep's worker holds it), instead of
+    loading and checking the dataset again; the run's splits are checked against it
+    either way.
     """
     from mvlib import workflow
     from mvlib.errors import MvlibError
@@ -165,7 +170,9 @@ def run_embeddings(run_dir, which: str = "best", progress: bool = False) -> RunE
         )
     store = LatentStore(store_path)
     check_store(cfg, store, ckpt["provenance"])
-    clips = workflow.usable_clips(workflow.load_dataset(cfg, progress=progress), store)
+    if clips is None:
+        clips = workflow.load_dataset(cfg, progress=progress)
+    clips = workflow.usable_clips(clips, store)
     splits = load_checked(run_dir / "splits.json", clips)  # the dataset may have changed
     used = splits.downstream != ""
     down = clips.loc[used].reset_index(drop=True)

@@ -1071,7 +1071,7 @@ def _partial_sensors(clips, partition) -> list[str]:
     return out
 
 
-def probe_run(run_dir, progress: bool = True, allow_unfinished: bool = False) -> dict:
+def probe_run(run_dir, progress: bool = True, allow_unfinished: bool = False, run=None) -> dict:
     """Probe a trained run (paper 3.4): frozen encoder, single view, time mean, MLP heads.
 
     Encodes every clip of the held-out sensors' downstream partitions, probes z_p, z_s and
@@ -1081,13 +1081,15 @@ def probe_run(run_dir, progress: bool = True, allow_unfinished: bool = False) ->
 
     Refuses a folder that is not a run, an unfinished run (unless ``allow_unfinished``:
     the results then record ``finished: false``) and a checkpoint of another config.
+    ``run``: the run's best-checkpoint :class:`mvlib.embed.RunEmbeddings` when the caller
+    already has them (the sweep's worker), else they are computed here.
     """
     from mvlib.embed import run_embeddings
     from mvlib.train import load_checkpoint
 
     state = check_run(run_dir, allow_unfinished)
     check_checkpoint_config(run_dir, load_checkpoint(Path(run_dir) / "checkpoints" / "best.pt"))
-    run = run_embeddings(run_dir)
+    run = run if run is not None else run_embeddings(run_dir)
     for name in ("train", "val", "test"):
         if not (run.partition == name).any():
             raise RunStateError(

@@ -184,6 +184,7 @@ def execute(config_path: str, entry: Entry, seed: int, run_dir: str) -> dict:
     Several runs share a worker process (and its imports, clip table and store); the
     splits are made per run from the run's own ``split`` section.
     """
+    from mvlib.embed import run_embeddings
     from mvlib.pairing import make_splits
     from mvlib.probe import probe_run
     from mvlib.train import train
@@ -195,15 +196,16 @@ def execute(config_path: str, entry: Entry, seed: int, run_dir: str) -> dict:
         splits = make_splits(prep.clips, cfg.split)
         train(cfg, prep.clips, splits, prep.store, run_dir=run, progress=False)
         check_saved(run, cfg)
-        probe_run(run, progress=False)
-        ground_truth(run, cfg)
+        embedded = run_embeddings(run, clips=prep.clips)  # once, for the probes and the truth
+        probe_run(run, progress=False, run=embedded)
+        ground_truth(run, cfg, embedded)
     except Exception as e:  # a failed run is reported; the sweep goes on
         return _failed(entry, seed, run, e)
     (run / "failed.json").unlink(missing_ok=True)
     return _status(entry, seed, run, "done")
 
 
-def ground_truth(run: Path, cfg: Config) -> None:
+def ground_truth(run: Path, cfg: Config, embedded=None) -> None:
     """Chapter 5's ground-truth scores of a multi-view run on our synthetic set, in the worker.
 
     Cached in the run (``ground_truth.json``), so that chapter 5 reads them instead of
@@ -212,7 +214,7 @@ def ground_truth(run: Path, cfg: Config) -> None:
     from mvlib import disentangle
 
     if cfg.model.method == "multiview" and disentangle.has_ground_truth(cfg):
-        disentangle.run_truth(run)
+        disentangle.run_truth(run, run=embedded)
 
 
 def execute_notebook(config_path: str, entry: Entry, seed: int, run_dir: str) -> dict:

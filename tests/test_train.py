@@ -273,3 +273,22 @@ def test_store_with_another_frame_size_is_refused(tmp_path):
     train.check_store(_cfg(), store)
     with pytest.raises(train.StoreMismatchForRun, match=r"dim=16.*expects 128"):
         train.check_store(_cfg(**{"features.n_mels": 128}), store)
+
+
+def test_probe_run_on_embeddings_the_caller_holds_equals_probe_run_alone(
+    toy, tmp_path, monkeypatch
+):
+    """The sweep's worker embeds a run once (with its clip table) for probes and truth."""
+    from mvlib import embed, probe, workflow
+
+    clips, store = toy
+    cfg = _cfg(**{"probe.epochs": 5, "probe.weight_decays": [0.0001]})
+    splits = make_splits(clips, cfg.split)
+    res = train.train(cfg, clips, splits, store, run_dir=tmp_path / "run", progress=False)
+    monkeypatch.setattr(workflow, "load_dataset", lambda cfg, progress=True: clips)
+    alone = probe.probe_run(res.run_dir, progress=False)
+    monkeypatch.setattr(workflow, "load_dataset", lambda *a, **k: pytest.fail("loaded again"))
+    held = embed.run_embeddings(res.run_dir, clips=clips)
+    given = probe.probe_run(res.run_dir, progress=False, run=held)
+    for k in ("source_jaccard", "sensor_accuracy", "dsc_priv", "dsc_shared"):
+        assert given["summary"][k] == alone["summary"][k], k
