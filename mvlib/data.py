@@ -54,6 +54,7 @@ _LOCATION_RANGES = {"latitude": (-90.0, 90.0), "longitude": (-180.0, 180.0)}
 #: Identifier columns kept as stripped strings (sensor ids etc. are names, not numbers).
 _ID_COLUMNS = ("sensor_id", "audio_filename", "borough", "block")
 PRESENCE_VALUES = (1, 0, -1)
+_PRESENCE_TEXT = {str(v): v for v in PRESENCE_VALUES}  #: the cells "1", "0", "-1" as written
 LABEL_SOURCES = ("volunteers", "verified")
 #: Reasons a row is left out of the aggregation, with the wording used in reports.
 SKIP_REASONS = {
@@ -274,8 +275,18 @@ def _column_kinds() -> dict[str, str]:
 
 def _convert_column(raw: pd.Series, col: str, src: str, lines: np.ndarray) -> pd.Series:
     """Validate one raw string column and convert it to its dtype (unknown columns: str)."""
-    text = raw.astype(str).str.strip()
     kind = _column_kinds().get(col, "other")
+    # fast paths for the common case of clean cells (a dict lookup, no per-cell strip);
+    # any other cell (spaces, "1.0", a bad value) takes the general path below
+    if kind == "presence":
+        exact = raw.map(_PRESENCE_TEXT)
+        if exact.notna().all():
+            return exact.astype(np.int8)
+    elif kind in ("split", "proximity"):
+        choices = taxonomy.SPLITS if kind == "split" else taxonomy.PROXIMITY_VALUES
+        if raw.isin(choices).all():
+            return raw.astype(str)
+    text = raw.astype(str).str.strip()
     if kind == "presence":
         pres = _int_column(text, col, src, lines, "1, 0 or -1", allowed=PRESENCE_VALUES)
         return pres.astype(np.int8)

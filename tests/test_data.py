@@ -412,3 +412,19 @@ def test_missing_audio_files(tmp_path):
 def test_missing_annotations_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="annotations.csv"):
         load_clips(tmp_path)
+
+
+def test_cells_with_spaces_or_1_0_read_as_the_clean_cells(tmp_path):
+    """The clean-cell fast path and the general path (strip, numeric) give one table."""
+    clean = read_annotations(FIXTURE)
+    text = _fixture_text()
+    text = _edit(text, 2, "1_engine_presence", " 1 ")
+    text = _edit(text, 3, "2_machinery-impact_presence", "0.0")
+    text = _edit(text, 4, "split", " validate")
+    prox = next(c for c in clean.columns if c.endswith("_proximity"))
+    text = _edit(text, 5, prox, clean[prox].iloc[3] + " ")
+    messy = read_annotations(_write(tmp_path, text))
+    pd.testing.assert_frame_equal(messy, clean)
+    bad = _edit(_fixture_text(), 2, "1_engine_presence", "2")
+    with pytest.raises(AnnotationError, match="line 2, column '1_engine_presence': value '2'"):
+        read_annotations(_write(tmp_path, bad))
