@@ -37,6 +37,7 @@ import io
 import json
 import os
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,7 @@ from mvlib import __version__, taxonomy
 from mvlib.cache import atomic_write_bytes, atomic_write_json, atomic_write_text, cache_dir
 from mvlib.config import SynthConfig, config_hash, to_dict
 from mvlib.errors import MvlibError
+from mvlib.filters import butter_sos
 
 SYNTH_VERSION = "v1"
 MARKER = "synth.json"  #: mvlib's generation marker: settings, completion, manifest of files
@@ -113,6 +115,7 @@ def _rng(cfg: SynthConfig, stream: int, *ids: int) -> np.random.Generator:
     return np.random.default_rng([int(cfg.seed), stream, *ids])
 
 
+@lru_cache(maxsize=16)
 def fine_codes(coarse: int) -> tuple[str, ...]:
     """Fine class codes of a coarse class, without the uncertain ``X``."""
     return tuple(f for f in taxonomy.load_taxonomy()["fine"][coarse] if f != "X")
@@ -155,6 +158,11 @@ def sensor_params(cfg: SynthConfig, sensor: int) -> dict[str, float]:
     for c, col in enumerate(taxonomy.coarse_label_columns()):
         p[f"prior_{col}"] = float(prior[c])
     return {k: float(v) for k, v in p.items()}
+
+
+@lru_cache(maxsize=1)
+def _coarse_label_columns() -> tuple[str, ...]:
+    return taxonomy.coarse_label_columns()
 
 
 def sensor_meta(cfg: SynthConfig, sensor: int) -> dict:
@@ -211,7 +219,7 @@ def clip_plan(cfg: SynthConfig, sensor: int, clip: int, params: dict) -> dict:
     drift["drift_rt60_factor"] = float(np.exp(d * rng.normal(0.0, 0.3)))
     drift["drift_background_db"] = d * rng.normal(0.0, 4.0)
     drift["drift_rumble_db"] = d * rng.normal(0.0, 4.0)
-    prior = np.array([params[f"prior_{c}"] for c in taxonomy.coarse_label_columns()])
+    prior = np.array([params[f"prior_{c}"] for c in _coarse_label_columns()])
     # street clips are rarely silent: 0 sources with P_SILENT, else 1..max_sources
     silent = rng.uniform() < P_SILENT or cfg.max_sources == 0
     n_src = 0 if silent else int(rng.integers(1, cfg.max_sources + 1))
@@ -268,10 +276,27 @@ def _phase(f_inst: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _harmonics(phase: np.ndarray, amps: np.ndarray) -> np.ndarray:
-    """Sum of harmonics ``amps[k] * sin((k+1) * phase)`` (amps may be Array[K] or Array[K x N])."""
+    """Sum of harmonics ``amps[k] * sin((k+1) * phase)`` (amps may be Array[K] or Array[K x N]).
+
+    One ``sin`` and one ``cos`` of the phase, then the Chebyshev recurrence
+    ``sin((k+2)x) = 2 cos(x) sin((k+1)x) - sin(kx)`` (exact in real arithmetic; in floats it
+    differs from ``np.sin((k+1) * phase)`` by rounding, ~1e-12 for the harmonic counts used).
+    """
+    phase = np.asarray(phase, dtype=float)
     out = np.zeros_like(phase)
+    if len(amps) == 0:
+        return out
+    s_prev = np.zeros_like(phase)  # sin(0 x)
+    s = np.sin(phase)  # sin(1 x)
+    c2 = 2.0 * np.cos(phase)
+    tmp = np.empty_like(phase)
     for k in range(len(amps)):
-        out += amps[k] * np.sin((k + 1) * phase)
+        np.multiply(amps[k], s, out=tmp)  # s = sin((k+1) x)
+        out += tmp
+        if k + 1 < len(amps):
+            np.multiply(c2, s, out=tmp)
+            tmp -= s_prev  # sin((k+2) x)
+            s_prev, s, tmp = s, tmp, s_prev
     return out
 
 
@@ -281,11 +306,20 @@ def _pulses(phase: np.ndarray) -> np.ndarray:
     return np.concatenate([[0.0], (np.diff(cyc) > 0).astype(float)])
 
 
+def _pulse_index(phase: np.ndarray) -> np.ndarray:
+    """Sample indices of the unit impulses of :func:`_pulses` (``_pulses(phase)[i] == 1``)."""
+    cyc = np.floor(phase / (2 * np.pi))
+    return np.flatnonzero(np.diff(cyc) > 0) + 1
+
+
 def _sos_filter(x: np.ndarray, kind: str, freq, sr: int, order: int = 2) -> np.ndarray:
-    nyq = 0.5 * sr
-    f = np.clip(np.atleast_1d(np.asarray(freq, dtype=float)), 10.0, 0.95 * nyq)
-    sos = signal.butter(order, f if len(f) > 1 else f[0], btype=kind, fs=sr, output="sos")
-    return signal.sosfilt(sos, x)
+    hi = 0.95 * (0.5 * sr)
+    if np.ndim(freq) == 0:
+        f = min(max(float(freq), 10.0), hi)
+    else:
+        f = tuple(min(max(float(v), 10.0), hi) for v in freq)
+        f = f if len(f) > 1 else f[0]
+    return signal.sosfilt(butter_sos(order, f, kind, sr), x)
 
 
 def _resonators(x: np.ndarray, freqs, bws, gains, sr: int) -> np.ndarray:
@@ -469,17 +503,21 @@ _VOWELS = np.array(
 
 def _voice(n: int, sr: int, rng: np.random.Generator, f0_range, syl_rate, n_voices: int):
     """Glottal pulse trains with syllable envelopes, filtered by per-syllable vowel formants."""
-    t = np.arange(n) / sr
     by_vowel = np.zeros((len(_VOWELS), n))
     for _ in range(n_voices):
         f0 = rng.uniform(*f0_range) * (1.0 + 0.2 * _smooth(n, 2.0, sr, rng))
-        exc = _pulses(_phase(f0, sr, rng))
+        # the excitation is a unit pulse train: only its pulses (idx) can add anything
+        idx = _pulse_index(_phase(f0, sr, rng))
         rate = rng.uniform(*syl_rate)
-        syl = np.floor(t * rate + rng.uniform()).astype(int)  # syllable index per sample
-        vowel = rng.integers(0, len(_VOWELS), syl.max() + 1)[syl]
-        talk = rng.uniform(size=syl.max() + 1)[syl] < 0.8  # pauses between words
-        env = np.sin(np.pi * ((t * rate) % 1.0)) ** 2 * talk
-        by_vowel[vowel, np.arange(n)] += exc * env
+        u = rng.uniform()
+        # syllable index per sample, floor(t * rate + u), non-decreasing: the last is the max
+        n_syl = int(np.floor((n - 1) / sr * rate + u)) + 1
+        tr = idx / sr * rate  # t * rate at the pulses
+        syl = np.floor(tr + u).astype(int)
+        vowel = rng.integers(0, len(_VOWELS), n_syl)[syl]
+        talk = rng.uniform(size=n_syl)[syl] < 0.8  # pauses between words
+        env = np.sin(np.pi * (tr - np.floor(tr))) ** 2 * talk  # (t * rate) % 1, exactly
+        by_vowel[vowel, idx] += env
     out = np.zeros(n)
     for v, (f1, f2, f3) in enumerate(_VOWELS):
         if by_vowel[v].any():
@@ -620,9 +658,9 @@ def mic_sos(p: dict, sr: int) -> np.ndarray:
     bands ``eq{k}_*`` and an RBJ high shelf at 5 kHz.
     """
     nyq = 0.5 * sr
-    secs = [signal.butter(2, min(p["lowcut_hz"], 0.4 * nyq), "highpass", fs=sr, output="sos")]
+    secs = [butter_sos(2, min(p["lowcut_hz"], 0.4 * nyq), "highpass", sr)]
     if p["hicut_hz"] < 0.9 * nyq:
-        secs.append(signal.butter(2, p["hicut_hz"], "lowpass", fs=sr, output="sos"))
+        secs.append(butter_sos(2, p["hicut_hz"], "lowpass", sr))
     for k in range(N_EQ_BANDS):
         f = min(p[f"eq{k}_hz"], 0.45 * sr)
         secs.append(_biquad("peak", f, p[f"eq{k}_gain_db"], p[f"eq{k}_q"], sr))
@@ -713,8 +751,9 @@ P_TRUE_FINE = 0.6  #: a volunteer who hears a source names its fine class (else 
 P_TRUE_PROXIMITY = 0.7
 
 
+@lru_cache(maxsize=1)
 def _fine_cols() -> dict[int, dict[str, tuple[str, str]]]:
-    """``{coarse: {fine code: (presence column, proximity column)}}``."""
+    """``{coarse: {fine code: (presence column, proximity column)}}`` (cached: do not mutate)."""
     tax = taxonomy.load_taxonomy()["fine"]
     return {
         c: {f: (f"{c}-{f}_{name}_presence", f"{c}-{f}_{name}_proximity") for f, name in d.items()}
@@ -722,10 +761,15 @@ def _fine_cols() -> dict[int, dict[str, tuple[str, str]]]:
     }
 
 
+@lru_cache(maxsize=1)
+def _coarse_presence_columns() -> tuple[str, ...]:
+    return taxonomy.coarse_presence_columns()
+
+
 def _label_group(row: dict, c: int, state: str, fine: str | None, prox: str | None) -> None:
     """Fill coarse class ``c``'s columns of ``row``: state is present, absent or unlabelled."""
     cols = _fine_cols()[c]
-    coarse_col = taxonomy.coarse_presence_columns()[c - 1]
+    coarse_col = _coarse_presence_columns()[c - 1]
     for f, (pc, xc) in cols.items():
         row[pc] = -1 if state == "unlabelled" else int(state == "present" and f == fine)
         row[xc] = prox if (state == "present" and f == fine) else "-1"

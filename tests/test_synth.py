@@ -360,3 +360,66 @@ def test_parallel_generation_writes_identical_files(tmp_path):
     for n in names:
         assert (a / "audio" / n).read_bytes() == (b / "audio" / n).read_bytes()
     assert (a / "annotations.csv").read_bytes() == (b / "annotations.csv").read_bytes()
+
+
+# --------------------------------------------------------------------------- fast paths
+
+
+def test_harmonics_recurrence_equals_sin_loop():
+    """Chebyshev recurrence vs one np.sin per harmonic: equal to float rounding."""
+    rng = np.random.default_rng(0)
+    n = 3 * SR
+    f0 = rng.uniform(20.0, 4000.0) * (1.0 + 0.3 * synth._smooth(n, 2.0, SR, rng))
+    phase = synth._phase(f0, SR, rng)  # running phase: large arguments, as in the generator
+    for amps in (
+        np.array([1.0]),
+        np.array([1.0, 0.0, 0.15]),
+        1.0 / np.arange(1, 27),
+        rng.uniform(0.5, 1.0, (5, n)),  # Array[K x N]: amplitudes varying in time
+    ):
+        ref = np.zeros(n)
+        for k in range(len(amps)):
+            ref += amps[k] * np.sin((k + 1) * phase)
+        got = synth._harmonics(phase, amps)
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-10 * np.abs(amps).sum())
+    assert not synth._harmonics(phase, np.array([])).any()
+
+
+def test_pulse_index_marks_the_pulses():
+    rng = np.random.default_rng(1)
+    phase = synth._phase(rng.uniform(80.0, 400.0, SR), SR, rng)
+    pulses = synth._pulses(phase)
+    assert np.array_equal(synth._pulse_index(phase), np.flatnonzero(pulses))
+
+
+def _voice_reference(n, sr, rng, f0_range, syl_rate, n_voices):
+    """mvlib 0.x's _voice: dense per-sample excitation (the sparse version must equal it)."""
+    t = np.arange(n) / sr
+    by_vowel = np.zeros((len(synth._VOWELS), n))
+    for _ in range(n_voices):
+        f0 = rng.uniform(*f0_range) * (1.0 + 0.2 * synth._smooth(n, 2.0, sr, rng))
+        exc = synth._pulses(synth._phase(f0, sr, rng))
+        rate = rng.uniform(*syl_rate)
+        syl = np.floor(t * rate + rng.uniform()).astype(int)
+        vowel = rng.integers(0, len(synth._VOWELS), syl.max() + 1)[syl]
+        talk = rng.uniform(size=syl.max() + 1)[syl] < 0.8
+        env = np.sin(np.pi * ((t * rate) % 1.0)) ** 2 * talk
+        by_vowel[vowel, np.arange(n)] += exc * env
+    out = np.zeros(n)
+    for v, (f1, f2, f3) in enumerate(synth._VOWELS):
+        if by_vowel[v].any():
+            out += synth._resonators(
+                by_vowel[v], (f1, f2, f3), (90.0, 120.0, 170.0), (1.0, 0.6, 0.3), sr
+            )
+    return out
+
+
+@pytest.mark.parametrize("sr", (16000, 22050))
+def test_sparse_voice_equals_dense_reference(sr):
+    for seed, (f0r, rate, voices) in enumerate(
+        [((90.0, 240.0), (3.0, 6.0), 2), ((250.0, 420.0), (1.5, 3.0), 1), ((90, 280), (3, 6), 9)]
+    ):
+        n = int(1.3 * sr) + seed
+        a = synth._voice(n, sr, np.random.default_rng(seed), f0r, rate, voices)
+        b = _voice_reference(n, sr, np.random.default_rng(seed), f0r, rate, voices)
+        assert np.array_equal(a, b), seed
