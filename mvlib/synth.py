@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -263,11 +264,21 @@ def _smooth(n: int, rate_hz: float, sr: int, rng: np.random.Generator) -> np.nda
     """Slowly varying random curve in [-1, 1]: Array[n], ~``rate_hz`` changes per second."""
     n_ctrl = max(2, int(np.ceil(n / sr * rate_hz)) + 2)
     ctrl = rng.uniform(-1.0, 1.0, n_ctrl)
+    i, i1, w, w1 = _smooth_weights(n, n_ctrl)
+    return ctrl[i] * w1 + ctrl[i1] * w
+
+
+@lru_cache(maxsize=8)
+def _smooth_weights(n: int, n_ctrl: int) -> tuple[np.ndarray, ...]:
+    """:func:`_smooth`'s control indices and weights (depend on the sizes only; read-only)."""
     x = np.linspace(0.0, n_ctrl - 1.0, n)
     i = np.minimum(x.astype(int), n_ctrl - 2)
     w = x - i
     w = w * w * (3.0 - 2.0 * w)  # smoothstep: no kinks at control points
-    return ctrl[i] * (1.0 - w) + ctrl[i + 1] * w
+    out = (i, i + 1, w, 1.0 - w)
+    for a in out:
+        a.setflags(write=False)
+    return out
 
 
 def _phase(f_inst: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray:
@@ -325,10 +336,15 @@ def _sos_filter(x: np.ndarray, kind: str, freq, sr: int, order: int = 2) -> np.n
 def _resonators(x: np.ndarray, freqs, bws, gains, sr: int) -> np.ndarray:
     """Parallel 2-pole resonators (formants): sum of bandpassed copies of ``x``."""
     out = np.zeros_like(x)
+    nz = np.flatnonzero(x)
+    if len(nz) == 0:
+        return out
+    a = nz[0]  # a filter at rest gives exact zeros until its input starts: skip them
     for f, bw, g in zip(freqs, bws, gains):
         if f + bw / 2 >= 0.48 * sr:
             continue
-        out += g * _sos_filter(x, "bandpass", (max(f - bw / 2, 20.0), f + bw / 2), sr, order=1)
+        band = (max(f - bw / 2, 20.0), f + bw / 2)
+        out[a:] += g * _sos_filter(x[a:], "bandpass", band, sr, order=1)
     return out
 
 
@@ -341,8 +357,21 @@ def _impulse_train(times_s: np.ndarray, amps: np.ndarray, n: int, sr: int) -> np
 
 
 def _place(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Convolve an impulse train with an event kernel, keeping the length."""
-    return signal.fftconvolve(x, kernel)[: len(x)]
+    """Convolve an impulse train with an event kernel, keeping the length.
+
+    ``fftconvolve(x, kernel)[:len(x)]``; for a sparse train (the usual case) the same sum is
+    formed directly, one scaled kernel copy per impulse (no FFT rounding noise, far fewer
+    operations), in index order.
+    """
+    n, m = len(x), len(kernel)
+    hits = np.flatnonzero(x)
+    if len(hits) * (2 * m + 2000) > 45 * (n + m):  # dense: the FFT is cheaper
+        return signal.fftconvolve(x, kernel)[:n]
+    out = np.zeros(n)
+    for i in hits:
+        k = min(m, n - i)
+        out[i : i + k] += x[i] * kernel[:k]
+    return out
 
 
 def _decay(sr: int, tau_s: float, length_s: float) -> np.ndarray:
@@ -610,14 +639,23 @@ def render_source(coarse: int, fine: str, n: int, sr: int, rng: np.random.Genera
 # --------------------------------------------------------------------------- channel
 
 
+@lru_cache(maxsize=4)
+def _bin_octaves(n: int, sr: int) -> tuple[np.ndarray, np.ndarray]:
+    """rfft bin frequencies of ``n`` samples and their octaves re. 1 kHz (floor 20 Hz), read-only."""
+    f = np.fft.rfftfreq(n, 1.0 / sr)
+    octaves = np.log2(np.maximum(f, 20.0) / 1000.0)
+    f.setflags(write=False)
+    octaves.setflags(write=False)
+    return f, octaves
+
+
 def background(p: dict, n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
     """Stationary street background at RMS 1: tilted coloured noise plus traffic rumble.
 
     The rumble is low-passed noise with a slow amplitude modulation (passing traffic);
     ``noise_tilt_db_oct`` and ``rumble_db`` set the sensor-specific spectral shape.
     """
-    f = np.fft.rfftfreq(n, 1.0 / sr)
-    octaves = np.log2(np.maximum(f, 20.0) / 1000.0)
+    f, octaves = _bin_octaves(n, sr)
     tilt = 10.0 ** (p["noise_tilt_db_oct"] * octaves / 20.0)
     broad = np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) * tilt, n)
     lp = 1.0 / (1.0 + (f / p["rumble_hz"]) ** 2)
@@ -695,8 +733,35 @@ def hum(p: dict, n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
     """Mains hum: harmonics of 50/60 Hz decaying by ``hum_decay``, RMS ``10**(hum_db/20)``."""
     k = np.arange(1, 8)
     k = k[k * p["hum_hz"] < 0.45 * sr]
-    x = _harmonics(_phase(np.full(n, p["hum_hz"]), sr, rng), p["hum_decay"] ** (k - 1))
+    f, amps = p["hum_hz"], p["hum_decay"] ** (k - 1)
+    period = _tone_period(f, sr)
+    if period < n:  # the tone repeats exactly: render one period (same phase draw), tile it
+        x = np.resize(_harmonics(_phase(np.full(period, f), sr, rng), amps), n)
+    else:
+        x = _harmonics(_phase(np.full(n, f), sr, rng), amps)
     return x / (np.std(x) + 1e-12) * 10.0 ** (p["hum_db"] / 20.0)
+
+
+def _tone_period(f: float, sr: int) -> int | float:
+    """Samples after which a tone of ``f`` Hz repeats exactly: ``sr / gcd(sr, f)`` for whole
+    numbers (50 Hz at 22.05 kHz: 441), else infinity."""
+    if float(f).is_integer() and float(sr).is_integer() and f > 0:
+        return int(sr) // math.gcd(int(sr), int(f))
+    return math.inf
+
+
+def _convolve_head(x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """``fftconvolve(x, h)[:len(x)]``, transforming only x's non-zero span and the part of
+    ``h`` that reaches the clip's end (the same sum, shorter FFTs)."""
+    n = len(x)
+    out = np.zeros(n)
+    nz = np.flatnonzero(x)
+    if len(nz) == 0:
+        return out
+    a0, a1 = nz[0], nz[-1] + 1
+    seg = signal.fftconvolve(x[a0:a1], h[: n - a0])[: n - a0]
+    out[a0 : a0 + len(seg)] = seg
+    return out
 
 
 def synthesize_clip(
@@ -733,7 +798,7 @@ def synthesize_clip(
     wet = bg
     for prox, dry in groups.items():
         if dry.any():
-            wet = wet + signal.fftconvolve(dry, room_ir(params, sr, rng, far=prox == "far"))[:n]
+            wet = wet + _convolve_head(dry, room_ir(params, sr, rng, far=prox == "far"))
     y = signal.sosfilt(mic_sos(params, sr), wet)
     y += hum(params, n, sr, rng) * bg_rms
     y *= 10.0 ** (params.get("gain_db", 0.0) / 20.0)

@@ -423,3 +423,57 @@ def test_sparse_voice_equals_dense_reference(sr):
         a = synth._voice(n, sr, np.random.default_rng(seed), f0r, rate, voices)
         b = _voice_reference(n, sr, np.random.default_rng(seed), f0r, rate, voices)
         assert np.array_equal(a, b), seed
+
+
+def test_place_and_convolve_head_equal_full_fft_convolution():
+    rng = np.random.default_rng(3)
+    n = 2 * SR
+    kernel = rng.standard_normal(int(0.25 * SR)) * np.exp(-np.arange(int(0.25 * SR)) / 400.0)
+    sparse = synth._impulse_train(rng.uniform(0, 2.0, 40), rng.uniform(0.5, 1.0, 40), n, SR)
+    dense = rng.standard_normal(n)  # takes the FFT branch
+    for x in (sparse, dense, np.zeros(n)):
+        ref = signal.fftconvolve(x, kernel)[:n]
+        np.testing.assert_allclose(synth._place(x, kernel), ref, rtol=0, atol=1e-12)
+    # a dry group that starts late and ends early, an IR longer than what is left of the clip
+    dry = np.zeros(n)
+    dry[SR // 2 : SR] = rng.standard_normal(SR // 2)
+    h = rng.standard_normal(int(1.7 * SR)) * np.exp(-np.arange(int(1.7 * SR)) / 3000.0)
+    ref = signal.fftconvolve(dry, h)[:n]
+    np.testing.assert_allclose(synth._convolve_head(dry, h), ref, rtol=0, atol=1e-11)
+    assert not synth._convolve_head(np.zeros(n), h).any()
+
+
+def test_hum_one_period_tiled_equals_full_render():
+    p = {"hum_hz": 60.0, "hum_decay": 0.6, "hum_db": -12.0}
+    for sr, n in ((22050, 55125), (16000, 16001)):
+        assert synth._tone_period(60.0, sr) in (735, 800)
+        a = synth.hum(p, n, sr, np.random.default_rng(4))
+        rng = np.random.default_rng(4)
+        k = np.arange(1, 8)
+        k = k[k * 60.0 < 0.45 * sr]
+        x = synth._harmonics(synth._phase(np.full(n, 60.0), sr, rng), 0.6 ** (k - 1))
+        ref = x / (np.std(x) + 1e-12) * 10.0 ** (-12.0 / 20.0)
+        np.testing.assert_allclose(a, ref, rtol=0, atol=1e-10)
+    assert synth._tone_period(50.5, 22050) == np.inf
+
+
+def test_smooth_and_resonators_fast_paths_are_exact():
+    rng = np.random.default_rng(5)
+    for n, rate in ((SR, 0.3), (12345, 2.0)):
+        a = synth._smooth(n, rate, SR, np.random.default_rng(6))
+        r = np.random.default_rng(6)  # the formula before caching the weights
+        n_ctrl = max(2, int(np.ceil(n / SR * rate)) + 2)
+        ctrl = r.uniform(-1.0, 1.0, n_ctrl)
+        x = np.linspace(0.0, n_ctrl - 1.0, n)
+        i = np.minimum(x.astype(int), n_ctrl - 2)
+        w = x - i
+        w = w * w * (3.0 - 2.0 * w)
+        assert np.array_equal(a, ctrl[i] * (1.0 - w) + ctrl[i + 1] * w)
+    x = np.zeros(SR)
+    x[3000::150] = rng.uniform(0.5, 1.0, len(x[3000::150]))
+    got = synth._resonators(x, (730, 1090, 2440), (90.0, 120.0, 170.0), (1.0, 0.6, 0.3), SR)
+    ref = np.zeros(SR)
+    for f, bw, g in zip((730, 1090, 2440), (90.0, 120.0, 170.0), (1.0, 0.6, 0.3)):
+        sos = signal.butter(1, (f - bw / 2, f + bw / 2), "bandpass", fs=SR, output="sos")
+        ref += g * signal.sosfilt(sos, x)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
