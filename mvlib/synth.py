@@ -292,23 +292,32 @@ def _harmonics(phase: np.ndarray, amps: np.ndarray) -> np.ndarray:
     One ``sin`` and one ``cos`` of the phase, then the Chebyshev recurrence
     ``sin((k+2)x) = 2 cos(x) sin((k+1)x) - sin(kx)`` (exact in real arithmetic; in floats it
     differs from ``np.sin((k+1) * phase)`` by rounding, ~1e-12 for the harmonic counts used).
+    Worked in blocks of :data:`_BLOCK` samples so that the temporaries stay in cache.
     """
     phase = np.asarray(phase, dtype=float)
     out = np.zeros_like(phase)
-    if len(amps) == 0:
+    n_h = len(amps)
+    if n_h == 0:
         return out
-    s_prev = np.zeros_like(phase)  # sin(0 x)
-    s = np.sin(phase)  # sin(1 x)
-    c2 = 2.0 * np.cos(phase)
-    tmp = np.empty_like(phase)
-    for k in range(len(amps)):
-        np.multiply(amps[k], s, out=tmp)  # s = sin((k+1) x)
-        out += tmp
-        if k + 1 < len(amps):
-            np.multiply(c2, s, out=tmp)
-            tmp -= s_prev  # sin((k+2) x)
-            s_prev, s, tmp = s, tmp, s_prev
+    per_sample = np.ndim(amps) == 2
+    for a in range(0, len(phase), _BLOCK):
+        x = phase[a : a + _BLOCK]
+        acc = out[a : a + _BLOCK]
+        s_prev = np.zeros_like(x)  # sin(0 x)
+        s = np.sin(x)  # sin(1 x)
+        c2 = 2.0 * np.cos(x)
+        tmp = np.empty_like(x)
+        for k in range(n_h):
+            np.multiply(amps[k][a : a + _BLOCK] if per_sample else amps[k], s, out=tmp)
+            acc += tmp  # + amps[k] sin((k+1) x)
+            if k + 1 < n_h:
+                np.multiply(c2, s, out=tmp)
+                tmp -= s_prev  # sin((k+2) x)
+                s_prev, s, tmp = s, tmp, s_prev
     return out
+
+
+_BLOCK = 8192  #: samples per block in :func:`_harmonics` (a few 64 KiB temporaries)
 
 
 def _pulses(phase: np.ndarray) -> np.ndarray:
