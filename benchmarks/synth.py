@@ -18,13 +18,22 @@ Usage::
 
     PYTHONPATH=. python benchmarks/synth.py [--sensors 4] [--clips 10] [--reps 3]
 
-``--durations 1.0 2.5`` picks clip lengths. The figures quoted in the README came from this
+``--durations 1.0 2.5`` picks clip lengths. ``--baseline FILE`` also times another version of
+the generator module side by side (interleaved, same clips), e.g. the one before this
+speed-up::
+
+    git show 3744d2f:mvlib/synth.py > /tmp/synth_before.py
+    PYTHONPATH=. python benchmarks/synth.py --baseline /tmp/synth_before.py
+
+and prints the per-clip speed-up of ``generate`` over it (the goal: >= 2x at 1.0 and 2.5 s). The figures quoted in the README came from this
 script on a 2-core machine; they move with load, the ratios less so.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -91,11 +100,20 @@ def stock_designs():
         synth.butter_sos = saved
 
 
-def time_generate(cfg) -> float:
+def time_generate(cfg, module=synth) -> float:
     with tempfile.TemporaryDirectory(prefix="mvlib-bench-synth-") as d:
         t = time.perf_counter()
-        synth.generate(cfg, d + "/set", progress=False, workers=1)
+        module.generate(cfg, d + "/set", progress=False, workers=1)
         return time.perf_counter() - t
+
+
+def load_baseline(path: str):
+    """Import another version of mvlib/synth.py (it imports the rest of mvlib as installed)."""
+    spec = importlib.util.spec_from_file_location("synth_baseline", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 def main() -> None:
@@ -105,7 +123,9 @@ def main() -> None:
     ap.add_argument("--durations", type=float, nargs="+", default=[1.0, 2.5])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--design-calls", type=int, default=200, help="x5 designs timed")
+    ap.add_argument("--baseline", help="another synth.py to time side by side (e.g. before)")
     args = ap.parse_args()
+    baseline = load_baseline(args.baseline) if args.baseline else None
 
     base = load_config("default", {}).synth
     sr = int(base.sample_rate)
@@ -113,6 +133,8 @@ def main() -> None:
     print(f"mvlib.synth.generate, workers=1, {args.sensors} sensors x {args.clips} clips, {sr} Hz")
     warm = load_config("default", {"synth.n_sensors": 1, "synth.clips_per_sensor": 2}).synth
     time_generate(warm)  # imports, taxonomy, first-call costs
+    if baseline is not None:
+        time_generate(warm, baseline)
     for dur in args.durations:
         cfg = load_config(
             "default",
@@ -122,20 +144,27 @@ def main() -> None:
                 "synth.duration_s": dur,
             },
         ).synth
-        best = {"mvlib": np.inf, "stock": np.inf}
+        best = {"mvlib": np.inf, "stock": np.inf, "baseline": np.inf}
         for _ in range(args.reps):
             best["mvlib"] = min(best["mvlib"], time_generate(cfg))
             with stock_designs():
                 best["stock"] = min(best["stock"], time_generate(cfg))
+            if baseline is not None:
+                best["baseline"] = min(best["baseline"], time_generate(cfg, baseline))
         for name, label in (("mvlib", "closed-form designs"), ("stock", "scipy.signal.butter")):
             s = best[name]
             print(
                 f"  {dur:.1f} s clips, {label:20s}: {n_clips / s:7.1f} clips/s  "
                 f"{1000 * s / n_clips:6.1f} ms/clip"
             )
-        print(
-            f"  {dur:.1f} s clips, speed-up from the designs alone: {best['stock'] / best['mvlib']:.2f}x"
-        )
+        ratio = best["stock"] / best["mvlib"]
+        print(f"  {dur:.1f} s clips, speed-up from the designs alone: {ratio:.2f}x")
+        if baseline is not None:
+            s = best["baseline"]
+            print(
+                f"  {dur:.1f} s clips, baseline {args.baseline}: {n_clips / s:7.1f} clips/s  "
+                f"{1000 * s / n_clips:6.1f} ms/clip; speed-up {s / best['mvlib']:.2f}x"
+            )
     d = bench_design(sr, args.design_calls, args.reps)
     print(
         f"filter design per call ({d['calls']} synth-like designs, {sr} Hz, best of {args.reps}):"
