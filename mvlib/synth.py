@@ -402,6 +402,19 @@ def _envelope(n: int, sr: int, fade_s: float = 0.02) -> np.ndarray:
     return env
 
 
+def _fade(x: np.ndarray, sr: int, fade_s: float = 0.02) -> np.ndarray:
+    """``x * _envelope(len(x), sr, fade_s)`` in place: only the fades are multiplied (the
+    flat middle would be ``x * 1.0 == x``), bit for bit the same values."""
+    n = len(x)
+    if n == 0:
+        return x
+    m = max(1, min(int(fade_s * sr), n // 2))
+    ramp = 0.5 - 0.5 * np.cos(np.pi * np.arange(m) / m)
+    x[:m] *= ramp
+    x[n - m :] *= ramp[::-1]
+    return x
+
+
 # --------------------------------------------------------------------------- sources
 
 
@@ -643,13 +656,16 @@ def render_source(coarse: int, fine: str, n: int, sr: int, rng: np.random.Genera
         raise ValueError(
             f"fine class {fine!r} is not one of {fine_codes(coarse)} for coarse {coarse}"
         )
-    x = _GENERATORS[coarse](fine, n, sr, rng) * _envelope(n, sr)
+    x = _fade(_GENERATORS[coarse](fine, n, sr, rng), sr)  # x * _envelope(n, sr)
     rms = np.sqrt(np.mean(x**2))
     assert np.isfinite(rms), f"non-finite source {coarse}-{fine}"
     return x / rms if rms > 0 else x
 
 
 # --------------------------------------------------------------------------- channel
+
+
+_LN10_20 = math.log(10.0) / 20.0  #: 10 ** (x / 20) == exp(x * _LN10_20)
 
 
 @lru_cache(maxsize=4)
@@ -669,7 +685,7 @@ def background(p: dict, n: int, sr: int, rng: np.random.Generator) -> np.ndarray
     ``noise_tilt_db_oct`` and ``rumble_db`` set the sensor-specific spectral shape.
     """
     f, octaves = _bin_octaves(n, sr)
-    tilt = 10.0 ** (p["noise_tilt_db_oct"] * octaves / 20.0)
+    tilt = np.exp(octaves * (p["noise_tilt_db_oct"] * _LN10_20))  # 10 ** (dB / 20), cheaper
     broad = np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) * tilt, n)
     lp = 1.0 / (1.0 + (f / p["rumble_hz"]) ** 2)
     rumble = np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) * lp, n)

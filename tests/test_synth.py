@@ -477,3 +477,11 @@ def test_smooth_and_resonators_fast_paths_are_exact():
         sos = signal.butter(1, (f - bw / 2, f + bw / 2), "bandpass", fs=SR, output="sos")
         ref += g * signal.sosfilt(sos, x)
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
+
+
+def test_fade_in_place_equals_envelope():
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 3, 100, 881, SR + 1):
+        x = rng.standard_normal(n)
+        ref = x * synth._envelope(n, SR)
+        assert np.array_equal(synth._fade(x.copy(), SR), ref), n
