@@ -485,3 +485,25 @@ def test_fade_in_place_equals_envelope():
         x = rng.standard_normal(n)
         ref = x * synth._envelope(n, SR)
         assert np.array_equal(synth._fade(x.copy(), SR), ref), n
+
+
+def test_wav_bytes_equal_soundfile():
+    """The numpy WAV writer gives libsndfile's bytes (header and float -> int16 rounding)."""
+    import io
+
+    rng = np.random.default_rng(8)
+    lsb, tiny = 1.0 / 32768, 2.0**-31
+    ties = np.array([0.5, 1.5, 2.5, -0.5, -1.5, -2.5]) * lsb  # exactly between two codes
+    ties31 = np.array([0.5, 1.5, -0.5, -1.5]) * tiny
+    for sr, y in (
+        (SR, rng.uniform(-0.999, 0.999, 40001)),
+        (22050, np.concatenate([ties, ties31, [0.0, -0.0, 1e-300, 0.89, -0.89, -0.99999]])),
+        (8000, np.round(rng.uniform(-0.9, 0.9, 4000) / lsb * 2) / 2 * lsb),
+        (44100, np.zeros(1)),
+        (SR, np.array([1.0, -1.0, 1.2, 0.3])),  # clipping: soundfile's own path
+    ):
+        buf = io.BytesIO()
+        sf.write(buf, y, sr, format="WAV", subtype="PCM_16")
+        assert synth._wav_bytes(y, sr) == buf.getvalue(), (sr, len(y))
+        back, sr_back = sf.read(io.BytesIO(synth._wav_bytes(y, sr)), dtype="int16")
+        assert sr_back == sr and back.shape == y.shape
