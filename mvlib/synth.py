@@ -350,10 +350,10 @@ def _sos_filter(x: np.ndarray, kind: str, freq, sr: int, order: int = 2) -> np.n
 def _resonators(x: np.ndarray, freqs, bws, gains, sr: int) -> np.ndarray:
     """Parallel 2-pole resonators (formants): sum of bandpassed copies of ``x``."""
     out = np.zeros_like(x)
-    nz = np.flatnonzero(x)
-    if len(nz) == 0:
+    nz = x != 0
+    if not nz.any():
         return out
-    a = nz[0]  # a filter at rest gives exact zeros until its input starts: skip them
+    a = int(nz.argmax())  # a filter at rest gives exact zeros until its input starts: skip them
     for f, bw, g in zip(freqs, bws, gains):
         if f + bw / 2 >= 0.48 * sr:
             continue
@@ -785,10 +785,10 @@ def _convolve_head(x: np.ndarray, h: np.ndarray) -> np.ndarray:
     ``h`` that reaches the clip's end (the same sum, shorter FFTs)."""
     n = len(x)
     out = np.zeros(n)
-    nz = np.flatnonzero(x)
-    if len(nz) == 0:
+    nz = x != 0
+    if not nz.any():
         return out
-    a0, a1 = nz[0], nz[-1] + 1
+    a0, a1 = int(nz.argmax()), n - int(nz[::-1].argmax())  # first, last non-zero + 1
     seg = signal.fftconvolve(x[a0:a1], h[: n - a0])[: n - a0]
     out[a0 : a0 + len(seg)] = seg
     return out
