@@ -25,7 +25,10 @@ speed-up::
     git show 3744d2f:mvlib/synth.py > /tmp/synth_before.py
     PYTHONPATH=. python benchmarks/synth.py --baseline /tmp/synth_before.py
 
-and prints the per-clip speed-up of ``generate`` over it (the goal: >= 2x at 1.0 and 2.5 s). The figures quoted in the README came from this
+and prints the per-clip speed-up of ``generate`` over it (the goal: >= 2x at 1.0 and 2.5 s),
+plus (d): the audio path alone (plan, render, WAV bytes; no disk, so no fsync), the two
+versions alternating clip by clip, as the median of the per-clip time ratios (robust to a
+shared machine's load drifting during the run). The figures quoted in the README came from this
 script on a 2-core machine; they move with load, the ratios less so.
 """
 
@@ -107,6 +110,27 @@ def time_generate(cfg, module=synth) -> float:
         return time.perf_counter() - t
 
 
+def clip_ratios(cfg, baseline, reps: int) -> tuple[float, float, float]:
+    """(d): per-clip audio-path times of mvlib and ``baseline``, alternating; medians, ms."""
+    ours, theirs = [], []
+    for rep in range(reps):
+        for s in range(cfg.n_sensors):
+            for c in range(cfg.clips_per_sensor):
+                pair = [(synth, ours), (baseline, theirs)]
+                for module, acc in pair if (s + c + rep) % 2 else pair[::-1]:
+                    t = time.perf_counter()
+                    params = module.sensor_params(cfg, s)
+                    plan = module.clip_plan(cfg, s, c, params)
+                    rng = module._rng(cfg, module._AUDIO, s, c)
+                    y = module.synthesize_clip(
+                        cfg, module.apply_drift(params, plan["drift"]), plan["sources"], rng
+                    )
+                    module._wav_bytes(y, cfg.sample_rate)
+                    acc.append(time.perf_counter() - t)
+    ours, theirs = np.array(ours), np.array(theirs)
+    return 1e3 * np.median(ours), 1e3 * np.median(theirs), float(np.median(theirs / ours))
+
+
 def load_baseline(path: str):
     """Import another version of mvlib/synth.py (it imports the rest of mvlib as installed)."""
     spec = importlib.util.spec_from_file_location("synth_baseline", path)
@@ -164,6 +188,11 @@ def main() -> None:
             print(
                 f"  {dur:.1f} s clips, baseline {args.baseline}: {n_clips / s:7.1f} clips/s  "
                 f"{1000 * s / n_clips:6.1f} ms/clip; speed-up {s / best['mvlib']:.2f}x"
+            )
+            ours, theirs, ratio = clip_ratios(cfg, baseline, args.reps)
+            print(
+                f"  {dur:.1f} s clips, audio path per clip (median): mvlib {ours:.1f} ms, "
+                f"baseline {theirs:.1f} ms; median per-clip speed-up {ratio:.2f}x"
             )
     d = bench_design(sr, args.design_calls, args.reps)
     print(
