@@ -94,6 +94,8 @@ def test_other_orders_fall_back_to_scipy_and_errors_match():
         )
     with pytest.raises(ValueError):
         filters.butter_sos(2, 12000.0, "lowpass", 22050)  # above Nyquist: scipy's error
+    with pytest.raises(ValueError):
+        filters.butter_sos(1, (500.0, 400.0), "bandpass", 22050)  # edges swapped
 
 
 def test_cached_design_is_not_shared_with_callers():
