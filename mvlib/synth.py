@@ -35,8 +35,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
+import struct
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +51,7 @@ from mvlib import __version__, taxonomy
 from mvlib.cache import atomic_write_bytes, atomic_write_json, atomic_write_text, cache_dir
 from mvlib.config import SynthConfig, config_hash, to_dict
 from mvlib.errors import MvlibError
+from mvlib.filters import butter_sos
 
 SYNTH_VERSION = "v1"
 MARKER = "synth.json"  #: mvlib's generation marker: settings, completion, manifest of files
@@ -113,6 +117,7 @@ def _rng(cfg: SynthConfig, stream: int, *ids: int) -> np.random.Generator:
     return np.random.default_rng([int(cfg.seed), stream, *ids])
 
 
+@lru_cache(maxsize=16)
 def fine_codes(coarse: int) -> tuple[str, ...]:
     """Fine class codes of a coarse class, without the uncertain ``X``."""
     return tuple(f for f in taxonomy.load_taxonomy()["fine"][coarse] if f != "X")
@@ -155,6 +160,11 @@ def sensor_params(cfg: SynthConfig, sensor: int) -> dict[str, float]:
     for c, col in enumerate(taxonomy.coarse_label_columns()):
         p[f"prior_{col}"] = float(prior[c])
     return {k: float(v) for k, v in p.items()}
+
+
+@lru_cache(maxsize=1)
+def _coarse_label_columns() -> tuple[str, ...]:
+    return taxonomy.coarse_label_columns()
 
 
 def sensor_meta(cfg: SynthConfig, sensor: int) -> dict:
@@ -211,7 +221,7 @@ def clip_plan(cfg: SynthConfig, sensor: int, clip: int, params: dict) -> dict:
     drift["drift_rt60_factor"] = float(np.exp(d * rng.normal(0.0, 0.3)))
     drift["drift_background_db"] = d * rng.normal(0.0, 4.0)
     drift["drift_rumble_db"] = d * rng.normal(0.0, 4.0)
-    prior = np.array([params[f"prior_{c}"] for c in taxonomy.coarse_label_columns()])
+    prior = np.array([params[f"prior_{c}"] for c in _coarse_label_columns()])
     # street clips are rarely silent: 0 sources with P_SILENT, else 1..max_sources
     silent = rng.uniform() < P_SILENT or cfg.max_sources == 0
     n_src = 0 if silent else int(rng.integers(1, cfg.max_sources + 1))
@@ -255,11 +265,25 @@ def _smooth(n: int, rate_hz: float, sr: int, rng: np.random.Generator) -> np.nda
     """Slowly varying random curve in [-1, 1]: Array[n], ~``rate_hz`` changes per second."""
     n_ctrl = max(2, int(np.ceil(n / sr * rate_hz)) + 2)
     ctrl = rng.uniform(-1.0, 1.0, n_ctrl)
+    i, i1, w, w1 = _smooth_weights(n, n_ctrl)
+    return ctrl[i] * w1 + ctrl[i1] * w
+
+
+@lru_cache(maxsize=4)
+def _smooth_weights(n: int, n_ctrl: int) -> tuple[np.ndarray, ...]:
+    """:func:`_smooth`'s control indices and weights (depend on the sizes only; read-only).
+
+    Four entries of 32 bytes a sample (7 MB for 2.5 s at 22.05 kHz): the clip-length ones
+    (background) are reused every clip, those of random event lengths age out.
+    """
     x = np.linspace(0.0, n_ctrl - 1.0, n)
     i = np.minimum(x.astype(int), n_ctrl - 2)
     w = x - i
     w = w * w * (3.0 - 2.0 * w)  # smoothstep: no kinks at control points
-    return ctrl[i] * (1.0 - w) + ctrl[i + 1] * w
+    out = (i, i + 1, w, 1.0 - w)
+    for a in out:
+        a.setflags(write=False)
+    return out
 
 
 def _phase(f_inst: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray:
@@ -268,11 +292,37 @@ def _phase(f_inst: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _harmonics(phase: np.ndarray, amps: np.ndarray) -> np.ndarray:
-    """Sum of harmonics ``amps[k] * sin((k+1) * phase)`` (amps may be Array[K] or Array[K x N])."""
+    """Sum of harmonics ``amps[k] * sin((k+1) * phase)`` (amps may be Array[K] or Array[K x N]).
+
+    One ``sin`` and one ``cos`` of the phase, then the Chebyshev recurrence
+    ``sin((k+2)x) = 2 cos(x) sin((k+1)x) - sin(kx)`` (exact in real arithmetic; in floats it
+    differs from ``np.sin((k+1) * phase)`` by rounding, ~1e-12 for the harmonic counts used).
+    Worked in blocks of :data:`_BLOCK` samples so that the temporaries stay in cache.
+    """
+    phase = np.asarray(phase, dtype=float)
     out = np.zeros_like(phase)
-    for k in range(len(amps)):
-        out += amps[k] * np.sin((k + 1) * phase)
+    n_h = len(amps)
+    if n_h == 0:
+        return out
+    per_sample = np.ndim(amps) == 2
+    for a in range(0, len(phase), _BLOCK):
+        x = phase[a : a + _BLOCK]
+        acc = out[a : a + _BLOCK]
+        s_prev = np.zeros_like(x)  # sin(0 x)
+        s = np.sin(x)  # sin(1 x)
+        c2 = 2.0 * np.cos(x)
+        tmp = np.empty_like(x)
+        for k in range(n_h):
+            np.multiply(amps[k][a : a + _BLOCK] if per_sample else amps[k], s, out=tmp)
+            acc += tmp  # + amps[k] sin((k+1) x)
+            if k + 1 < n_h:
+                np.multiply(c2, s, out=tmp)
+                tmp -= s_prev  # sin((k+2) x)
+                s_prev, s, tmp = s, tmp, s_prev
     return out
+
+
+_BLOCK = 8192  #: samples per block in :func:`_harmonics` (a few 64 KiB temporaries)
 
 
 def _pulses(phase: np.ndarray) -> np.ndarray:
@@ -281,20 +331,34 @@ def _pulses(phase: np.ndarray) -> np.ndarray:
     return np.concatenate([[0.0], (np.diff(cyc) > 0).astype(float)])
 
 
+def _pulse_index(phase: np.ndarray) -> np.ndarray:
+    """Sample indices of the unit impulses of :func:`_pulses` (``_pulses(phase)[i] == 1``)."""
+    cyc = np.floor(phase / (2 * np.pi))
+    return np.flatnonzero(np.diff(cyc) > 0) + 1
+
+
 def _sos_filter(x: np.ndarray, kind: str, freq, sr: int, order: int = 2) -> np.ndarray:
-    nyq = 0.5 * sr
-    f = np.clip(np.atleast_1d(np.asarray(freq, dtype=float)), 10.0, 0.95 * nyq)
-    sos = signal.butter(order, f if len(f) > 1 else f[0], btype=kind, fs=sr, output="sos")
-    return signal.sosfilt(sos, x)
+    hi = 0.95 * (0.5 * sr)
+    if np.ndim(freq) == 0:
+        f = min(max(float(freq), 10.0), hi)
+    else:
+        f = tuple(min(max(float(v), 10.0), hi) for v in freq)
+        f = f if len(f) > 1 else f[0]
+    return signal.sosfilt(butter_sos(order, f, kind, sr), x)
 
 
 def _resonators(x: np.ndarray, freqs, bws, gains, sr: int) -> np.ndarray:
     """Parallel 2-pole resonators (formants): sum of bandpassed copies of ``x``."""
     out = np.zeros_like(x)
+    nz = x != 0
+    if not nz.any():
+        return out
+    a = int(nz.argmax())  # a filter at rest gives exact zeros until its input starts: skip them
     for f, bw, g in zip(freqs, bws, gains):
         if f + bw / 2 >= 0.48 * sr:
             continue
-        out += g * _sos_filter(x, "bandpass", (max(f - bw / 2, 20.0), f + bw / 2), sr, order=1)
+        band = (max(f - bw / 2, 20.0), f + bw / 2)
+        out[a:] += g * _sos_filter(x[a:], "bandpass", band, sr, order=1)
     return out
 
 
@@ -307,8 +371,21 @@ def _impulse_train(times_s: np.ndarray, amps: np.ndarray, n: int, sr: int) -> np
 
 
 def _place(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Convolve an impulse train with an event kernel, keeping the length."""
-    return signal.fftconvolve(x, kernel)[: len(x)]
+    """Convolve an impulse train with an event kernel, keeping the length.
+
+    ``fftconvolve(x, kernel)[:len(x)]``; for a sparse train (the usual case) the same sum is
+    formed directly, one scaled kernel copy per impulse (no FFT rounding noise, far fewer
+    operations), in index order.
+    """
+    n, m = len(x), len(kernel)
+    hits = np.flatnonzero(x)
+    if len(hits) * (2 * m + 2000) > 45 * (n + m):  # dense: the FFT is cheaper
+        return signal.fftconvolve(x, kernel)[:n]
+    out = np.zeros(n)
+    for i in hits:
+        k = min(m, n - i)
+        out[i : i + k] += x[i] * kernel[:k]
+    return out
 
 
 def _decay(sr: int, tau_s: float, length_s: float) -> np.ndarray:
@@ -324,6 +401,19 @@ def _envelope(n: int, sr: int, fade_s: float = 0.02) -> np.ndarray:
     env[:m] = ramp
     env[n - m :] = ramp[::-1]
     return env
+
+
+def _fade(x: np.ndarray, sr: int, fade_s: float = 0.02) -> np.ndarray:
+    """``x * _envelope(len(x), sr, fade_s)`` in place: only the fades are multiplied (the
+    flat middle would be ``x * 1.0 == x``), bit for bit the same values."""
+    n = len(x)
+    if n == 0:
+        return x
+    m = max(1, min(int(fade_s * sr), n // 2))
+    ramp = 0.5 - 0.5 * np.cos(np.pi * np.arange(m) / m)
+    x[:m] *= ramp
+    x[n - m :] *= ramp[::-1]
+    return x
 
 
 # --------------------------------------------------------------------------- sources
@@ -469,17 +559,21 @@ _VOWELS = np.array(
 
 def _voice(n: int, sr: int, rng: np.random.Generator, f0_range, syl_rate, n_voices: int):
     """Glottal pulse trains with syllable envelopes, filtered by per-syllable vowel formants."""
-    t = np.arange(n) / sr
     by_vowel = np.zeros((len(_VOWELS), n))
     for _ in range(n_voices):
         f0 = rng.uniform(*f0_range) * (1.0 + 0.2 * _smooth(n, 2.0, sr, rng))
-        exc = _pulses(_phase(f0, sr, rng))
+        # the excitation is a unit pulse train: only its pulses (idx) can add anything
+        idx = _pulse_index(_phase(f0, sr, rng))
         rate = rng.uniform(*syl_rate)
-        syl = np.floor(t * rate + rng.uniform()).astype(int)  # syllable index per sample
-        vowel = rng.integers(0, len(_VOWELS), syl.max() + 1)[syl]
-        talk = rng.uniform(size=syl.max() + 1)[syl] < 0.8  # pauses between words
-        env = np.sin(np.pi * ((t * rate) % 1.0)) ** 2 * talk
-        by_vowel[vowel, np.arange(n)] += exc * env
+        u = rng.uniform()
+        # syllable index per sample, floor(t * rate + u), non-decreasing: the last is the max
+        n_syl = int(np.floor((n - 1) / sr * rate + u)) + 1
+        tr = idx / sr * rate  # t * rate at the pulses
+        syl = np.floor(tr + u).astype(int)
+        vowel = rng.integers(0, len(_VOWELS), n_syl)[syl]
+        talk = rng.uniform(size=n_syl)[syl] < 0.8  # pauses between words
+        env = np.sin(np.pi * (tr - np.floor(tr))) ** 2 * talk  # (t * rate) % 1, exactly
+        by_vowel[vowel, idx] += env
     out = np.zeros(n)
     for v, (f1, f2, f3) in enumerate(_VOWELS):
         if by_vowel[v].any():
@@ -563,7 +657,7 @@ def render_source(coarse: int, fine: str, n: int, sr: int, rng: np.random.Genera
         raise ValueError(
             f"fine class {fine!r} is not one of {fine_codes(coarse)} for coarse {coarse}"
         )
-    x = _GENERATORS[coarse](fine, n, sr, rng) * _envelope(n, sr)
+    x = _fade(_GENERATORS[coarse](fine, n, sr, rng), sr)  # x * _envelope(n, sr)
     rms = np.sqrt(np.mean(x**2))
     assert np.isfinite(rms), f"non-finite source {coarse}-{fine}"
     return x / rms if rms > 0 else x
@@ -572,15 +666,27 @@ def render_source(coarse: int, fine: str, n: int, sr: int, rng: np.random.Genera
 # --------------------------------------------------------------------------- channel
 
 
+_LN10_20 = math.log(10.0) / 20.0  #: 10 ** (x / 20) == exp(x * _LN10_20)
+
+
+@lru_cache(maxsize=4)
+def _bin_octaves(n: int, sr: int) -> tuple[np.ndarray, np.ndarray]:
+    """rfft bin frequencies of ``n`` samples and their octaves re. 1 kHz (floor 20 Hz), read-only."""
+    f = np.fft.rfftfreq(n, 1.0 / sr)
+    octaves = np.log2(np.maximum(f, 20.0) / 1000.0)
+    f.setflags(write=False)
+    octaves.setflags(write=False)
+    return f, octaves
+
+
 def background(p: dict, n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
     """Stationary street background at RMS 1: tilted coloured noise plus traffic rumble.
 
     The rumble is low-passed noise with a slow amplitude modulation (passing traffic);
     ``noise_tilt_db_oct`` and ``rumble_db`` set the sensor-specific spectral shape.
     """
-    f = np.fft.rfftfreq(n, 1.0 / sr)
-    octaves = np.log2(np.maximum(f, 20.0) / 1000.0)
-    tilt = 10.0 ** (p["noise_tilt_db_oct"] * octaves / 20.0)
+    f, octaves = _bin_octaves(n, sr)
+    tilt = np.exp(octaves * (p["noise_tilt_db_oct"] * _LN10_20))  # 10 ** (dB / 20), cheaper
     broad = np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) * tilt, n)
     lp = 1.0 / (1.0 + (f / p["rumble_hz"]) ** 2)
     rumble = np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) * lp, n)
@@ -620,9 +726,9 @@ def mic_sos(p: dict, sr: int) -> np.ndarray:
     bands ``eq{k}_*`` and an RBJ high shelf at 5 kHz.
     """
     nyq = 0.5 * sr
-    secs = [signal.butter(2, min(p["lowcut_hz"], 0.4 * nyq), "highpass", fs=sr, output="sos")]
+    secs = [butter_sos(2, min(p["lowcut_hz"], 0.4 * nyq), "highpass", sr)]
     if p["hicut_hz"] < 0.9 * nyq:
-        secs.append(signal.butter(2, p["hicut_hz"], "lowpass", fs=sr, output="sos"))
+        secs.append(butter_sos(2, p["hicut_hz"], "lowpass", sr))
     for k in range(N_EQ_BANDS):
         f = min(p[f"eq{k}_hz"], 0.45 * sr)
         secs.append(_biquad("peak", f, p[f"eq{k}_gain_db"], p[f"eq{k}_q"], sr))
@@ -657,8 +763,35 @@ def hum(p: dict, n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
     """Mains hum: harmonics of 50/60 Hz decaying by ``hum_decay``, RMS ``10**(hum_db/20)``."""
     k = np.arange(1, 8)
     k = k[k * p["hum_hz"] < 0.45 * sr]
-    x = _harmonics(_phase(np.full(n, p["hum_hz"]), sr, rng), p["hum_decay"] ** (k - 1))
+    f, amps = p["hum_hz"], p["hum_decay"] ** (k - 1)
+    period = _tone_period(f, sr)
+    if period < n:  # the tone repeats exactly: render one period (same phase draw), tile it
+        x = np.resize(_harmonics(_phase(np.full(period, f), sr, rng), amps), n)
+    else:
+        x = _harmonics(_phase(np.full(n, f), sr, rng), amps)
     return x / (np.std(x) + 1e-12) * 10.0 ** (p["hum_db"] / 20.0)
+
+
+def _tone_period(f: float, sr: int) -> int | float:
+    """Samples after which a tone of ``f`` Hz repeats exactly: ``sr / gcd(sr, f)`` for whole
+    numbers (50 Hz at 22.05 kHz: 441), else infinity."""
+    if float(f).is_integer() and float(sr).is_integer() and f > 0:
+        return int(sr) // math.gcd(int(sr), int(f))
+    return math.inf
+
+
+def _convolve_head(x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """``fftconvolve(x, h)[:len(x)]``, transforming only x's non-zero span and the part of
+    ``h`` that reaches the clip's end (the same sum, shorter FFTs)."""
+    n = len(x)
+    out = np.zeros(n)
+    nz = x != 0
+    if not nz.any():
+        return out
+    a0, a1 = int(nz.argmax()), n - int(nz[::-1].argmax())  # first, last non-zero + 1
+    seg = signal.fftconvolve(x[a0:a1], h[: n - a0])[: n - a0]
+    out[a0 : a0 + len(seg)] = seg
+    return out
 
 
 def synthesize_clip(
@@ -695,7 +828,7 @@ def synthesize_clip(
     wet = bg
     for prox, dry in groups.items():
         if dry.any():
-            wet = wet + signal.fftconvolve(dry, room_ir(params, sr, rng, far=prox == "far"))[:n]
+            wet = wet + _convolve_head(dry, room_ir(params, sr, rng, far=prox == "far"))
     y = signal.sosfilt(mic_sos(params, sr), wet)
     y += hum(params, n, sr, rng) * bg_rms
     y *= 10.0 ** (params.get("gain_db", 0.0) / 20.0)
@@ -713,8 +846,9 @@ P_TRUE_FINE = 0.6  #: a volunteer who hears a source names its fine class (else 
 P_TRUE_PROXIMITY = 0.7
 
 
+@lru_cache(maxsize=1)
 def _fine_cols() -> dict[int, dict[str, tuple[str, str]]]:
-    """``{coarse: {fine code: (presence column, proximity column)}}``."""
+    """``{coarse: {fine code: (presence column, proximity column)}}`` (cached: do not mutate)."""
     tax = taxonomy.load_taxonomy()["fine"]
     return {
         c: {f: (f"{c}-{f}_{name}_presence", f"{c}-{f}_{name}_proximity") for f, name in d.items()}
@@ -722,10 +856,15 @@ def _fine_cols() -> dict[int, dict[str, tuple[str, str]]]:
     }
 
 
+@lru_cache(maxsize=1)
+def _coarse_presence_columns() -> tuple[str, ...]:
+    return taxonomy.coarse_presence_columns()
+
+
 def _label_group(row: dict, c: int, state: str, fine: str | None, prox: str | None) -> None:
     """Fill coarse class ``c``'s columns of ``row``: state is present, absent or unlabelled."""
     cols = _fine_cols()[c]
-    coarse_col = taxonomy.coarse_presence_columns()[c - 1]
+    coarse_col = _coarse_presence_columns()[c - 1]
     for f, (pc, xc) in cols.items():
         row[pc] = -1 if state == "unlabelled" else int(state == "present" and f == fine)
         row[xc] = prox if (state == "present" and f == fine) else "-1"
@@ -825,9 +964,22 @@ def _wav_ok(path: Path, n: int, sr: int) -> bool:
 
 
 def _wav_bytes(y: np.ndarray, sr: int) -> bytes:
-    buf = io.BytesIO()
-    sf.write(buf, y, sr, format="WAV", subtype="PCM_16")
-    return buf.getvalue()
+    """16-bit PCM mono WAV file of ``y`` (floats in [-1, 1)).
+
+    The bytes libsndfile (``soundfile.write(..., subtype="PCM_16")``) writes, formed in numpy:
+    its 44-byte header, and its conversion ``round(y * 2**31) >> 16`` (a tested identity;
+    soundfile's write through a Python file object costs ~7x more). Signals reaching +-1,
+    which libsndfile would clip, go through soundfile itself.
+    """
+    y = np.asarray(y, dtype=float)
+    if y.ndim != 1 or not np.all(np.abs(y) < 1.0):
+        buf = io.BytesIO()
+        sf.write(buf, y, sr, format="WAV", subtype="PCM_16")
+        return buf.getvalue()
+    pcm = np.right_shift(np.rint(y * 2147483648.0).astype(np.int64), 16).astype("<i2").tobytes()
+    riff = b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVE"
+    fmt = b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, sr, 2 * sr, 2, 16)  # PCM, mono, 16 bit
+    return b"".join([riff, fmt, b"data", struct.pack("<I", len(pcm)), pcm])
 
 
 def _stamp(cfg: SynthConfig) -> dict:

@@ -360,3 +360,150 @@ def test_parallel_generation_writes_identical_files(tmp_path):
     for n in names:
         assert (a / "audio" / n).read_bytes() == (b / "audio" / n).read_bytes()
     assert (a / "annotations.csv").read_bytes() == (b / "annotations.csv").read_bytes()
+
+
+# --------------------------------------------------------------------------- fast paths
+
+
+def test_harmonics_recurrence_equals_sin_loop():
+    """Chebyshev recurrence vs one np.sin per harmonic: equal to float rounding."""
+    rng = np.random.default_rng(0)
+    n = 3 * SR
+    f0 = rng.uniform(20.0, 4000.0) * (1.0 + 0.3 * synth._smooth(n, 2.0, SR, rng))
+    phase = synth._phase(f0, SR, rng)  # running phase: large arguments, as in the generator
+    for amps in (
+        np.array([1.0]),
+        np.array([1.0, 0.0, 0.15]),
+        1.0 / np.arange(1, 27),
+        rng.uniform(0.5, 1.0, (5, n)),  # Array[K x N]: amplitudes varying in time
+    ):
+        ref = np.zeros(n)
+        for k in range(len(amps)):
+            ref += amps[k] * np.sin((k + 1) * phase)
+        got = synth._harmonics(phase, amps)
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-10 * np.abs(amps).sum())
+    assert not synth._harmonics(phase, np.array([])).any()
+
+
+def test_pulse_index_marks_the_pulses():
+    rng = np.random.default_rng(1)
+    phase = synth._phase(rng.uniform(80.0, 400.0, SR), SR, rng)
+    pulses = synth._pulses(phase)
+    assert np.array_equal(synth._pulse_index(phase), np.flatnonzero(pulses))
+
+
+def _voice_reference(n, sr, rng, f0_range, syl_rate, n_voices):
+    """mvlib 0.x's _voice: dense per-sample excitation (the sparse version must equal it)."""
+    t = np.arange(n) / sr
+    by_vowel = np.zeros((len(synth._VOWELS), n))
+    for _ in range(n_voices):
+        f0 = rng.uniform(*f0_range) * (1.0 + 0.2 * synth._smooth(n, 2.0, sr, rng))
+        exc = synth._pulses(synth._phase(f0, sr, rng))
+        rate = rng.uniform(*syl_rate)
+        syl = np.floor(t * rate + rng.uniform()).astype(int)
+        vowel = rng.integers(0, len(synth._VOWELS), syl.max() + 1)[syl]
+        talk = rng.uniform(size=syl.max() + 1)[syl] < 0.8
+        env = np.sin(np.pi * ((t * rate) % 1.0)) ** 2 * talk
+        by_vowel[vowel, np.arange(n)] += exc * env
+    out = np.zeros(n)
+    for v, (f1, f2, f3) in enumerate(synth._VOWELS):
+        if by_vowel[v].any():
+            out += synth._resonators(
+                by_vowel[v], (f1, f2, f3), (90.0, 120.0, 170.0), (1.0, 0.6, 0.3), sr
+            )
+    return out
+
+
+@pytest.mark.parametrize("sr", (16000, 22050))
+def test_sparse_voice_equals_dense_reference(sr):
+    for seed, (f0r, rate, voices) in enumerate(
+        [((90.0, 240.0), (3.0, 6.0), 2), ((250.0, 420.0), (1.5, 3.0), 1), ((90, 280), (3, 6), 9)]
+    ):
+        n = int(1.3 * sr) + seed
+        a = synth._voice(n, sr, np.random.default_rng(seed), f0r, rate, voices)
+        b = _voice_reference(n, sr, np.random.default_rng(seed), f0r, rate, voices)
+        assert np.array_equal(a, b), seed
+
+
+def test_place_and_convolve_head_equal_full_fft_convolution():
+    rng = np.random.default_rng(3)
+    n = 2 * SR
+    kernel = rng.standard_normal(int(0.25 * SR)) * np.exp(-np.arange(int(0.25 * SR)) / 400.0)
+    sparse = synth._impulse_train(rng.uniform(0, 2.0, 40), rng.uniform(0.5, 1.0, 40), n, SR)
+    dense = rng.standard_normal(n)  # takes the FFT branch
+    for x in (sparse, dense, np.zeros(n)):
+        ref = signal.fftconvolve(x, kernel)[:n]
+        np.testing.assert_allclose(synth._place(x, kernel), ref, rtol=0, atol=1e-12)
+    # a dry group that starts late and ends early, an IR longer than what is left of the clip
+    dry = np.zeros(n)
+    dry[SR // 2 : SR] = rng.standard_normal(SR // 2)
+    h = rng.standard_normal(int(1.7 * SR)) * np.exp(-np.arange(int(1.7 * SR)) / 3000.0)
+    ref = signal.fftconvolve(dry, h)[:n]
+    np.testing.assert_allclose(synth._convolve_head(dry, h), ref, rtol=0, atol=1e-11)
+    assert not synth._convolve_head(np.zeros(n), h).any()
+
+
+def test_hum_one_period_tiled_equals_full_render():
+    p = {"hum_hz": 60.0, "hum_decay": 0.6, "hum_db": -12.0}
+    for sr, n in ((22050, 55125), (16000, 16001)):
+        assert synth._tone_period(60.0, sr) in (735, 800)
+        a = synth.hum(p, n, sr, np.random.default_rng(4))
+        rng = np.random.default_rng(4)
+        k = np.arange(1, 8)
+        k = k[k * 60.0 < 0.45 * sr]
+        x = synth._harmonics(synth._phase(np.full(n, 60.0), sr, rng), 0.6 ** (k - 1))
+        ref = x / (np.std(x) + 1e-12) * 10.0 ** (-12.0 / 20.0)
+        np.testing.assert_allclose(a, ref, rtol=0, atol=1e-10)
+    assert synth._tone_period(50.5, 22050) == np.inf
+
+
+def test_smooth_and_resonators_fast_paths_are_exact():
+    rng = np.random.default_rng(5)
+    for n, rate in ((SR, 0.3), (12345, 2.0)):
+        a = synth._smooth(n, rate, SR, np.random.default_rng(6))
+        r = np.random.default_rng(6)  # the formula before caching the weights
+        n_ctrl = max(2, int(np.ceil(n / SR * rate)) + 2)
+        ctrl = r.uniform(-1.0, 1.0, n_ctrl)
+        x = np.linspace(0.0, n_ctrl - 1.0, n)
+        i = np.minimum(x.astype(int), n_ctrl - 2)
+        w = x - i
+        w = w * w * (3.0 - 2.0 * w)
+        assert np.array_equal(a, ctrl[i] * (1.0 - w) + ctrl[i + 1] * w)
+    x = np.zeros(SR)
+    x[3000::150] = rng.uniform(0.5, 1.0, len(x[3000::150]))
+    got = synth._resonators(x, (730, 1090, 2440), (90.0, 120.0, 170.0), (1.0, 0.6, 0.3), SR)
+    ref = np.zeros(SR)
+    for f, bw, g in zip((730, 1090, 2440), (90.0, 120.0, 170.0), (1.0, 0.6, 0.3)):
+        sos = signal.butter(1, (f - bw / 2, f + bw / 2), "bandpass", fs=SR, output="sos")
+        ref += g * signal.sosfilt(sos, x)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
+
+
+def test_fade_in_place_equals_envelope():
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 3, 100, 881, SR + 1):
+        x = rng.standard_normal(n)
+        ref = x * synth._envelope(n, SR)
+        assert np.array_equal(synth._fade(x.copy(), SR), ref), n
+
+
+def test_wav_bytes_equal_soundfile():
+    """The numpy WAV writer gives libsndfile's bytes (header and float -> int16 rounding)."""
+    import io
+
+    rng = np.random.default_rng(8)
+    lsb, tiny = 1.0 / 32768, 2.0**-31
+    ties = np.array([0.5, 1.5, 2.5, -0.5, -1.5, -2.5]) * lsb  # exactly between two codes
+    ties31 = np.array([0.5, 1.5, -0.5, -1.5]) * tiny
+    for sr, y in (
+        (SR, rng.uniform(-0.999, 0.999, 40001)),
+        (22050, np.concatenate([ties, ties31, [0.0, -0.0, 1e-300, 0.89, -0.89, -0.99999]])),
+        (8000, np.round(rng.uniform(-0.9, 0.9, 4000) / lsb * 2) / 2 * lsb),
+        (44100, np.zeros(1)),
+        (SR, np.array([1.0, -1.0, 1.2, 0.3])),  # clipping: soundfile's own path
+    ):
+        buf = io.BytesIO()
+        sf.write(buf, y, sr, format="WAV", subtype="PCM_16")
+        assert synth._wav_bytes(y, sr) == buf.getvalue(), (sr, len(y))
+        back, sr_back = sf.read(io.BytesIO(synth._wav_bytes(y, sr)), dtype="int16")
+        assert sr_back == sr and back.shape == y.shape
