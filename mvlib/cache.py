@@ -41,8 +41,13 @@ def cache_dir(*parts: str) -> Path:
     return p
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, fsync, then rename over it."""
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = True) -> None:
+    """Write to a temporary file beside ``path``, fsync, then rename over it.
+
+    ``durable=False`` skips the fsync (the rename still makes the write all-or-nothing for
+    readers and after a kill); for many small files whose writer syncs once at the end
+    before it records them as complete (the synthetic set's wavs, then ``os.sync()``).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -50,7 +55,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -55,3 +55,18 @@ def test_strict_json_writes_undefined_metrics_as_null():
     assert out == {"a": None, "b": [0.5, None], "c": [1.0, None], "d": [1]}
     assert undefined == ["a", "b[1]", "c[1]"]
     json.dumps(out, allow_nan=False)
+
+
+def test_atomic_write_fsyncs_unless_told_not_to(tmp_path, monkeypatch):
+    import os
+
+    from mvlib import cache
+
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd)))
+    cache.atomic_write_bytes(tmp_path / "a", b"x")
+    assert len(synced) == 1
+    cache.atomic_write_bytes(tmp_path / "b", b"yz", durable=False)
+    assert len(synced) == 1 and (tmp_path / "b").read_bytes() == b"yz"
+    assert not list(tmp_path.glob(".*.tmp"))  # renamed into place either way
