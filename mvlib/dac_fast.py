@@ -54,6 +54,9 @@ def _snake_expr(x: torch.Tensor, alpha: torch.Tensor, inv_alpha: torch.Tensor) -
     return (xf + inv_alpha * torch.sin(alpha * xf) ** 2).to(x.dtype)
 
 
+#: DAC 44.1 kHz: the encoder's input rate (for ``compile_after_s``)
+SAMPLE_RATE = 44100
+
 #: the compiled Snake, shared by all layers (dynamic shapes: one compilation per process,
 #: ~17 s on 2 busy cores; inductor's disk cache makes later processes faster); None until
 #: first use, False when compilation failed (then the eager formulation is used)
@@ -199,6 +202,12 @@ class FastEncoder(nn.Module):
     fused : bool
         Compile Snake into one pass (torch.compile, shared by all layers; falls back to the
         eager four-pass formulation if compilation is unavailable).
+    compile_after_s : float
+        With ``fused``, run the eager Snake until this many seconds of audio (all clips of
+        all calls) have been encoded, then the compiled one: compiling costs
+        ~17 s once per process (2 cores), more than it saves on a handful of clips (the
+        book's random-DAC proof). The two differ by float rounding only (both tested
+        against the stock encoder). 0: compiled from the first call.
 
     Notes
     -----
@@ -212,20 +221,35 @@ class FastEncoder(nn.Module):
         precision: str = "fp32",
         channels_last: bool = False,
         fused: bool = True,
+        compile_after_s: float = 0.0,
     ):
         super().__init__()
         assert precision in ("fp32", "bf16"), f"precision {precision!r}: resolve 'auto' first"
         with torch.no_grad():
             self.body = _convert(encoder, channels_last)
-        for m in self.modules():
-            if isinstance(m, FusedSnake):
-                m.fused = fused
+        self.fused = fused
+        self.compile_after = float(compile_after_s) * SAMPLE_RATE
+        self.seen = 0  #: samples encoded so far (all clips of all calls)
+        self._set_fused(fused and self.compile_after <= 0)
         self.precision = precision
         self.channels_last = channels_last
         self.requires_grad_(False).eval()
 
+    def compile_now(self) -> None:
+        """Use the compiled Snake from the next call on (when ``fused``)."""
+        self.compile_after = 0.0
+        self._set_fused(self.fused)
+
+    def _set_fused(self, on: bool) -> None:
+        for m in self.modules():
+            if isinstance(m, FusedSnake):
+                m.fused = on
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         assert x.ndim == 3 and x.shape[1] == 1, f"expected Tensor[B x 1 x N], got {tuple(x.shape)}"
+        if self.fused and self.compile_after > 0:
+            self._set_fused(self.seen >= self.compile_after)
+            self.seen += x.shape[0] * x.shape[-1]
         if self.channels_last:
             x = x[:, :, None, :].contiguous(memory_format=torch.channels_last)  # (B, 1, 1, N)
         if self.precision == "bf16":

@@ -461,6 +461,11 @@ class LogMelFrontend(Frontend):
         return torch.log(spec + LOGMEL_EPS).transpose(1, 2)  # (B, T, n_mels)
 
 
+#: the DAC frontend compiles Snake once this much audio (s) is encoded: a handful of clips
+#: (chapter 2's random-DAC proof) runs eager rather than wait ~17 s for a compilation
+COMPILE_SNAKE_AFTER_S = 60.0
+
+
 class DACFrontend(Frontend):
     """Pre-quantization latents of the DAC 44.1 kHz / 8 kbps encoder (paper 3.2).
 
@@ -501,7 +506,9 @@ class DACFrontend(Frontend):
         sha = state_dict_sha256(stock.state_dict())  # the stock (weight-normed) tensors
         self.precision = resolve_precision(cfg.precision, self.device)
         # weight norm folded, fused Snake, optional bf16 autocast (mvlib.dac_fast)
-        self.encoder = FastEncoder(stock, self.precision).to(self.device)
+        self.encoder = FastEncoder(stock, self.precision, compile_after_s=COMPILE_SNAKE_AFTER_S).to(
+            self.device
+        )
         del stock
         self.identity = {
             "frontend": "dac",

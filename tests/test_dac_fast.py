@@ -152,3 +152,30 @@ def test_store_at_one_precision_refuses_another(tmp_path):
         extract(clips, store, cfg16, frontend=fe16, progress=False)
     rep = extract(clips, store, replace(cfg32, max_clips=None), frontend=fe32, progress=False)
     assert (rep.n_done, rep.n_skipped_existing) == (1, 1)  # the same precision extends it
+
+
+def test_snake_is_compiled_only_after_enough_audio(stock, monkeypatch):
+    calls = []
+    real = dac_fast.snake
+    monkeypatch.setattr(
+        dac_fast, "snake", lambda x, a, ia, fused: (calls.append(fused), real(x, a, ia, fused))[1]
+    )
+    x = 0.1 * torch.randn(2, 1, 43 * 512, generator=torch.Generator().manual_seed(3))
+    # 2 clips x 0.499 s per call: eager until 0.9 s of audio are encoded, compiled after
+    fast = FastEncoder(stock, "fp32", compile_after_s=0.9)
+    outs = []
+    with torch.inference_mode():
+        for _ in range(3):
+            calls.clear()
+            outs.append(fast(x))
+            assert len(set(calls)) == 1
+            outs[-1] = (outs[-1], calls[0])
+    assert [fused for _, fused in outs] == [False, True, True]
+    torch.testing.assert_close(outs[0][0], outs[1][0], rtol=1e-4, atol=1e-5)
+    assert not FastEncoder(stock, "fp32", fused=False, compile_after_s=1.0).fused
+    late = FastEncoder(stock, "fp32", compile_after_s=100.0)
+    late.compile_now()
+    calls.clear()
+    with torch.inference_mode():
+        late(x)
+    assert set(calls) == {True}
