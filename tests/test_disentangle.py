@@ -68,3 +68,27 @@ def test_rank_agreement_and_reading():
     small = D.rank_agreement(t.iloc[:2])
     assert np.isnan(small.loc["dsc_priv", "spearman rho"])
     assert "too few configurations" in D.reading(small)
+
+
+def test_source_information_equals_per_class_ridge_and_skips_rare_classes():
+    from sklearn.linear_model import RidgeClassifierCV
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.model_selection import KFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(1)
+    Z = rng.normal(size=(200, 5))
+    sources = np.stack([Z[:, 0] > 0.3, Z[:, 1] + rng.normal(size=200) > 0], 1).astype(int)
+    rare = np.zeros((200, 1), int)
+    rare[:3] = 1  # 3 positives < 5 folds: left out
+    got = D.source_information(Z, np.hstack([sources, rare]), folds=5, seed=4)
+    cv = KFold(5, shuffle=True, random_state=4)
+    ref = []
+    for c in range(2):  # one classifier per class gives the same predictions
+        m = make_pipeline(StandardScaler(), RidgeClassifierCV(alphas=np.logspace(-2, 4, 13)))
+        ref.append(
+            balanced_accuracy_score(sources[:, c], cross_val_predict(m, Z, sources[:, c], cv=cv))
+        )
+    assert got == pytest.approx(np.mean(ref))
+    assert np.isnan(D.source_information(Z, rare))
