@@ -51,7 +51,7 @@ def parse_log(text: str) -> dict[str, float]:
     return out
 
 
-def build_jupyter_book(env: dict, log_path: Path) -> tuple[dict[str, float], float]:
+def build_jupyter_book(env: dict, log_path: Path, keep: bool = False) -> tuple[dict, float]:
     out_dir = Path(tempfile.mkdtemp(prefix="mvlib-book-html-"))
     cmd = [
         str(Path(sys.executable).parent / "jupyter-book"),
@@ -66,7 +66,10 @@ def build_jupyter_book(env: dict, log_path: Path) -> tuple[dict[str, float], flo
         proc = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     wall = time.perf_counter() - t0
     text = log_path.read_text()
-    shutil.rmtree(out_dir, ignore_errors=True)
+    if keep:
+        print(f"HTML kept in {out_dir}", file=sys.stderr)
+    else:
+        shutil.rmtree(out_dir, ignore_errors=True)
     if proc.returncode != 0:
         sys.exit(f"jupyter-book failed (exit {proc.returncode}); log: {log_path}")
     return parse_log(text), wall
@@ -102,7 +105,7 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--papermill", action="store_true", help="time chapters with papermill")
     ap.add_argument("--chapters", help="papermill mode: comma-separated chapters (default: all)")
-    ap.add_argument("--keep", action="store_true", help="keep the temporary cache")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary cache (and HTML)")
     args = ap.parse_args(argv)
 
     cache = Path(tempfile.mkdtemp(prefix="mvlib-book-cache-"))
@@ -118,7 +121,7 @@ def main(argv=None) -> int:
                 names = [n for n in names if n in args.chapters.split(",")]
             per, wall = build_papermill(env, names, Path(tempfile.mkdtemp(prefix="mvlib-nb-")))
         else:
-            per, wall = build_jupyter_book(env, cache / "build.log")
+            per, wall = build_jupyter_book(env, cache / "build.log", keep=args.keep)
     finally:
         if not args.keep:
             shutil.rmtree(cache, ignore_errors=True)
