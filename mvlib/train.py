@@ -707,7 +707,7 @@ def _train(
                 "best_epoch": best_epoch,
             },
         )
-        bar.set_postfix(train=f"{tr['total']:.4f}", val=f"{va['total']:.4f}", best=best_epoch)
+        bar.set_postfix(train=f"{tr['total']:.4f}", val=f"{va['total']:.4f}", best=best_epoch + 1)
     epochs_run = max(start, epoch + (0 if stopped else 1)) if len(epochs) else start
     if main:
         atomic_write_json(
