@@ -30,7 +30,8 @@ def test_inheritance_merges_sections_recursively():
     assert ci.synth.n_sensors == 12 and default.synth.n_sensors > 12
     # a field ci does not touch comes from default.yml, then base.yml
     assert ci.features.frontend == "logmel" and default.features.frontend in ("logmel", "dac")
-    assert ci.train.lr == default.train.lr == 1e-3
+    assert ci.train.lr == default.train.lr == 3e-3  # default.yml's, ci.yml leaves it
+    assert ci.train.weight_decay == default.train.weight_decay == 0.01  # base.yml's
     assert C.load_config("paper").features.frontend == "dac"
 
 
