@@ -2,7 +2,7 @@
 
 Embeds the held-out-sensor clips of a profile's dataset (default: the CI profile's synthetic
 SONYC-format set) with the DAC encoder twice, fp32 and bf16, pools each clip's frames (time
-mean and std), runs mvlib's cross-validated linear probe (:func:`mvlib.probe.linear_probe_cv`)
+mean and std), runs mvlib's cross-validated linear probe (:func:`mvlib.evaluate.probe.linear_probe_cv`)
 on each, and prints both results, their difference, and the minimum detectable difference
 of a sensor accuracy over that many clips (two-sided alpha 0.05, power 0.8, unpaired normal
 approximation: ``2.8 * sqrt(2 p (1 - p) / n)``).
@@ -27,12 +27,14 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from mvlib import config, data, workflow
-from mvlib.dac_fast import FastEncoder, FastResidualUnit, FusedSnake, frame_rel_error
-from mvlib.features import DACFrontend, load_audio, preprocess
-from mvlib.pairing import make_splits
-from mvlib.probe import linear_probe_cv
-from mvlib.taxonomy import coarse_label_columns
+from mvlib import workflow
+from mvlib.core import config
+from mvlib.data import sonyc
+from mvlib.data.pairing import make_splits
+from mvlib.data.taxonomy import coarse_label_columns
+from mvlib.evaluate.probe import linear_probe_cv
+from mvlib.frontend.dac_fast import FastEncoder, FastResidualUnit, FusedSnake, frame_rel_error
+from mvlib.frontend.features import DACFrontend, load_audio, preprocess
 
 
 def _round(module, inputs, output):
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     cfg = config.load_config(args.profile)
     root = workflow.ensure_dataset(cfg, progress=False)
-    clips = data.load_clips(root)
+    clips = sonyc.load_clips(root)
     splits = make_splits(clips, cfg.split)
     held = clips[clips.sensor_id.isin(splits.sensors["heldout"])].iloc[: args.max_clips]
     fcfg = replace(cfg.features, frontend="dac", device=args.device, precision="fp32")

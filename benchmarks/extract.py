@@ -5,13 +5,13 @@ to a temporary folder with soundfile at ``--sr``, 48 kHz by default like SONYC):
 
 (a) stock: ``dac``'s fp32 ``model.encoder`` (weight-normed convolutions, jit Snake), on the
     preprocessed batches already on the device;
-(b) mvlib: :class:`mvlib.dac_fast.FastEncoder` (weight norm folded, fused Snake) at
+(b) mvlib: :class:`mvlib.frontend.dac_fast.FastEncoder` (weight norm folded, fused Snake) at
     ``--precision``, same batches; its largest relative error per frame against (a), with
     the random-init weights *and* with "trained-like" weights (Snake alphas and weight-norm
     gains spread at random: with random init alpha = 1 and the two formulas agree bit for
     bit, which would hide the error); optionally torch.compile'd (``--compile``: its
     compile time is printed: it pays when the run is longer than compile / saving);
-(c) full: :func:`mvlib.extract.extract` (read, hash, decode in worker threads; resample +
+(c) full: :func:`mvlib.frontend.extract.extract` (read, hash, decode in worker threads; resample +
     BS.1770 loudness batched on the device; encoder (b); float16 store writes with fsync).
 
 The (a)/(b) timings alternate ``--reps`` times and the best of each is kept (the machine
@@ -37,15 +37,15 @@ import pandas as pd
 import soundfile as sf
 import torch
 
-from mvlib.config import FeatureConfig
-from mvlib.dac_fast import (
+from mvlib.core.config import FeatureConfig
+from mvlib.frontend.dac_fast import (
     FLOAT16_ROUNDING,
     FastEncoder,
     compile_encoder,
     frame_rel_error,
 )
-from mvlib.extract import extract
-from mvlib.features import (
+from mvlib.frontend.extract import extract
+from mvlib.frontend.features import (
     find_dac_weights,
     load_audio,
     load_dac_weights,

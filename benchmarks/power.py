@@ -2,7 +2,7 @@
 
 For two finished runs trained on the same data and splits (e.g. the multi-view model and
 the single-view AE, same seed), probe each run's main feature set on both tasks exactly as
-:func:`mvlib.probe.probe_run` does (fit on downstream train, select on val), predict every
+:func:`mvlib.evaluate.probe.probe_run` does (fit on downstream train, select on val), predict every
 downstream test clip, and measure the per-clip paired differences:
 
 * sensor task: the discordance rate d (clips that one run gets right and the other wrong);
@@ -25,9 +25,9 @@ import sys
 
 import numpy as np
 
-from mvlib.embed import run_embeddings
-from mvlib.metrics import binarize
-from mvlib.probe import MAIN_FEATURE, downstream_labels, fit_probe
+from mvlib.evaluate.embed import run_embeddings
+from mvlib.evaluate.metrics import binarize
+from mvlib.evaluate.probe import MAIN_FEATURE, downstream_labels, fit_probe
 
 Z = 2.8  # z_{0.975} + z_{0.8}
 

@@ -9,7 +9,7 @@ carried by z_s) and times, in one process, one thread, the same config:
 * ``sequential``: the loop mvlib used before (one ``MLPProbe`` + ``torch.optim.AdamW`` per
   head, trained one after the other; copied below as the baseline);
 * ``one head at a time``: mvlib's batched trainer given a single head per call;
-* ``batched per task``: :func:`mvlib.probe.fit_probes`, all heads of a task in one loop;
+* ``batched per task``: :func:`mvlib.evaluate.probe.fit_probes`, all heads of a task in one loop;
 * ``batched (probe_features)``: all heads of both tasks in one loop (what
   ``probe_features`` / ``probe_run`` now do).
 
@@ -36,9 +36,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from mvlib import config
-from mvlib.metrics import accuracy, jaccard_samples
-from mvlib.probe import MLPProbe, _score, evaluate_probe, fit_probe, fit_probes, probe_features
+from mvlib.core import config
+from mvlib.evaluate.metrics import accuracy, jaccard_samples
+from mvlib.evaluate.probe import (
+    MLPProbe,
+    _score,
+    evaluate_probe,
+    fit_probe,
+    fit_probes,
+    probe_features,
+)
 
 PREVALENCE = np.array([0.5, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1])
 
@@ -156,14 +163,14 @@ def run_one_at_a_time(feats, labels, part, cfg) -> dict:
 
 
 def run_all(feats, labels, part, cfg) -> dict:
-    """:func:`mvlib.probe.probe_features` (what ``probe_run`` calls): all 12 heads at once."""
+    """:func:`mvlib.evaluate.probe.probe_features` (what ``probe_run`` calls): all 12 heads at once."""
     res = probe_features(feats, labels["source"], labels["sensor"], part, cfg)
     key = {"source": "jaccard", "sensor": "accuracy"}
     return {(n, t): res[n][t][key[t]] for t in labels for n in feats}
 
 
 def run_batched(feats, labels, part, cfg) -> dict:
-    """:func:`mvlib.probe.fit_probes`: every head of a task in one loop."""
+    """:func:`mvlib.evaluate.probe.fit_probes`: every head of a task in one loop."""
     tr, va = part == "train", part == "val"
     out = {}
     for task, y in labels.items():
@@ -188,7 +195,9 @@ def main(argv=None) -> None:
     ap.add_argument("--profile", default="default", help="probe config of this profile")
     ap.add_argument("--epochs", type=int, default=None, help="override probe.epochs")
     ap.add_argument("--repeat", type=int, default=3, help="timings: best of this many")
-    ap.add_argument("--run", default=None, help="also time mvlib.probe.probe_run on this run")
+    ap.add_argument(
+        "--run", default=None, help="also time mvlib.evaluate.probe.probe_run on this run"
+    )
     ap.add_argument(
         "--baseline-src",
         default=None,
@@ -226,7 +235,7 @@ def main(argv=None) -> None:
 _PROBE_RUN = """
 import sys, time, torch
 torch.set_num_threads(1)
-from mvlib.probe import probe_run
+from mvlib.evaluate.probe import probe_run
 t0 = time.perf_counter()
 s = probe_run(sys.argv[1], progress=False)["summary"]
 print(time.perf_counter() - t0, s["source_jaccard"], s["sensor_accuracy"])

@@ -6,9 +6,9 @@ paper's 39k/6k/11k pairs) this
 1. plans extraction: clips, audio hours, frames per clip, store bytes, clips per shard;
 2. writes a latent store of that shape holding RANDOM float16 latents (log-mel's 128 dims;
    no audio is synthesised for it) and streams one epoch of the training pairs from it
-   with :class:`mvlib.train.BatchLoader` (whole clips, batch 16);
+   with :class:`mvlib.ml.train.BatchLoader` (whole clips, batch 16);
 3. measures, in one process on one thread each:
-   - log-mel extraction clips/s: the whole ``mvlib.extract`` pipeline (read, resample,
+   - log-mel extraction clips/s: the whole ``mvlib.frontend.extract`` pipeline (read, resample,
      loudness, log-mel, store write) on a few real synthetic 10-s clips;
    - DAC encoder clips/s: the 44.1 kHz encoder with random weights on a few seconds of
      audio (encoder only; CPU; no GPU was measured);
@@ -39,14 +39,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mvlib import data, scale, synth
-from mvlib.cache import atomic_write_json
-from mvlib.config import SynthConfig, load_config
-from mvlib.extract import extract
-from mvlib.features import make_frontend
-from mvlib.model import build_model
-from mvlib.pairing import make_splits
-from mvlib.train import BatchLoader
+from mvlib import scale
+from mvlib.core.cache import atomic_write_json
+from mvlib.core.config import SynthConfig, load_config
+from mvlib.data import sonyc, synth
+from mvlib.data.pairing import make_splits
+from mvlib.frontend.extract import extract
+from mvlib.frontend.features import make_frontend
+from mvlib.ml.model import build_model
+from mvlib.ml.train import BatchLoader
 
 RESULTS = Path(__file__).resolve().parent / "results" / "scale.json"
 
@@ -82,7 +83,7 @@ def logmel_extraction(cfg, n_clips: int, tmp: Path) -> dict:
     """The whole extraction pipeline on ``n_clips`` synthetic 10-s clips (one process)."""
     scfg = SynthConfig(n_sensors=1, clips_per_sensor=n_clips, duration_s=cfg.synth.duration_s)
     root = synth.generate(scfg, tmp / "audio", progress=False)
-    clips = data.load_clips(root)
+    clips = sonyc.load_clips(root)
     fcfg = cfg.features.__class__(**{**cfg.features.__dict__, "max_clips": None, "device": "cpu"})
     t0 = time.perf_counter()
     extract(clips, tmp / "logmel-store", fcfg, provenance={"dataset": "synth"}, progress=False)
@@ -114,7 +115,7 @@ def train_step_rate(cfg, dim: int, frames: int, batch: int, steps: int) -> dict:
     torch.manual_seed(0)
     model = build_model("multiview", dim, cfg.model, cfg.objective)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr)
-    from mvlib.losses import model_loss
+    from mvlib.ml.losses import model_loss
 
     x = {"x1": torch.randn(batch, frames, dim), "x2": torch.randn(batch, frames, dim)}
     times = []

@@ -1,4 +1,4 @@
-"""Synthetic-set generation speed: clips/s of ``mvlib.synth.generate``, and filter design cost.
+"""Synthetic-set generation speed: clips/s of ``mvlib.data.synth.generate``, and filter design cost.
 
 Measured side by side in one process (the machine may be shared: runs alternate and the
 best of ``--reps`` is kept for each):
@@ -7,7 +7,7 @@ best of ``--reps`` is kept for each):
     their fsync are included) of the default profile's generator at ``--sensors`` x
     ``--clips`` clips of 1.0 s and of 2.5 s, at 22.05 kHz: clips/s and ms per clip;
 (b) the same with every Butterworth design done by stock ``scipy.signal.butter``
-    (uncached) instead of :mod:`mvlib.filters`, to show what closed-form design saves
+    (uncached) instead of :mod:`mvlib.data.filters`, to show what closed-form design saves
     inside ``generate`` (the audio is the same to float rounding);
 (c) filter design alone, per call: stock ``scipy.signal.butter(..., fs=sr, output="sos")``
     vs the closed form (memo bypassed) and a memo hit, over the kinds, orders and corners
@@ -22,7 +22,7 @@ Usage::
 the generator module side by side (interleaved, same clips), e.g. the one before this
 speed-up::
 
-    git show 3744d2f:mvlib/synth.py > /tmp/synth_before.py
+    git show 3744d2f:mvlib/data/synth.py > /tmp/synth_before.py
     PYTHONPATH=. python benchmarks/synth.py --baseline /tmp/synth_before.py
 
 and prints the per-clip speed-up of ``generate`` over it (the goal: >= 2x at 1.0 and 2.5 s),
@@ -43,8 +43,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from mvlib import filters, synth
-from mvlib.config import load_config
+from mvlib.core.config import load_config
+from mvlib.data import filters, synth
 
 
 def _design_cases(n: int, sr: int, seed: int = 0) -> list[tuple]:
@@ -94,7 +94,7 @@ def bench_design(sr: int, n: int, reps: int) -> dict:
 
 @contextmanager
 def stock_designs():
-    """Route mvlib.synth's Butterworth designs through stock scipy (uncached)."""
+    """Route mvlib.data.synth's Butterworth designs through stock scipy (uncached)."""
     saved = synth.butter_sos
     synth.butter_sos = filters.scipy_sos
     try:
@@ -132,7 +132,7 @@ def clip_ratios(cfg, baseline, reps: int) -> tuple[float, float, float]:
 
 
 def load_baseline(path: str):
-    """Import another version of mvlib/synth.py (it imports the rest of mvlib as installed)."""
+    """Import another version of mvlib/data/synth.py (it imports the rest of mvlib as installed)."""
     spec = importlib.util.spec_from_file_location("synth_baseline", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
@@ -154,7 +154,9 @@ def main() -> None:
     base = load_config("default", {}).synth
     sr = int(base.sample_rate)
     n_clips = args.sensors * args.clips
-    print(f"mvlib.synth.generate, workers=1, {args.sensors} sensors x {args.clips} clips, {sr} Hz")
+    print(
+        f"mvlib.data.synth.generate, workers=1, {args.sensors} sensors x {args.clips} clips, {sr} Hz"
+    )
     warm = load_config("default", {"synth.n_sensors": 1, "synth.clips_per_sensor": 2}).synth
     time_generate(warm)  # imports, taxonomy, first-call costs
     if baseline is not None:
@@ -199,8 +201,8 @@ def main() -> None:
         f"filter design per call ({d['calls']} synth-like designs, {sr} Hz, best of {args.reps}):"
     )
     print(f"  scipy.signal.butter(..., output='sos'): {1e6 * d['stock']:8.1f} us")
-    print(f"  mvlib.filters closed form (no memo)  : {1e6 * d['closed']:8.1f} us")
-    print(f"  mvlib.filters.butter_sos memo hit    : {1e6 * d['memo']:8.1f} us")
+    print(f"  mvlib.data.filters closed form (no memo)  : {1e6 * d['closed']:8.1f} us")
+    print(f"  mvlib.data.filters.butter_sos memo hit    : {1e6 * d['memo']:8.1f} us")
     print(f"  ratio stock / closed form            : {d['stock'] / d['closed']:8.1f}x")
     print(f"  largest |coefficient difference|     : {d['max_abs_diff']:.2e}")
 

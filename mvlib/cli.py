@@ -27,7 +27,7 @@ def _overrides(pairs: list[str] | None) -> dict:
 
 
 def _config(args):
-    from mvlib.config import load_config
+    from mvlib.core.config import load_config
 
     return load_config(args.profile, _overrides(args.set))
 
@@ -41,7 +41,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_synth(args) -> int:
-    from mvlib import synth
+    from mvlib.data import synth
 
     cfg = _config(args)
     out = Path(args.out) if args.out else None
@@ -55,16 +55,16 @@ def cmd_synth(args) -> int:
 
 
 def cmd_extract(args) -> int:
-    from mvlib import data
-    from mvlib.extract import extract, parse_shard
-    from mvlib.features import make_frontend
+    from mvlib.data import sonyc
+    from mvlib.frontend.extract import extract, parse_shard
+    from mvlib.frontend.features import make_frontend
     from mvlib.workflow import dataset_root, store_dir, store_provenance
 
     cfg = _config(args)
     if args.data:
         cfg = cfg.replace({"data.root": str(args.data)})
     root = Path(args.data) if args.data else dataset_root(cfg)
-    clips = data.load_clips(root, check_audio=cfg.data.check_audio)
+    clips = sonyc.load_clips(root, check_audio=cfg.data.check_audio)
     frontend = make_frontend(cfg.features)
     out = Path(args.out) if args.out else store_dir(cfg, frontend)
     prov = store_provenance(cfg)
@@ -85,18 +85,18 @@ def cmd_extract(args) -> int:
 
 
 def cmd_store_verify(args) -> int:
-    from mvlib import data
-    from mvlib.store import verify_store
+    from mvlib.data import sonyc
+    from mvlib.frontend.store import verify_store
 
-    clips = data.load_clips(args.data, check_audio=False) if args.data else None
+    clips = sonyc.load_clips(args.data, check_audio=False) if args.data else None
     report = verify_store(args.store, clips, full=not args.quick, data_dir=args.data)
     print(report.text(limit=args.limit))
     return 0 if report.ok else 2
 
 
 def cmd_train(args) -> int:
-    from mvlib import distributed
-    from mvlib.train import train
+    from mvlib.ml import distributed
+    from mvlib.ml.train import train
     from mvlib.workflow import prepare
 
     cfg = _config(args)
@@ -121,7 +121,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_probe(args) -> int:
-    from mvlib.probe import probe_run
+    from mvlib.evaluate.probe import probe_run
 
     results = probe_run(
         args.run_dir, progress=not args.quiet, allow_unfinished=args.allow_unfinished
@@ -131,14 +131,14 @@ def cmd_probe(args) -> int:
 
 
 def cmd_config(args) -> int:
-    from mvlib.config import to_dict
+    from mvlib.core.config import to_dict
 
     print(yaml.safe_dump(to_dict(_config(args)), sort_keys=False), end="")
     return 0
 
 
 def cmd_embed(args) -> int:
-    from mvlib.embed_audio import embed_files
+    from mvlib.evaluate.embed_audio import embed_files
 
     report = embed_files(
         args.inputs,
@@ -157,7 +157,7 @@ def cmd_embed(args) -> int:
 
 
 def cmd_labels(args) -> int:
-    from mvlib.labels import describe, write_labels
+    from mvlib.data.labels import describe, write_labels
 
     table, report = write_labels(args.data_dir, args.out, strict=args.strict, force=args.force)
     for line in describe(table, report):
@@ -168,7 +168,7 @@ def cmd_labels(args) -> int:
 
 def cmd_sweep(args) -> int:
     from mvlib import sweep
-    from mvlib.errors import MvlibError
+    from mvlib.core.errors import MvlibError
 
     cfg = _config(args)
     if args.seeds:
@@ -351,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command. mvlib's own errors print one line and return 2 (``--debug``: raise)."""
-    from mvlib.errors import EXIT_CODE, MvlibError, format_error
+    from mvlib.core.errors import EXIT_CODE, MvlibError, format_error
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

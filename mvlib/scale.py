@@ -3,8 +3,8 @@
 Three parts, all cheap enough for two CPU cores:
 
 * :func:`clip_table` — the clip table of a synthetic network of a profile's size
-  (ids, sensors and the 8 coarse labels of :func:`mvlib.synth.clip_plan`), *without audio*;
-  with :func:`mvlib.pairing.make_splits` it gives the paper's 39k/6k/11k pairs.
+  (ids, sensors and the 8 coarse labels of :func:`mvlib.data.synth.clip_plan`), *without audio*;
+  with :func:`mvlib.data.pairing.make_splits` it gives the paper's 39k/6k/11k pairs.
 * :func:`plan_extraction` — what extraction would do: clips, audio hours, frames per clip,
   store bytes per frontend, clips per ``--shard i/N``.
 * :func:`write_random_store` — a latent store of a given shape filled with random float16
@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mvlib import synth, taxonomy
-from mvlib.config import Config, SynthConfig
-from mvlib.extract import shard_clips
-from mvlib.features import n_frames
+from mvlib.core.config import Config, SynthConfig
+from mvlib.data import synth, taxonomy
+from mvlib.frontend.extract import shard_clips
+from mvlib.frontend.features import n_frames
 
 #: feature size D of each frontend (DAC 44.1 kHz latents; log-mel ``features.n_mels``)
 DAC_DIM = 1024
@@ -36,9 +36,9 @@ def clip_table(cfg: SynthConfig, seed: int = 0) -> pd.DataFrame:
     """One row per clip of a synthetic network: ``clip_id, sensor_id, audio_path`` + 8 labels.
 
     No audio is made and ``audio_path`` names where it would be. A clip's coarse labels are
-    drawn from its sensor's source prior (:func:`mvlib.synth.sensor_params`) with 1 to
+    drawn from its sensor's source prior (:func:`mvlib.data.synth.sensor_params`) with 1 to
     ``max_sources`` draws, as the synthesiser's plan does, but vectorised per sensor (not
-    the exact per-clip plan of :func:`mvlib.synth.clip_plan`): 18,510 clips take ~1 s.
+    the exact per-clip plan of :func:`mvlib.data.synth.clip_plan`): 18,510 clips take ~1 s.
     """
     cols = list(taxonomy.coarse_label_columns())
     rng = np.random.default_rng([seed, cfg.seed])
@@ -77,7 +77,7 @@ def plan_extraction(cfg: Config, clips: pd.DataFrame, shards: int) -> dict:
     dict
         ``clips``, ``audio_hours``, ``frames_per_clip``, ``store_bytes`` (by frontend:
         the profile's, ``logmel`` with ``n_mels`` and ``dac`` with 1024 dims),
-        ``shards`` and ``clips_per_shard`` (list, from :func:`mvlib.extract.shard_clips`).
+        ``shards`` and ``clips_per_shard`` (list, from :func:`mvlib.frontend.extract.shard_clips`).
     """
     f = cfg.features
     per_shard = [len(shard_clips(clips, (i, shards), f.max_clips)) for i in range(shards)]
@@ -115,7 +115,7 @@ def write_random_store(
     """
     from tqdm import tqdm
 
-    from mvlib.store import LatentStore, StoreWriter
+    from mvlib.frontend.store import LatentStore, StoreWriter
 
     rng = np.random.default_rng(seed)
     base = rng.standard_normal((pool, frames, dim), dtype=np.float32).astype(np.float16)

@@ -3,8 +3,8 @@
 Every (configuration, seed[, split seed]) is one run with its own resolved config. The
 sweep saves that config in the run folder (``sweep-config.yaml``) and hands the worker
 its *path*, never a profile name to re-resolve: the worker (:func:`execute`, in a spawned
-process) trains with :func:`mvlib.train.train` and probes with
-:func:`mvlib.probe.probe_run`; :func:`execute_notebook` runs ``book/03_train.ipynb``
+process) trains with :func:`mvlib.ml.train.train` and probes with
+:func:`mvlib.evaluate.probe.probe_run`; :func:`execute_notebook` runs ``book/03_train.ipynb``
 through papermill instead (``-p config <path>``) and keeps the executed notebook. After
 each run the parent checks that the run's saved ``config.yaml`` is exactly the config it
 declared. The dataset, splits and latent store are prepared once in the parent before any
@@ -26,11 +26,11 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from mvlib import config as cfgmod
-from mvlib.cache import atomic_write_json, cache_dir
-from mvlib.config import Config
-from mvlib.errors import MvlibError, format_error
-from mvlib.runconfig import RunConfigMismatch, check_saved, load_resolved, save_resolved
+from mvlib.core import config as cfgmod
+from mvlib.core.cache import atomic_write_json, cache_dir
+from mvlib.core.config import Config
+from mvlib.core.errors import MvlibError, format_error
+from mvlib.core.runconfig import RunConfigMismatch, check_saved, load_resolved, save_resolved
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ def seeded(cfg: Config) -> Config:
 
 
 def run_dir_of(cfg: Config, entry: Entry, seed: int, split_seed: int | None = None) -> Path:
-    from mvlib.train import default_run_dir
+    from mvlib.ml.train import default_run_dir
 
     return default_run_dir(run_config(cfg, entry, seed, split_seed))
 
@@ -184,10 +184,10 @@ def execute(config_path: str, entry: Entry, seed: int, run_dir: str) -> dict:
     Several runs share a worker process (and its imports, clip table and store); the
     splits are made per run from the run's own ``split`` section.
     """
-    from mvlib.embed import run_embeddings
-    from mvlib.pairing import make_splits
-    from mvlib.probe import probe_run
-    from mvlib.train import train
+    from mvlib.data.pairing import make_splits
+    from mvlib.evaluate.embed import run_embeddings
+    from mvlib.evaluate.probe import probe_run
+    from mvlib.ml.train import train
 
     run = Path(run_dir)
     try:
@@ -211,7 +211,7 @@ def ground_truth(run: Path, cfg: Config, embedded=None) -> None:
     Cached in the run (``ground_truth.json``), so that chapter 5 reads them instead of
     computing 27 of them one after another. Other data has no ground truth: nothing to do.
     """
-    from mvlib import disentangle
+    from mvlib.evaluate import disentangle
 
     if cfg.model.method == "multiview" and disentangle.has_ground_truth(cfg):
         disentangle.run_truth(run, run=embedded)
@@ -225,7 +225,7 @@ def execute_notebook(config_path: str, entry: Entry, seed: int, run_dir: str) ->
     """
     import papermill as pm
 
-    from mvlib.probe import probe_run
+    from mvlib.evaluate.probe import probe_run
 
     run = Path(run_dir)
     try:
@@ -254,7 +254,7 @@ def _check_run_config(run: Path, want: Config) -> None:
 
 def plan(cfg: Config, entries: list[Entry] | None = None, seeds=None) -> list[tuple]:
     """Every run of the sweep: ``(entry, seed, split_seed, run config, run dir)``."""
-    from mvlib.train import default_run_dir
+    from mvlib.ml.train import default_run_dir
 
     entries = entries if entries is not None else grid(cfg.sweep.mask_ratios)
     seeds = list(seeds if seeds is not None else cfg.sweep.seeds)
@@ -309,7 +309,8 @@ def run_sweep(
                 continue
         todo.append((e, s, rc, rd))
     if todo and prepare:
-        from mvlib import pairing, workflow
+        from mvlib import workflow
+        from mvlib.data import pairing
 
         prep = workflow.prepare(cfg, progress=progress)
         for sp in {rc.split.seed for _e, _s, rc, _rd in todo}:  # the split seeds' splits check
@@ -374,7 +375,7 @@ def frontend_results(cfg: Config, seeds=None, progress: bool = True) -> list[Pat
 
     Cached results are reused only when the config they saved is this one.
     """
-    from mvlib.probe import probe_frontend
+    from mvlib.evaluate.probe import probe_frontend
 
     out = []
     for sp in split_seeds_of(cfg):

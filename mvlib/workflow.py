@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mvlib import data, synth
-from mvlib.cache import cache_dir
-from mvlib.config import Config
-from mvlib.errors import MvlibError
-from mvlib.pairing import Splits, make_splits
-from mvlib.store import LatentStore
+from mvlib.core.cache import cache_dir
+from mvlib.core.config import Config
+from mvlib.core.errors import MvlibError
+from mvlib.data import sonyc, synth
+from mvlib.data.pairing import Splits, make_splits
+from mvlib.frontend.store import LatentStore
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def ensure_dataset(cfg: Config, progress: bool = True) -> Path:
 def load_dataset(cfg: Config, progress: bool = True) -> pd.DataFrame:
     """The clip table (one row per clip, DCASE-aggregated labels, audio paths)."""
     root = ensure_dataset(cfg, progress=progress)
-    return data.load_clips(root, check_audio=cfg.data.check_audio, strict=cfg.data.strict)
+    return sonyc.load_clips(root, check_audio=cfg.data.check_audio, strict=cfg.data.strict)
 
 
 def store_dir(cfg: Config, frontend) -> Path:
@@ -122,8 +122,8 @@ def store_dir(cfg: Config, frontend) -> Path:
 
 def ensure_store(cfg: Config, clips: pd.DataFrame, progress: bool = True) -> LatentStore:
     """Extract features for ``clips`` with the configured frontend (resumes; no-op if done)."""
-    from mvlib.extract import extract
-    from mvlib.features import make_frontend
+    from mvlib.frontend.extract import extract
+    from mvlib.frontend.features import make_frontend
 
     frontend = make_frontend(cfg.features)
     out = store_dir(cfg, frontend)
@@ -156,7 +156,7 @@ class Prepared:
 def prepare(cfg: Config, progress: bool = True) -> Prepared:
     """Dataset → clip table → sensor-disjoint splits and pairs → latent store."""
     root = ensure_dataset(cfg, progress=progress)
-    clips = data.load_clips(root, check_audio=cfg.data.check_audio, strict=cfg.data.strict)
+    clips = sonyc.load_clips(root, check_audio=cfg.data.check_audio, strict=cfg.data.strict)
     store = ensure_store(cfg, clips, progress=progress)
     clips = usable_clips(clips, store)
     splits = make_splits(clips, cfg.split)

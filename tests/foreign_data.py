@@ -23,7 +23,7 @@ import numpy as np
 import soundfile as sf
 import yaml
 
-_TAXONOMY = Path(__file__).resolve().parents[1] / "mvlib" / "dcase-ust-taxonomy.yaml"
+_TAXONOMY = Path(__file__).resolve().parents[1] / "mvlib" / "data" / "dcase-ust-taxonomy.yaml"
 _META = (
     "split",
     "sensor_id",

@@ -6,9 +6,10 @@ import sys
 import numpy as np
 import pytest
 
-from mvlib import cli, data, synth
-from mvlib.store import LatentStore
-from mvlib.taxonomy import coarse_label_columns
+from mvlib import cli
+from mvlib.data import sonyc, synth
+from mvlib.data.taxonomy import coarse_label_columns
+from mvlib.frontend.store import LatentStore
 
 TINY = [
     "--profile",
@@ -41,7 +42,7 @@ def test_console_script_help_lists_commands():
 def test_synth_then_loader_labels_equal_truth_where_verified(tmp_path, capsys):
     out = tmp_path / "ds"
     assert cli.main(["synth", "--out", str(out), *TINY]) == 0
-    clips = data.load_clips(out)
+    clips = sonyc.load_clips(out)
     truth = synth.load_truth(out)["clips"].set_index("audio_filename")
     cols = list(coarse_label_columns())
     verified = clips[clips.label_source == "verified"]

@@ -5,10 +5,11 @@ import math
 import numpy as np
 import pytest
 
-from mvlib import scale, taxonomy
-from mvlib.config import SynthConfig, load_config
-from mvlib.pairing import make_splits
-from mvlib.train import BatchLoader
+from mvlib import scale
+from mvlib.core.config import SynthConfig, load_config
+from mvlib.data import taxonomy
+from mvlib.data.pairing import make_splits
+from mvlib.ml.train import BatchLoader
 
 
 def test_clip_table_has_the_network_shape_without_audio():

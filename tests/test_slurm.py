@@ -89,7 +89,7 @@ def test_extract_array_task_runs_its_shard(tmp_path):
     assert rc == 0, err
     margs = build_parser().parse_args(_after(argv, "-m", "mvlib"))
     assert margs.command == "extract" and margs.shard == "3/8" and margs.quiet
-    from mvlib.extract import parse_shard
+    from mvlib.frontend.extract import parse_shard
 
     assert parse_shard(margs.shard) == (3, 8)
 

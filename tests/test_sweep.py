@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from mvlib import config, runconfig, sweep
-from mvlib.cache import atomic_write_json
+from mvlib import sweep
+from mvlib.core import config, runconfig
+from mvlib.core.cache import atomic_write_json
 
 
 @pytest.fixture()
@@ -153,7 +154,9 @@ def test_the_parent_prepares_data_and_store_before_any_worker_starts(cfg, monkey
         return _fake_executor(None, [])(config_path, entry, seed, run_dir)
 
     monkeypatch.setattr(workflow, "prepare", fake_prepare)
-    monkeypatch.setattr("mvlib.pairing.make_splits", lambda clips, split: events.append("splits"))
+    monkeypatch.setattr(
+        "mvlib.data.pairing.make_splits", lambda clips, split: events.append("splits")
+    )
     entries = sweep.grid((0.4,))[:2]
     sweep.run_sweep(cfg, entries, seeds=[0], progress=False, workers=1, executor=run)
     assert events == [("prepare", cfg), "splits", "run", "run"]
@@ -175,7 +178,7 @@ def test_a_run_config_that_cannot_be_read_is_a_failed_run_not_a_crash(cfg):
 def test_a_run_trained_alone_with_seeded_config_is_the_sweeps_run(cfg):
     """Chapter 3's run (sweep.seeded) is the sweep's rec run of that seed: same config and
     folder, so the sweep reuses it instead of training it again."""
-    from mvlib.train import default_run_dir
+    from mvlib.ml.train import default_run_dir
 
     rec = next(e for e in sweep.grid() if e.name == "rec")
     for seed in (0, 3):

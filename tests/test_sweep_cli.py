@@ -76,7 +76,7 @@ def test_sweep_command_refuses_an_unknown_configuration(capsys):
 @pytest.mark.slow
 def test_papermill_runs_get_the_config_file_not_a_profile_name(tmp_path, monkeypatch):
     from mvlib import sweep
-    from mvlib.config import load_config
+    from mvlib.core.config import load_config
 
     monkeypatch.setenv("MVLIB_CACHE", str(tmp_path / "cache"))
     data = write_foreign_sonyc(tmp_path / "own", n_sensors=6, clips_per_sensor=6)

@@ -2,7 +2,8 @@
 
 import pytest
 
-from mvlib import config, workflow
+from mvlib import workflow
+from mvlib.core import config
 
 
 def test_sonyc_without_a_root_explains_where_to_get_it():

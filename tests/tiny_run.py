@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mvlib import config, train
-from mvlib.features import DACFrontend, LogMelFrontend
-from mvlib.pairing import make_splits
-from mvlib.store import LatentStore, StoreWriter
-from mvlib.taxonomy import coarse_label_columns
+from mvlib.core import config
+from mvlib.data.pairing import make_splits
+from mvlib.data.taxonomy import coarse_label_columns
+from mvlib.frontend.features import DACFrontend, LogMelFrontend
+from mvlib.frontend.store import LatentStore, StoreWriter
+from mvlib.ml import train
 
 N_MELS, T = 16, 24
 

@@ -1,0 +1,1 @@
+"""Data: SONYC-format datasets (synthetic generator, annotation reading, labels) and view pairing."""

@@ -1,0 +1,1 @@
+"""Evaluation: embeddings, probes, HEAR API, label efficiency, disentanglement, metrics, statistics."""

@@ -1,0 +1,396 @@
+"""Label efficiency (beyond the paper): probes trained on a fraction of the labelled clips.
+
+How many downstream labels does self-supervision save? For a frozen encoder, the probes
+of paper 3.4 are refitted on 5%, 20% (and 100%) of the labelled TRAINING clips of the
+held-out sensors; validation and test partitions stay exactly those of Tables 1 and 2.
+Each fraction below 1 is drawn several times (``n_subsamples``), stratified by sensor:
+every sensor keeps ``max(1, round(fraction × its training clips))`` clips, so that the
+sensor task never loses a class entirely. A subsample depends only on the clip ids, the
+fraction, its index and ``seed``, so every encoder is probed on the SAME labelled clips
+(the comparison between encoders is paired). The 100% point is the run's own probe (its
+``predictions.npz``), the one Table 1 reports.
+
+Per-clip test scores are kept, so that :func:`summarise` gives each (encoder, fraction)
+a 95% CI from the bootstrap of :mod:`mvlib.evaluate.significance` over runs × subsamples (the
+"seeds" axis) and test clips, and paired differences between encoders at each fraction
+with Holm's correction. Results are cached in each run folder
+(``label_efficiency-<key>.npz``), keyed by everything that made them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from mvlib.evaluate.significance import holm, mean_bootstrap, paired_bootstrap
+
+__all__ = [
+    "FRACTIONS",
+    "subsample_train",
+    "efficiency_probes",
+    "run_efficiency",
+    "per_clip_scores",
+    "summarise",
+    "encoder_runs",
+    "run_all",
+    "with_provenance",
+]
+
+FRACTIONS = (0.05, 0.2, 1.0)
+TASKS = ("source", "sensor")
+_FORMAT = 1
+
+
+def subsample_train(clip_ids, sensors, partition, fraction: float, index: int, seed: int = 0):
+    """Training rows kept at ``fraction``: stratified by sensor, at least one per sensor.
+
+    Parameters
+    ----------
+    clip_ids, sensors, partition : ndarray[N]
+        Clip ids, sensor ids and downstream partition ("train", "val", "test", "").
+    fraction : float in (0, 1]
+    index : which of the subsamples of this fraction (0, 1, ...)
+    seed : int or tuple of int
+        Subsample seed (:func:`run_efficiency` passes ``(seed, run seed)``, so that each
+        seed of an encoder gets its own subsamples, shared by every encoder of that seed).
+
+    Returns
+    -------
+    ndarray[N] of bool, True for the kept training rows (never a val/test row)
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
+    ids = np.asarray(clip_ids).astype(str)
+    sen = np.asarray(sensors).astype(str)
+    part = np.asarray(partition).astype(str)
+    if not (ids.shape == sen.shape == part.shape):
+        raise ValueError(f"shapes differ: {ids.shape}, {sen.shape}, {part.shape}")
+    keep = np.zeros(ids.shape, dtype=bool)
+    seeds = [int(v) for v in np.atleast_1d(seed)]
+    rng = np.random.default_rng([*seeds, int(round(fraction * 1e6)), int(index)])
+    for s in sorted(set(sen[part == "train"])):
+        rows = np.nonzero((part == "train") & (sen == s))[0]
+        rows = rows[np.argsort(ids[rows], kind="mergesort")]  # depends on ids, not row order
+        k = max(1, int(round(fraction * rows.size)))
+        keep[rng.permutation(rows)[:k]] = True
+    return keep
+
+
+def efficiency_probes(
+    X,
+    y_source,
+    y_sensor,
+    partition,
+    clip_ids,
+    cfg,
+    fractions=FRACTIONS,
+    n_subsamples: int = 3,
+    seed=0,
+    progress: bool = False,
+    tasks=TASKS,
+) -> dict:
+    """Fit the probes of the tasks on subsamples of the training rows; score test per clip.
+
+    Parameters
+    ----------
+    X : ndarray[N x d]
+        One feature set (e.g. z_p ⊕ z_s) of the downstream clips.
+    y_source : ndarray[N x 8]; y_sensor : ndarray[N] sensor ids
+    partition : ndarray[N]; clip_ids : ndarray[N]
+    cfg : ProbeConfig
+    fractions : fractions of the training rows (1.0 is fitted once)
+    n_subsamples : draws per fraction below 1
+    seed : subsample seed (see :func:`subsample_train`)
+    tasks : the tasks to probe ("source", "sensor")
+
+    Returns
+    -------
+    dict of ndarray
+        ``clip_id.test``; per (fraction f, subsample k): ``"{f}.{k}.{task}.score"`` per-clip
+        test scores (see :func:`mvlib.evaluate.probe.per_clip_outputs`), ``"{f}.{k}.{task}.val"``
+        (selected head's validation score) and ``"{f}.{k}.n_train"``.
+    """
+    from mvlib.evaluate.probe import _check_labels, _fit_tasks, _prepare, per_clip_outputs
+
+    X = np.asarray(X, dtype=np.float64)
+    part = np.asarray(partition).astype(str)
+    ids = np.asarray(clip_ids).astype(str)
+    sen_ids = np.asarray(y_sensor).astype(str)
+    n = X.shape[0]
+    assert part.shape == ids.shape == sen_ids.shape == (n,), "rows of X, labels, ids differ"
+    y_src = _check_labels("y_source", y_source, "source", n).astype(np.int64)
+    used = part != ""
+    classes = np.unique(sen_ids[used])
+    codes = np.searchsorted(classes, sen_ids)
+    labels = {"source": y_src, "sensor": codes}
+    va, te = part == "val", part == "test"
+    out: dict = {"clip_id.test": ids[te]}
+    jobs = [(f, k) for f in fractions for k in range(n_subsamples if f < 1 else 1)]
+    for f, k in tqdm(jobs, desc="label efficiency", disable=not progress):
+        tr = subsample_train(ids, sen_ids, part, f, k, seed)
+        out[f"{f:g}.{k}.n_train"] = np.array(int(tr.sum()))
+        # both tasks' probes (every weight decay) train at once, in one batched loop
+        prepared = {
+            task: _prepare(
+                {"x": (X[tr], X[va])},
+                labels[task][tr],
+                labels[task][va],
+                task,
+                len(classes) if task == "sensor" else None,
+            )
+            for task in tasks
+        }
+        fitted = _fit_tasks(prepared, cfg, progress=False, threads=1)
+        for task in tasks:
+            y, probe = labels[task], fitted[task]["x"]
+            out[f"{f:g}.{k}.{task}.score"] = per_clip_outputs(probe, X[te], y[te], task)["score"]
+            out[f"{f:g}.{k}.{task}.val"] = np.array(probe.val_score)
+    return out
+
+
+def _key(res: dict, feature: str, fractions, n_subsamples: int, seed: int, tasks) -> str:
+    ident = {
+        "format": _FORMAT,
+        "predictions": (res.get("predictions") or {}).get("sha256"),
+        "probe": res["config"]["probe"],
+        "feature": feature,
+        "fractions": [float(f) for f in fractions],
+        "n_subsamples": int(n_subsamples),
+        "seed": int(seed),
+        "tasks": list(tasks),
+    }
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def run_efficiency(
+    run_dir,
+    fractions=FRACTIONS,
+    n_subsamples: int = 3,
+    seed: int = 0,
+    progress: bool = False,
+    tasks=TASKS,
+) -> dict:
+    """Label-efficiency probes of one probed run (or frontend-only results folder), cached.
+
+    The run's main feature set (e.g. z_p ⊕ z_s) is re-embedded, probes are refitted on
+    each subsample with the run's own probe config, and the 100% point is taken from the
+    run's ``predictions.npz``. The result is written to ``label_efficiency-<key>.npz`` in
+    the run folder, the key hashing the run's predictions, probe config, feature set,
+    fractions, number of subsamples and seed; a matching file is reused.
+
+    Returns
+    -------
+    dict as :func:`efficiency_probes` (with the 1.0 entries from the run's own probe)
+    """
+    from mvlib.core import config as cfgmod
+    from mvlib.core.cache import atomic_write_bytes
+    from mvlib.evaluate.probe import downstream_labels, load_predictions
+
+    run_dir = Path(run_dir)
+    res = json.loads((run_dir / "results.json").read_text())
+    feature = res["summary"].get("main_feature") or "x"
+    method = res["summary"]["method"]
+    key = _key(res, feature, fractions, n_subsamples, seed, tasks)
+    out_file = run_dir / f"label_efficiency-{key}.npz"
+    if out_file.exists():
+        with np.load(out_file, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    cfg = cfgmod.from_dict(res["config"])
+    if method == "frontend":
+        from mvlib.evaluate.probe import frontend_embeddings
+
+        feats, clips, part, _ = frontend_embeddings(cfg, progress=False)
+    else:
+        from mvlib.evaluate.embed import run_embeddings
+
+        run = run_embeddings(run_dir)
+        feats, clips, part = run.embeddings, run.clips, run.partition
+    y_src, y_sen = downstream_labels(clips)
+    below = [f for f in fractions if f < 1]
+    out = efficiency_probes(
+        feats[feature],
+        y_src,
+        y_sen,
+        part,
+        clips["clip_id"].to_numpy(),
+        cfg.probe,
+        below,
+        n_subsamples,
+        (seed, int(res["summary"]["seed"])),
+        progress,
+        tasks,
+    )
+    if any(f >= 1 for f in fractions):
+        pred = load_predictions(run_dir)
+        order = pd.Index(pred["clip_id.test"]).get_indexer(out["clip_id.test"])
+        assert (order >= 0).all(), f"{run_dir}: test clips differ from its predictions"
+        out["1.0.n_train"] = np.array(int((np.asarray(part).astype(str) == "train").sum()))
+        for task in tasks:
+            out[f"1.0.{task}.score"] = pred[f"{feature}.{task}.test.score"][order]
+            out[f"1.0.{task}.val"] = np.array(pred[f"{feature}.{task}.val.score"].mean())
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **out)
+    atomic_write_bytes(out_file, buf.getvalue())
+    return out
+
+
+def per_clip_scores(results: dict, task: str, fraction: float) -> pd.DataFrame:
+    """Per-clip test scores at one fraction: rows (run, subsample) units, columns clip ids.
+
+    Parameters
+    ----------
+    results : {run label (e.g. seed): dict from :func:`run_efficiency`}
+    """
+    rows = {}
+    for run, out in results.items():
+        k = 0
+        while f"{fraction:g}.{k}.{task}.score" in out:
+            rows[(run, k)] = pd.Series(out[f"{fraction:g}.{k}.{task}.score"], out["clip_id.test"])
+            k += 1
+    return pd.DataFrame(rows).T
+
+
+def summarise(
+    encoders: dict,
+    fractions=FRACTIONS,
+    reference: str | None = None,
+    n_boot: int = 2000,
+    alpha: float = 0.05,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Scores per (encoder, task, fraction) with CIs, and paired differences to a reference.
+
+    Parameters
+    ----------
+    encoders : {encoder label: {task: {run label: dict from run_efficiency}}}
+        Per task, since an encoder may be a different run per task (supervised baselines).
+    reference : encoder every other one is compared with at each fraction (paired on
+        the same runs' seeds, subsamples and test clips); None: no comparisons
+
+    Returns
+    -------
+    (scores, comparisons)
+        scores: encoder, task, fraction, n_train, estimate, ci_low, ci_high, units, clips.
+        comparisons: encoder, task, fraction, estimate (encoder − reference), ci_low,
+        ci_high, p, p_holm (over all rows), significant.
+    """
+    rows, tests = [], []
+    for enc, per_task in encoders.items():
+        for task in TASKS:
+            res = per_task.get(task) or {}
+            for f in fractions:
+                m = per_clip_scores(res, task, f)
+                if m.empty:
+                    continue
+                est = mean_bootstrap(m.to_numpy(np.float64), n_boot, 0, alpha)
+                n_train = [float(o[f"{f:g}.0.n_train"]) for o in res.values()]
+                rows.append(
+                    {
+                        "encoder": enc,
+                        "task": task,
+                        "fraction": f,
+                        "n_train": float(np.mean(n_train)),
+                        "estimate": est.estimate,
+                        "ci_low": max(0.0, est.ci_low),  # scores live in [0, 1]
+                        "ci_high": min(1.0, est.ci_high),
+                        "units": est.n_seeds,
+                        "clips": est.n_clips,
+                    }
+                )
+                if reference is None or enc == reference:
+                    continue
+                ref = per_clip_scores((encoders[reference].get(task) or {}), task, f)
+                a, b = _paired(m, ref)
+                if a is None:
+                    continue
+                d = paired_bootstrap(a, b, n_boot, 0, alpha)
+                tests.append(
+                    {
+                        "encoder": enc,
+                        "task": task,
+                        "fraction": f,
+                        "estimate": d.estimate,
+                        "ci_low": d.ci_low,
+                        "ci_high": d.ci_high,
+                        "p": d.p,
+                    }
+                )
+    comp = pd.DataFrame(tests)
+    if len(comp):
+        comp["p_holm"] = holm(comp["p"].to_numpy())
+        comp["significant"] = comp["p_holm"] < alpha
+    return pd.DataFrame(rows), comp
+
+
+def _paired(a: pd.DataFrame, b: pd.DataFrame):
+    """Align two per-clip frames by (run, subsample) unit and clip id; None if nothing shared."""
+    units = [u for u in a.index if u in b.index]
+    clips = [c for c in a.columns if c in set(b.columns)]
+    if not units or not clips:
+        return None, None
+    x = a.loc[units, clips].to_numpy(np.float64, copy=True)
+    y = b.loc[units, clips].to_numpy(np.float64, copy=True)
+    both = ~np.isnan(x) & ~np.isnan(y)
+    x[~both] = y[~both] = math.nan
+    return x, y
+
+
+def encoder_runs(results: pd.DataFrame, best: str) -> dict:
+    """The runs of the three encoders compared: {label: {task: {seed: run_dir}}}.
+
+    "frontend only" (no training), "multiview (<best>)" (``best`` chosen on validation by
+    :func:`mvlib.report.tables.best_multiview`) and "supervised" (the source-trained run for the
+    source task, the sensor-trained one for the sensor task, as in Table 1).
+    """
+
+    def runs(config):
+        d = results[results["config"] == config]
+        return {int(r.seed): r.run_dir for r in d.itertuples()}
+
+    return {
+        "frontend only": {"source": runs("frontend only"), "sensor": runs("frontend only")},
+        f"multiview ({best})": {"source": runs(best), "sensor": runs(best)},
+        "supervised": {"source": runs("supervised source"), "sensor": runs("supervised sensor")},
+    }
+
+
+def run_all(
+    encoders: dict, fractions=FRACTIONS, n_subsamples: int = 3, seed: int = 0, progress=True
+) -> dict:
+    """:func:`run_efficiency` of every run of :func:`encoder_runs`: each run once, probed
+    only on the tasks it is used for (the supervised runs on one task each)."""
+    done: dict = {}
+    todo: dict = {}
+    for per_task in encoders.values():
+        for task, r in per_task.items():
+            for d in r.values():
+                todo.setdefault(d, set()).add(task)
+    for d in tqdm(sorted(todo), desc="label efficiency runs", disable=not progress):
+        tasks = tuple(t for t in TASKS if t in todo[d])
+        done[d] = run_efficiency(d, fractions, n_subsamples, seed, tasks=tasks)
+    return {
+        enc: {task: {s: done[d] for s, d in r.items()} for task, r in per_task.items()}
+        for enc, per_task in encoders.items()
+    }
+
+
+def with_provenance(scores: pd.DataFrame, results: pd.DataFrame, best: str) -> pd.DataFrame:
+    """``scores`` with each row's provenance (see :func:`mvlib.report.tables.provenance_cells`)."""
+    from mvlib.report.tables import provenance_cells
+
+    configs = {
+        "frontend only": ["frontend only"],
+        f"multiview ({best})": [best],
+        "supervised": ["supervised source", "supervised sensor"],
+    }
+    rows = [
+        {**r, **provenance_cells(results, configs.get(r["encoder"], []))}
+        for r in scores.to_dict("records")
+    ]
+    return pd.DataFrame(rows)

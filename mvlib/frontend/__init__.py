@@ -1,0 +1,1 @@
+"""Frontends: log-mel and DAC feature extraction, loudness normalisation and the latent store."""

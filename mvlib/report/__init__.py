@@ -1,0 +1,1 @@
+"""Reporting: the book's tables, figures and the embedding explorer."""
