@@ -1,20 +1,19 @@
-"""Power of a paired comparison: how large a difference two runs' test partition can detect.
+"""Power of a finished sweep: where each table comparison's uncertainty comes from.
 
-For two finished runs trained on the same data and splits (e.g. the multi-view model and
-the single-view AE, same seed), probe each run's main feature set on both tasks exactly as
-:func:`mvlib.evaluate.probe.probe_run` does (fit on downstream train, select on val), predict every
-downstream test clip, and measure the per-clip paired differences:
+Reads the results a sweep left in the cache (chapter 4's, e.g. after
+``python benchmarks/book.py --profile full --keep``; nothing is trained or probed), builds
+Tables 1 and 2 exactly as chapter 4 does (the multi-view row chosen on validation), and
+prints for every paired comparison its estimate, its bootstrap SE and the two sources of
+that SE apart (:class:`mvlib.evaluate.significance.PairedDiff`): ``se_units`` (seeds and
+split seeds resampled, test clips fixed) and ``se_clips`` (test clips resampled, seeds
+fixed), then each table's minimum detectable difference per task. Which part dominates
+says what a larger design should add: more test clips shrink ``se_clips`` only, more
+(split) seeds ``se_units``::
 
-* sensor task: the discordance rate d (clips that one run gets right and the other wrong);
-  the per-clip paired SE of the accuracy difference is about ``sqrt(d / n_test)``;
-* source task: the standard deviation s of the per-clip Jaccard difference; SE ``s / sqrt(n)``.
+    MVLIB_CACHE=/tmp/mvlib-book-cache-XXXX python benchmarks/power.py --profile full
+    python benchmarks/power.py --profile default        # the project's own cache
 
-The minimum detectable difference at 80% power and alpha 0.05 (two-sided) is about
-``2.8 x SE`` for one seed, and ``2.8 x SE / sqrt(seeds)`` when test-clip noise is the only
-variation averaged over seeds (seed-to-seed variation adds to it). Also printed: the number
-of test clips that would bring the one-seed MDD to ``--target``::
-
-    python benchmarks/power.py RUN_A RUN_B [--seeds 3] [--target 0.03]
+Output: one line per comparison, the MDD lines, and a JSON line.
 """
 
 from __future__ import annotations
@@ -23,73 +22,58 @@ import argparse
 import json
 import sys
 
-import numpy as np
-
-from mvlib.evaluate.embed import run_embeddings
-from mvlib.evaluate.metrics import binarize
-from mvlib.evaluate.probe import MAIN_FEATURE, downstream_labels, fit_probe
-
-Z = 2.8  # z_{0.975} + z_{0.8}
-
-
-def predictions(run_dir) -> dict:
-    """Per-test-clip predictions of a run's main feature set on both tasks."""
-    run = run_embeddings(run_dir)
-    X = run.embeddings[MAIN_FEATURE[run.model.method]]
-    y_src, y_sen = downstream_labels(run.clips)
-    classes = np.unique(y_sen)
-    codes = np.searchsorted(classes, y_sen)
-    tr, va, te = (run.partition == p for p in ("train", "val", "test"))
-    out = {"clip_id": run.clips["clip_id"].to_numpy()[te]}
-    src = fit_probe(X[tr], y_src[tr], X[va], y_src[va], "source", run.cfg.probe)
-    pred = binarize(src.predict_scores(X[te]), 0.5).astype(bool)
-    true = y_src[te].astype(bool)
-    union = (true | pred).sum(axis=1)
-    out["jaccard"] = np.where(union > 0, (true & pred).sum(axis=1) / np.maximum(union, 1), 0.0)
-    sen = fit_probe(
-        X[tr], codes[tr], X[va], codes[va], "sensor", run.cfg.probe, n_classes=len(classes)
-    )
-    out["correct"] = sen.predict_scores(X[te]).argmax(axis=1) == codes[te]
-    return out
+from mvlib.core.config import load_config
+from mvlib.core.errors import EXIT_CODE, MvlibError, format_error
+from mvlib.report import tables
+from mvlib.sweep import grid
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("run_a")
-    ap.add_argument("run_b")
-    ap.add_argument("--seeds", type=int, default=3, help="seeds averaged in the tables")
-    ap.add_argument("--target", type=float, default=0.03, help="wanted MDD")
+    ap.add_argument("--profile", default="default", help="params profile (name or YAML path)")
+    ap.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates")
     args = ap.parse_args(argv)
-    a, b = predictions(args.run_a), predictions(args.run_b)
-    assert np.array_equal(a["clip_id"], b["clip_id"]), "the runs must share their test clips"
-    n = len(a["clip_id"])
-    disc = float(np.mean(a["correct"] != b["correct"]))
-    se_sen = np.sqrt(disc / n)
-    dj = a["jaccard"] - b["jaccard"]
-    sd_src = float(dj.std(ddof=1))
-    se_src = sd_src / np.sqrt(n)
-    report = {
-        "n_test": n,
-        "sensor": {
-            "accuracy_a": float(a["correct"].mean()),
-            "accuracy_b": float(b["correct"].mean()),
-            "discordance": disc,
-            "mdd_one_seed": Z * se_sen,
-            f"mdd_{args.seeds}_seeds_clip_noise_only": Z * se_sen / np.sqrt(args.seeds),
-            "n_test_for_target_one_seed": int(np.ceil(disc * (Z / args.target) ** 2)),
-        },
-        "source": {
-            "jaccard_a": float(a["jaccard"].mean()),
-            "jaccard_b": float(b["jaccard"].mean()),
-            "sd_paired_diff": sd_src,
-            "mdd_one_seed": Z * se_src,
-            f"mdd_{args.seeds}_seeds_clip_noise_only": Z * se_src / np.sqrt(args.seeds),
-            "n_test_for_target_one_seed": int(np.ceil((sd_src * Z / args.target) ** 2)),
-        },
-    }
-    print(json.dumps(report, indent=2))
+    cfg = load_config(args.profile)
+    entries = grid(cfg.sweep.mask_ratios)
+    results = tables.collect(cfg, entries, list(cfg.sweep.seeds))
+    if not len(results):
+        sys.exit(
+            f"mvlib: error: {args.profile}: no finished runs of this profile in the cache; "
+            "run its sweep first (chapter 4, `mvlib sweep`) or set MVLIB_CACHE"
+        )
+    results = results[results.frontend == results.frontend.iloc[0]]
+    best, _ = tables.best_multiview(results)
+    report = {"profile": cfg.profile, "best_multiview_on_validation": best}
+    print(f"profile {cfg.profile}: {len(results)} runs; multi-view row (validation): {best}")
+    for t in (
+        tables.table1(results, best, n_boot=args.n_boot),
+        tables.table2(results, cfg.sweep.mask_ratios, n_boot=args.n_boot),
+    ):
+        c = t.comparisons
+        print(f"\n{t.name}: {int(c.n_seeds.max())} seeds x {int(c.n_clips.max())} test clips")
+        print(
+            f"{'comparison':28s} {'task':6s} {'Δ':>8s} {'se':>7s} {'se_units':>8s} {'se_clips':>8s}"
+        )
+        for r in c.itertuples():
+            print(
+                f"{r.configuration:28s} {r.task:6s} {r.estimate:8.4f} {r.se:7.4f} "
+                f"{r.se_units:8.4f} {r.se_clips:8.4f}"
+            )
+        for task, value in t.mdd.items():
+            print(f"{t.name} {task}: minimum detectable difference: {value:.3f}")
+        report[t.name] = {
+            "mdd": t.mdd,
+            "comparisons": c[
+                ["configuration", "task", "estimate", "se", "se_units", "se_clips", "p_holm"]
+            ].to_dict("records"),
+        }
+    print(json.dumps(report))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except MvlibError as e:  # one line, as the command line prints it
+        print(format_error(e), file=sys.stderr)
+        sys.exit(EXIT_CODE)

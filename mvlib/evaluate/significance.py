@@ -25,8 +25,14 @@ standard deviation of the replicates; the CI is the normal (Wald) interval
 rest on the same ``se`` (the CI excludes 0 exactly when the uncorrected p < α).
 
 With very few seeds the bootstrap under-states the seed component of the variance by the
-factor (S-1)/S (2/3 for 3 seeds); a larger test partition, not more seeds, is what
-shrinks ``se`` when clip sampling dominates (it does on the embedded default).
+factor (S-1)/S (2/3 for 3 seeds).
+
+Which source dominates decides how to buy power, so :class:`PairedDiff` also carries the
+two apart, from the same draws: ``se_units`` resamples the seeds alone (the test clips held
+fixed: variation between seeds and, with a split-seed axis, between splits) and
+``se_clips`` the test clips alone (the seeds held fixed). A larger test partition shrinks
+only ``se_clips``; more seeds or split seeds shrink ``se_units`` (and, with new splits,
+``se_clips`` too). ``se² ≈ se_units² + se_clips²`` (plus a small interaction term).
 
 Multiple comparisons (:func:`holm`)
 -----------------------------------
@@ -74,6 +80,8 @@ class PairedDiff:
     ci_low: float
     ci_high: float
     p: float  #: two-sided, uncorrected (normal approximation with the bootstrap se)
+    se_units: float  #: se with the seeds (units) alone resampled, the test clips held fixed
+    se_clips: float  #: se with the test clips alone resampled, the seeds held fixed
     n_seeds: int
     n_clips: int  #: distinct clips scored by both
     n_boot: int
@@ -187,6 +195,10 @@ def paired_bootstrap(
     reps = bootstrap_replicates(d, clip_counts, seed_counts)
     est = float(np.mean([np.nanmean(row) for row in d]))
     se = float(reps.std(ddof=1))
+    # the two sources apart, from the same draws: which one a larger design should add
+    fixed_clips = {g: np.ones_like(k) for g, k in clip_counts.items()}  # every clip once
+    se_units = float(bootstrap_replicates(d, fixed_clips, seed_counts).std(ddof=1))
+    se_clips = float(bootstrap_replicates(d, clip_counts, np.ones_like(seed_counts)).std(ddof=1))
     z = z_quantile(1 - alpha / 2)
     if se > 0:
         p = float(2 * stats.norm.sf(abs(est) / se))
@@ -198,6 +210,8 @@ def paired_bootstrap(
         ci_low=est - z * se,
         ci_high=est + z * se,
         p=p,
+        se_units=se_units,
+        se_clips=se_clips,
         n_seeds=int(n_seeds),
         n_clips=int(d.shape[1]),
         n_boot=int(n_boot),

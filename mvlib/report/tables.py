@@ -407,14 +407,17 @@ def compare(
     for task, label in TASKS.items():
         ses = comp.loc[comp["task"] == task, "se"] if len(comp) else pd.Series(dtype=float)
         if len(ses) and n_tests:
-            se = float(ses.max())
+            worst = comp.loc[ses.idxmax()]
+            se = float(worst["se"])
             strict = alpha / n_tests
             mdds[task] = mdd(se, strict, POWER)
             notes.append(
                 f"- {label}: minimum detectable difference: {mdds[task]:.3f} "
                 f"(80% power, two-sided α = {alpha:g}/{n_tests} = {strict:.4f}, the strictest "
                 f"Holm level of this table's {n_tests} comparisons; largest paired bootstrap "
-                f"SE {se:.4f}; at α = {alpha:g} uncorrected: {mdd(se, alpha, POWER):.3f})"
+                f"SE {se:.4f}, of which seeds alone {worst['se_units']:.4f} and test clips "
+                f"alone {worst['se_clips']:.4f}; at α = {alpha:g} uncorrected: "
+                f"{mdd(se, alpha, POWER):.3f})"
             )
     if len(comp):
         s, n = int(comp["n_seeds"].max()), int(comp["n_clips"].max())

@@ -65,6 +65,22 @@ def test_se_includes_seed_and_clip_variation():
     assert res.se == pytest.approx(want, rel=0.1)
     seeds_only = d.mean(1).std() / math.sqrt(S)  # what resampling seeds alone would see
     assert res.se > 1.5 * seeds_only
+    # the parts apart: the seeds alone see the seed effect, the clips alone the clip effect
+    assert res.se_units == pytest.approx(seeds_only, rel=0.1)
+    assert res.se_clips == pytest.approx(clip_eff.std() / math.sqrt(N), rel=0.1)
+    assert res.se_units**2 + res.se_clips**2 == pytest.approx(res.se**2, rel=0.15)
+
+
+def test_se_parts_are_zero_for_the_source_that_does_not_vary():
+    rng = np.random.default_rng(4)
+    seeds_only = np.repeat(rng.normal(0, 0.1, size=(4, 1)), 50, axis=1)  # (S, N): per-seed
+    res = sig.paired_bootstrap(seeds_only, np.zeros_like(seeds_only), n_boot=500)
+    assert res.se_clips == pytest.approx(0.0, abs=1e-12) and res.se_units > 0
+    clips_only = np.repeat(rng.normal(0, 0.1, size=(1, 50)), 4, axis=0)  # same on every seed
+    res = sig.paired_bootstrap(clips_only, np.zeros_like(clips_only), n_boot=500)
+    assert res.se_units == pytest.approx(0.0, abs=1e-12) and res.se_clips > 0
+    # the parts come from the same draws as se: one source alone, se equals that part
+    assert res.se == pytest.approx(res.se_clips, rel=1e-12)
 
 
 def test_ci_covers_the_true_difference_at_about_the_nominal_rate():

@@ -176,6 +176,13 @@ def test_mdd_line_states_the_strictest_holm_level(results):
     want = (stats.norm.ppf(1 - 0.05 / 8 / 2) + stats.norm.ppf(0.8)) * se
     assert t1.mdd["source"] == pytest.approx(want)
     assert lines[0] == f"{want:.3f}" and "0.05/8" in t1.notes
+    # the line names the two sources of that SE (which one a larger design should add)
+    worst = t1.comparisons.loc[t1.comparisons.loc[t1.comparisons.task == "source", "se"].idxmax()]
+    assert (
+        f"of which seeds alone {worst.se_units:.4f} and test clips alone {worst.se_clips:.4f}"
+        in (t1.notes)
+    )
+    assert 0 < worst.se_units < worst.se and 0 < worst.se_clips < worst.se
 
 
 def test_cells_without_a_value_show_a_dash_never_nan(results):
