@@ -24,9 +24,13 @@ The schedule is global, the work is split:
 * Every rank trains on the config rank 0 resolved: :func:`agree_config` gathers each
   rank's resolved config and stops all ranks with one error when they differ.
 
-Batch-level objective terms (eqs. 4, 5, the contrastive baseline's InfoNCE) compare the
-rows of the batch a rank holds; with N ranks those are B/N rows, not B (no all-gather).
-The run's provenance says so (``distributed.batch_level_terms``).
+* Batch-level objective terms (eqs. 4, 5, the contrastive baseline's InfoNCE) compare every
+  row of the GLOBAL batch with every other: each rank all-gathers the time-reduced latents
+  of all ranks (:func:`gather_rows`, in the one-process row order) and computes the term on
+  the B rows, so a batch-level run, too, trains the one-process model. The gather's
+  backward sums every rank's gradient for a rank's rows (an all-reduce); with the
+  ``b_r · N / B`` weights of :func:`scale_loss`, DDP's mean gradient is the gradient of the
+  global term. The run's provenance says so (``distributed.batch_level_terms``).
 """
 
 from __future__ import annotations
@@ -304,7 +308,8 @@ def local_batch(loader, idx: np.ndarray, rows: np.ndarray, crop_rng):
     Returns
     -------
     idx : ndarray[b] local item positions; rows : ndarray[b x V]; rngs : one per view;
-    and sets ``loader.batch_weight`` (b · world / B) and ``loader.batch_count`` (b).
+    and sets ``loader.batch_weight`` (b · world / B), ``loader.batch_count`` (b) and
+    ``loader.rank_counts`` (every rank's b, for :func:`gather_rows`).
     """
     n, world = len(idx), loader.world_size
     lo, hi = shard_bounds(n, loader.rank, world)
@@ -320,6 +325,9 @@ def local_batch(loader, idx: np.ndarray, rows: np.ndarray, crop_rng):
         count = hi - lo
     loader.batch_weight = count * world / n
     loader.batch_count = count
+    loader.rank_counts = [
+        hi_k - lo_k for lo_k, hi_k in (shard_bounds(n, k, world) for k in range(world))
+    ]
     rngs = [ReplayRng(s[lo:hi]) for s in starts]
     return idx[lo:hi], rows[lo:hi], rngs
 
@@ -348,6 +356,61 @@ def batch_count(loader, b: int) -> int:
     if getattr(loader, "world_size", 1) <= 1:
         return b
     return loader.batch_count
+
+
+class _GatherBlocks(torch.autograd.Function):
+    """All-gather of equal-shaped blocks; the backward sums every rank's gradient for this
+    rank's block (an all-reduce, which every backend has) and returns that block's part."""
+
+    @staticmethod
+    def forward(ctx, x):  # x: (m, D)
+        world, rank = dist.get_world_size(), dist.get_rank()
+        blocks = [torch.empty_like(x) for _ in range(world)]
+        dist.all_gather(blocks, x.contiguous())
+        ctx.rank, ctx.m = rank, x.shape[0]
+        return torch.cat(blocks)  # (world * m, D)
+
+    @staticmethod
+    def backward(ctx, grad):  # grad: (world * m, D)
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)  # sum over ranks: each computed the loss on all rows
+        return grad[ctx.rank * ctx.m : (ctx.rank + 1) * ctx.m]
+
+
+def gather_rows(z: torch.Tensor, counts: list[int]) -> torch.Tensor:
+    """The global batch's rows from every rank's rows, differentiable.
+
+    Parameters
+    ----------
+    z : Tensor[b x D]
+        This rank's rows (a rank with ``counts[rank] == 0`` holds one weight-0 filler row,
+        which is left out).
+    counts : list[int]
+        Rows of each rank in rank order (``loader.rank_counts``); ranks hold contiguous
+        parts of the batch, so the result is in the one-process row order.
+
+    Returns
+    -------
+    Tensor[B x D], B = sum(counts)
+    """
+    world, rank = len(counts), _CTX.rank
+    assert world == _CTX.world_size, f"counts {counts} for a world of {_CTX.world_size}"
+    local = counts[rank]
+    assert z.shape[0] == max(local, 1), f"rank {rank}: {z.shape[0]} rows, counts {counts}"
+    m = max(max(counts), 1)
+    pad = z.new_zeros((m - local, *z.shape[1:]))
+    full = _GatherBlocks.apply(torch.cat([z[:local], pad]))  # (world * m, D)
+    out = torch.cat([full[k * m : k * m + c] for k, c in enumerate(counts)])  # (B, D)
+    assert out.shape[0] == sum(counts), f"gathered {out.shape[0]} rows, counts {counts}"
+    return out
+
+
+def row_gatherer(loader):
+    """The ``gather`` of :func:`mvlib.ml.losses.model_loss` for ``loader``'s current batch:
+    :func:`gather_rows` under torchrun, None (local rows are the batch) in one process."""
+    if getattr(loader, "world_size", 1) <= 1:
+        return None
+    return lambda z: gather_rows(z, loader.rank_counts)
 
 
 def reduce_sums(sums: dict[str, float], n: int) -> tuple[dict[str, float], int]:
@@ -405,7 +468,7 @@ def describe(cfg, ctx: Context | None = None) -> dict:
     }
     if batch_level:
         out["batch_level_terms"] = (
-            "over each rank's rows of the batch (B/world), not gathered"
+            "over the whole global batch: latents all-gathered across ranks"
             if world > 1
             else "over the whole batch"
         )

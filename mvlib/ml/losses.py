@@ -49,6 +49,7 @@ Non-finite terms raise :class:`NonFiniteLossError` naming the term.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
@@ -286,7 +287,11 @@ def check_finite(terms: dict[str, Tensor]) -> dict[str, float]:
 
 
 def objective_loss(
-    out: dict[str, Tensor], x1: Tensor, x2: Tensor, cfg: ObjectiveConfig
+    out: dict[str, Tensor],
+    x1: Tensor,
+    x2: Tensor,
+    cfg: ObjectiveConfig,
+    gather: Callable[[Tensor], Tensor] | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
     """Total loss of the multi-view model: ``L_rec(1) + L_rec(2) + cos_weight * L_cos``.
 
@@ -298,6 +303,11 @@ def objective_loss(
     x1, x2 : Tensor[B x T x D]
         The two views (reconstruction targets).
     cfg : ObjectiveConfig
+    gather : callable, optional
+        Tensor[b x D] -> Tensor[B x D]: this process's rows to the global batch's (under
+        torchrun, :func:`mvlib.ml.distributed.gather_rows`). Applied to the time-reduced
+        latents of a batch-level term (eqs. 4, 5) only; sample-level terms are means over
+        rows and need no other rank's rows.
 
     Returns
     -------
@@ -309,11 +319,12 @@ def objective_loss(
     rec1 = reconstruction(x1, out["x1_hat"])
     rec2 = reconstruction(x2, out["x2_hat"])
     rec = rec1 + rec2
+    batch = gather if (gather is not None and cfg.level == "batch") else _rows
     if cfg.objective == "cos_minus":
-        z1, z2 = (reduce_time(out[k], cfg.time_reduce) for k in ("z_p1", "z_p2"))
+        z1, z2 = (batch(reduce_time(out[k], cfg.time_reduce)) for k in ("z_p1", "z_p2"))
         cos = cos_minus(z1, z2, cfg.level)
     elif cfg.objective == "cos_plus":
-        z1, z2 = (reduce_time(out[k], cfg.time_reduce) for k in ("z_s1", "z_s2"))
+        z1, z2 = (batch(reduce_time(out[k], cfg.time_reduce)) for k in ("z_s1", "z_s2"))
         cos = cos_plus(z1, z2, cfg.level, cfg.temperature)
     else:
         cos = rec.new_zeros(())
@@ -338,20 +349,27 @@ def singleview_loss(model: nn.Module, xs: list[Tensor]) -> tuple[Tensor, dict[st
 
 
 def contrastive_loss(
-    out: dict[str, Tensor], cfg: ObjectiveConfig
+    out: dict[str, Tensor],
+    cfg: ObjectiveConfig,
+    gather: Callable[[Tensor], Tensor] | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
     """Contrastive baseline: symmetric :func:`info_nce` on the time-reduced z1, z2.
 
-    Uses ``cfg.nce_temperature`` and ``cfg.time_reduce``.
+    Uses ``cfg.nce_temperature`` and ``cfg.time_reduce``; ``gather`` as in
+    :func:`objective_loss` (InfoNCE is batch level: the other rows are its negatives).
     """
-    z1 = reduce_time(out["z1"], cfg.time_reduce)
-    z2 = reduce_time(out["z2"], cfg.time_reduce)
+    batch = gather or _rows
+    z1 = batch(reduce_time(out["z1"], cfg.time_reduce))  # (B, D)
+    z2 = batch(reduce_time(out["z2"], cfg.time_reduce))
     total = info_nce(z1, z2, cfg.nce_temperature)
     return total, check_finite({"nce": total, "total": total})
 
 
 def model_loss(
-    model: nn.Module, batch: dict[str, Tensor], cfg: ObjectiveConfig
+    model: nn.Module,
+    batch: dict[str, Tensor],
+    cfg: ObjectiveConfig,
+    gather: Callable[[Tensor], Tensor] | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
     """Forward a batch through ``model`` and return its training loss by ``model.method``.
 
@@ -362,6 +380,8 @@ def model_loss(
         "x1", "x2": Tensor[B x T x D] (the views; supervised models may get "x" instead of
         "x1"); "y": labels for the supervised model.
     cfg : ObjectiveConfig
+    gather : callable, optional
+        For batch-level terms under torchrun (see :func:`objective_loss`).
 
     Returns
     -------
@@ -371,12 +391,12 @@ def model_loss(
     method = getattr(model, "method", None)
     if method == "multiview":
         x1, x2 = _views(batch, method)
-        return objective_loss(model(x1, x2), x1, x2, cfg)
+        return objective_loss(model(x1, x2), x1, x2, cfg, gather)
     if method == "singleview":
         xs = [batch[k] for k in ("x1", "x2") if k in batch] or [_single(batch, method)]
         return singleview_loss(model, xs)
     if method == "contrastive":
-        return contrastive_loss(model(*_views(batch, method)), cfg)
+        return contrastive_loss(model(*_views(batch, method)), cfg, gather)
     if method == "supervised":
         if "y" not in batch:
             raise KeyError(f"supervised model: batch has no 'y'; keys {sorted(batch)}")
@@ -384,6 +404,10 @@ def model_loss(
         total = supervised_loss(logits, batch["y"], model.task)
         return total, check_finite({"sup": total, "total": total})
     raise ValueError(f"model_loss: model method {method!r} has no training loss")
+
+
+def _rows(z: Tensor) -> Tensor:  # one process: its rows are the batch
+    return z
 
 
 def _views(batch: dict[str, Tensor], method: str) -> tuple[Tensor, Tensor]:

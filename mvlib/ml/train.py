@@ -426,7 +426,7 @@ def _run_epoch(
         for step, batch in enumerate(loader):
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             try:
-                total, terms = model_loss(model, batch, cfg.objective)
+                total, terms = model_loss(model, batch, cfg.objective, ddp.row_gatherer(loader))
             except NonFiniteLossError as e:
                 raise NonFiniteTrainingError(
                     f"epoch {epoch}, {'train' if training else 'val'} step {step}: {e}"

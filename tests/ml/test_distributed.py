@@ -191,8 +191,23 @@ def toy(tmp_path):
     [
         {"objective.objective": "cos_minus"},
         {"model.method": "singleview", "train.epochs": 1},  # two forwards per step
+        # batch-level terms compare every row of the GLOBAL batch (latents all-gathered)
+        {"objective.objective": "cos_minus", "objective.level": "batch"},
+        # last batch of 1 pair: rank 1 holds a weight-0 filler row, left out of the gather
+        {
+            "objective.objective": "cos_plus",
+            "objective.level": "batch",
+            "split.n_pairs": [41, 13, 16],
+        },
+        {"model.method": "contrastive", "train.epochs": 1},
     ],
-    ids=["multiview-cos_minus", "singleview"],
+    ids=[
+        "multiview-cos_minus",
+        "singleview",
+        "cos_minus-batch",
+        "cos_plus-batch-filler",
+        "infonce",
+    ],
 )
 def test_two_process_gloo_ddp_equals_one_process_at_the_same_global_batch(toy, tmp_path, over):
     clips, store = toy
@@ -213,6 +228,12 @@ def test_two_process_gloo_ddp_equals_one_process_at_the_same_global_batch(toy, t
     assert prov["world_size"] == 2 and prov["backend"] == "gloo"
     assert prov["global_batch"] == 5 and prov["per_rank_batch"] == [3, 2]
     assert prov["lr"] == cfg.train.lr
+    batch_level = cfg.model.method == "contrastive" or (
+        cfg.model.method == "multiview"
+        and cfg.objective.objective in ("cos_minus", "cos_plus")
+        and cfg.objective.level == "batch"
+    )
+    assert ("all-gathered" in prov.get("batch_level_terms", "")) == batch_level
     assert not list(two.rglob("*.tmp"))
     assert config.load_config(two / "config.yaml").train == cfg.train
     # a one-process run's provenance says nothing about processes
