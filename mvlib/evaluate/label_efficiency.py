@@ -117,7 +117,7 @@ def efficiency_probes(
         test scores (see :func:`mvlib.evaluate.probe.per_clip_outputs`), ``"{f}.{k}.{task}.val"``
         (selected head's validation score) and ``"{f}.{k}.n_train"``.
     """
-    from mvlib.evaluate.probe import _check_labels, _fit_tasks, _prepare, per_clip_outputs
+    from mvlib.evaluate.probe import check_labels, fit_tasks, per_clip_outputs, prepare_heads
 
     X = np.asarray(X, dtype=np.float64)
     part = np.asarray(partition).astype(str)
@@ -125,7 +125,7 @@ def efficiency_probes(
     sen_ids = np.asarray(y_sensor).astype(str)
     n = X.shape[0]
     assert part.shape == ids.shape == sen_ids.shape == (n,), "rows of X, labels, ids differ"
-    y_src = _check_labels("y_source", y_source, "source", n).astype(np.int64)
+    y_src = check_labels("y_source", y_source, "source", n).astype(np.int64)
     used = part != ""
     classes = np.unique(sen_ids[used])
     codes = np.searchsorted(classes, sen_ids)
@@ -138,7 +138,7 @@ def efficiency_probes(
         out[f"{f:g}.{k}.n_train"] = np.array(int(tr.sum()))
         # both tasks' probes (every weight decay) train at once, in one batched loop
         prepared = {
-            task: _prepare(
+            task: prepare_heads(
                 {"x": (X[tr], X[va])},
                 labels[task][tr],
                 labels[task][va],
@@ -147,7 +147,7 @@ def efficiency_probes(
             )
             for task in tasks
         }
-        fitted = _fit_tasks(prepared, cfg, progress=False, threads=1)
+        fitted = fit_tasks(prepared, cfg, progress=False, threads=1)
         for task in tasks:
             y, probe = labels[task], fitted[task]["x"]
             out[f"{f:g}.{k}.{task}.score"] = per_clip_outputs(probe, X[te], y[te], task)["score"]

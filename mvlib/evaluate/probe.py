@@ -53,6 +53,9 @@ __all__ = [
     "fit_probes",
     "evaluate_probe",
     "per_clip_outputs",
+    "check_labels",
+    "prepare_heads",
+    "fit_tasks",
     "probe_features",
     "load_predictions",
 ]
@@ -137,7 +140,7 @@ def _check_features(name: str, X, d: int | None = None) -> np.ndarray:
     return X
 
 
-def _check_labels(name: str, y, task: str, n: int, n_out: int | None = None) -> np.ndarray:
+def check_labels(name: str, y, task: str, n: int, n_out: int | None = None) -> np.ndarray:
     y = np.asarray(y)
     if task == "source":
         if y.ndim != 2 or y.shape[0] != n:
@@ -524,11 +527,11 @@ def fit_probes(
         raise ValueError("ProbeConfig.weight_decays: expected at least one weight decay")
     if cfg.epochs < 1 or cfg.batch_size < 1:
         raise ValueError(f"ProbeConfig: epochs and batch_size must be >= 1, got {cfg}")
-    prepared = _prepare(features, y_train, y_val, task, n_classes)
-    return _fit_tasks({task: prepared}, cfg, progress, threads)[task]
+    prepared = prepare_heads(features, y_train, y_val, task, n_classes)
+    return fit_tasks({task: prepared}, cfg, progress, threads)[task]
 
 
-def _prepare(features: dict, y_train, y_val, task: str, n_classes) -> tuple:
+def prepare_heads(features: dict, y_train, y_val, task: str, n_classes) -> tuple:
     """Checked labels and standardised inputs of one task's feature sets.
 
     Returns (standardised {name: (mean, std, x_train, x_val)}, y_train, y_val, n_out).
@@ -539,12 +542,12 @@ def _prepare(features: dict, y_train, y_val, task: str, n_classes) -> tuple:
         X_tr = _check_features(f"X_train{sfx}", X_train)
         X_va = _check_features(f"X_val{sfx}", X_val, d=X_tr.shape[1])
         if y_tr is None:
-            y_tr = _check_labels("y_train", y_train, task, X_tr.shape[0])
+            y_tr = check_labels("y_train", y_train, task, X_tr.shape[0])
             n_out = y_tr.shape[1] if task == "source" else n_classes
-            y_va = _check_labels("y_val", y_val, task, X_va.shape[0], n_out)
+            y_va = check_labels("y_val", y_val, task, X_va.shape[0], n_out)
             if task == "sensor":
                 n_out = n_out or int(max(y_tr.max(), y_va.max())) + 1
-                _check_labels("y_train", y_tr, task, X_tr.shape[0], n_out)
+                check_labels("y_train", y_tr, task, X_tr.shape[0], n_out)
         if X_tr.shape[0] != y_tr.shape[0] or X_va.shape[0] != y_va.shape[0]:
             raise ValueError(
                 f"features[{name!r}]: expected {y_tr.shape[0]} train and {y_va.shape[0]} "
@@ -554,10 +557,10 @@ def _prepare(features: dict, y_train, y_val, task: str, n_classes) -> tuple:
     return std, y_tr, y_va, n_out
 
 
-def _fit_tasks(prepared: dict, cfg: ProbeConfig, progress, threads) -> dict:
+def fit_tasks(prepared: dict, cfg: ProbeConfig, progress, threads) -> dict:
     """Fit every (task, feature set, weight decay) head in one batched loop.
 
-    ``prepared``: task -> :func:`_prepare` output; every task's rows must be the same (the
+    ``prepared``: task -> :func:`prepare_heads` output; every task's rows must be the same (the
     heads share the batch order). Returns task -> {name: FittedProbe}.
     """
     heads, labels = [], {}
@@ -653,7 +656,7 @@ def evaluate_probe(probe: FittedProbe, X_test, y_test, task: str) -> dict:
     if task != probe.task:
         raise ValueError(f"evaluate_probe: probe was fitted for {probe.task!r}, not {task!r}")
     X = _check_features("X_test", X_test, d=probe.mean.shape[0])
-    y = _check_labels("y_test", y_test, task, X.shape[0], probe.n_out)
+    y = check_labels("y_test", y_test, task, X.shape[0], probe.n_out)
     scores = probe.predict_scores(X)
     if task == "source":
         y = y.astype(np.int64)
@@ -689,7 +692,7 @@ def per_clip_outputs(probe: FittedProbe, X, y, task: str) -> dict:
     """
     _check_task(task)
     X = _check_features("X", X, d=probe.mean.shape[0])
-    y = _check_labels("y", y, task, X.shape[0], probe.n_out)
+    y = check_labels("y", y, task, X.shape[0], probe.n_out)
     scores = probe.predict_scores(X)
     if task == "source":
         y = y.astype(np.int64)
@@ -766,7 +769,7 @@ def probe_features(
         raise ValueError("probe_features: 'dsc' is reserved for the DSCΔ entry")
     n = np.asarray(next(iter(features.values()))).shape[0]
     part = _check_partition(partition, n)
-    y_src = _check_labels("y_source", y_source, "source", n).astype(np.int64)
+    y_src = check_labels("y_source", y_source, "source", n).astype(np.int64)
     y_sen = np.asarray(y_sensor)
     if y_sen.shape != (n,):
         raise ValueError(f"y_sensor: expected shape ({n},), got {y_sen.shape}")
@@ -787,7 +790,7 @@ def probe_features(
     # every (task, feature set, weight decay) head trains at once, in one batched loop
     split = {name: (X[tr], X[va]) for name, X in Xs.items()}
     prepared = {
-        task: _prepare(
+        task: prepare_heads(
             split,
             labels[task][tr],
             labels[task][va],
@@ -796,7 +799,7 @@ def probe_features(
         )
         for task in TASKS
     }
-    fitted = _fit_tasks(prepared, cfg, progress, threads)
+    fitted = fit_tasks(prepared, cfg, progress, threads)
     for task in TASKS:
         y = labels[task]
         for name, probe in fitted[task].items():

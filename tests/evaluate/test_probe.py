@@ -11,11 +11,9 @@ from mvlib.core.config import ProbeConfig
 from mvlib.evaluate.metrics import EMPTY_CLIP_JACCARD, accuracy, jaccard_samples
 from mvlib.evaluate.probe import (
     MLPProbe,
-    _fit_tasks,
     _heads_forward,
     _heads_grad,
     _heads_loss,
-    _prepare,
     _score,
     _standardise,
     _train_heads,
@@ -23,7 +21,9 @@ from mvlib.evaluate.probe import (
     evaluate_probe,
     fit_probe,
     fit_probes,
+    fit_tasks,
     per_clip_outputs,
+    prepare_heads,
     probe_features,
 )
 
@@ -413,10 +413,10 @@ def test_batched_fit_equals_single_head_fits():
     split = {k: (X[tr], X[va]) for k, X in feats.items()}
     # both tasks' heads in one loop (as probe_features does): each as in its task's fit
     prep = {
-        t: _prepare(split, y[tr], y[va], t, None)
+        t: prepare_heads(split, y[tr], y[va], t, None)
         for t, y in (("source", source), ("sensor", sensor))
     }
-    both = _fit_tasks(prep, cfg, progress=False, threads=1)
+    both = fit_tasks(prep, cfg, progress=False, threads=1)
     for task, y in (("source", source), ("sensor", sensor)):
         state = torch.get_rng_state()
         many = fit_probes(split, y[tr], y[va], task, cfg, n_classes=None)
