@@ -338,3 +338,37 @@ def test_model_loss_rejects_frontend_and_missing_keys():
     sup = build_model("supervised", 4, cfg, n_outputs=2)
     with pytest.raises(KeyError, match="'y'"):
         model_loss(sup, {"x1": torch.zeros(1, 2, 4)}, ObjectiveConfig())
+
+
+@pytest.mark.parametrize(
+    "method, objective, level, gathered",
+    [
+        ("multiview", "cos_minus", "batch", 2),  # eq. 5 over the global batch
+        ("multiview", "cos_plus", "batch", 2),  # eq. 4
+        ("multiview", "cos_minus", "sample", 0),  # eq. 3: a mean over rows, nothing to gather
+        ("contrastive", "rec", "sample", 2),  # InfoNCE is batch level whatever `level` says
+        ("singleview", "rec", "batch", 0),
+    ],
+)
+def test_gather_reaches_exactly_the_batch_level_terms(method, objective, level, gathered):
+    # under torchrun `gather` is distributed.gather_rows; here a recorder that also appends
+    # B other rows (as another rank's): a batch-level term must then see 2B rows
+    torch.manual_seed(0)
+    obj = ObjectiveConfig(objective=objective, level=level)
+    model = build_model(method, 8, ModelConfig(hidden=16), obj)
+    batch = {"x1": torch.randn(4, 5, 8), "x2": torch.randn(4, 5, 8)}
+    seen = []
+
+    def gather(z):  # Tensor[B x D] -> Tensor[2B x D]
+        seen.append(tuple(z.shape))
+        return torch.cat([z, z.flip(0) - 1.0])  # other directions, cosine sees them
+
+    total, _ = model_loss(model, batch, obj, gather)
+    assert len(seen) == gathered and all(s[0] == 4 and len(s) == 2 for s in seen)
+    if gathered:  # the term is computed on the gathered rows, gradients flow through them
+        alone, _ = model_loss(model, batch, obj)
+        assert total.item() != pytest.approx(alone.item())
+        total.backward()
+        assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    else:
+        assert total.item() == pytest.approx(model_loss(model, batch, obj)[0].item())

@@ -82,9 +82,9 @@ def test_every_method_gets_the_same_optimiser_budget(toy, tmp_path, monkeypatch,
     steps = {"n": 0}
     real = train.model_loss
 
-    def counting(model, batch, objective):
+    def counting(model, batch, objective, gather=None):
         steps["n"] += torch.is_grad_enabled()
-        return real(model, batch, objective)
+        return real(model, batch, objective, gather)
 
     monkeypatch.setattr(train, "model_loss", counting)
     cfg = _cfg(**{"model.method": method, "train.epochs": 3, "train.steps_per_epoch": 7})
