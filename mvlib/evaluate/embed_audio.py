@@ -461,7 +461,7 @@ def embed_files(
     size and mtime, and a hash of the settings): a command rerun into the same folder, e.g.
     after a kill, reuses those files and embeds only the others (``EmbedReport.reused``).
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # text bars: widget bars would need ipywidgets and a live kernel
 
     if level not in LEVELS:
         raise EmbedError(f"level {level!r}", "unknown", f"use one of {LEVELS}")
