@@ -32,9 +32,11 @@ book: env
 ## profile (every chapter executed; a failing cell fails the build) and checked in a browser.
 test: env lint pytest browsertest
 
+## Style, and the layers of mvlib (pyproject.toml, [tool.importlinter]): an upward import fails.
 lint: env
-	$(BIN)/ruff check mvlib tests benchmarks
-	$(BIN)/black --check --quiet mvlib tests benchmarks
+	$(BIN)/lint-imports
+	$(BIN)/ruff check mvlib tests benchmarks setup.py
+	$(BIN)/black --check --quiet mvlib tests benchmarks setup.py
 	$(BIN)/nbqa ruff book/*.ipynb
 	$(BIN)/nbqa black --check book/*.ipynb
 

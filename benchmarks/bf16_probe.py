@@ -2,9 +2,10 @@
 
 Embeds the held-out-sensor clips of a profile's dataset (default: the CI profile's synthetic
 SONYC-format set) with the DAC encoder twice, fp32 and bf16, pools each clip's frames (time
-mean and std), runs mvlib's cross-validated linear probe (:func:`mvlib.evaluate.probe.linear_probe_cv`)
-on each, and prints both results, their difference, and the minimum detectable difference
-of a sensor accuracy over that many clips (two-sided alpha 0.05, power 0.8, unpaired normal
+mean and std), runs mvlib's cross-validated linear probe
+(:func:`mvlib.evaluate.crossval_probe.cross_validated_scores`) on each, and prints both
+results with their 95% intervals, their difference, and the minimum detectable difference
+of a sensor balanced accuracy over that many clips (two-sided alpha 0.05, power 0.8, unpaired normal
 approximation: ``2.8 * sqrt(2 p (1 - p) / n)``).
 
 bf16 is real autocast on a device with bf16 units. Where it is emulated (CPUs without
@@ -30,9 +31,9 @@ import torch
 from mvlib import workflow
 from mvlib.core import config
 from mvlib.data import sonyc
+from mvlib.data.labels import label_matrix
 from mvlib.data.pairing import make_splits
-from mvlib.data.taxonomy import coarse_label_columns
-from mvlib.evaluate.probe import linear_probe_cv
+from mvlib.evaluate.crossval_probe import cross_validated_scores
 from mvlib.frontend.dac_fast import FastEncoder, FastResidualUnit, FusedSnake, frame_rel_error
 from mvlib.frontend.features import DACFrontend, load_audio, preprocess
 
@@ -96,13 +97,15 @@ def main(argv: list[str] | None = None) -> None:
         for name, z in (("fp32", z32), ("bf16", z16)):
             z = z[0].T.float().cpu().numpy()  # (T, D)
             feats[name].append(np.concatenate([z.mean(0), z.std(0)]))
-    y_src = held[list(coarse_label_columns())].to_numpy(np.int64)
+    y_src = label_matrix(held, "source")  # (N, 8)
+    sensors = label_matrix(held, "sensor")  # (N,)
+    labels = {"sensor": sensors, "source": y_src}
     res = {
-        k: linear_probe_cv(np.stack(v), held["sensor_id"].to_numpy(), y_src)
+        k: {t: cross_validated_scores(np.stack(v), y, sensors, t) for t, y in labels.items()}
         for k, v in feats.items()
     }
     n = len(held)
-    acc = res["fp32"]["sensor accuracy"]
+    acc = res["fp32"]["sensor"].score
     mdd = 2.8 * math.sqrt(2 * acc * (1 - acc) / n)
     mode = "simulated by rounding" if args.simulate else "autocast"
     print(
@@ -110,10 +113,15 @@ def main(argv: list[str] | None = None) -> None:
         f"bf16 {mode}, device {fe.device}, {time.perf_counter() - t0:.0f} s"
     )
     print(f"largest relative error per frame bf16 vs fp32: {max(errs):.3e}")
-    for k in ("sensor accuracy", "source balanced accuracy"):
-        d = res["bf16"][k] - res["fp32"][k]
-        print(f"{k}: fp32 {res['fp32'][k]:.4f}  bf16 {res['bf16'][k]:.4f}  difference {d:+.4f}")
-    print(f"minimum detectable difference of sensor accuracy (n={n}, p={acc:.2f}): {mdd:.4f}")
+    for t in labels:
+        a, b = res["fp32"][t], res["bf16"][t]
+        print(
+            f"{t} {a.metric}: fp32 {a.score:.4f} [{a.ci_low:.4f}, {a.ci_high:.4f}]  "
+            f"bf16 {b.score:.4f} [{b.ci_low:.4f}, {b.ci_high:.4f}]  difference {b.score - a.score:+.4f}"
+        )
+    print(
+        f"minimum detectable difference of sensor balanced accuracy (n={n}, p={acc:.2f}): {mdd:.4f}"
+    )
 
 
 if __name__ == "__main__":

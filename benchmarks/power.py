@@ -6,12 +6,13 @@ Tables 1 and 2 exactly as chapter 4 does (the multi-view row chosen on validatio
 prints for every paired comparison its estimate, its bootstrap SE and the two sources of
 that SE apart (:class:`mvlib.evaluate.significance.PairedDiff`): ``se_units`` (seeds and
 split seeds resampled, test clips fixed) and ``se_clips`` (test clips resampled, seeds
-fixed), then each table's minimum detectable difference per task. Which part dominates
+fixed), then each table's per-row minimum detectable differences (median and range) per task. Which part dominates
 says what a larger design should add: more test clips shrink ``se_clips`` only, more
 (split) seeds ``se_units``::
 
     MVLIB_CACHE=/tmp/mvlib-book-cache-XXXX python benchmarks/power.py --profile full
     python benchmarks/power.py --profile default        # the project's own cache
+    python benchmarks/power.py --profile default --method pigeonhole   # the former procedure
 
 Output: one line per comparison, the MDD lines, and a JSON line.
 """
@@ -24,18 +25,24 @@ import sys
 
 from mvlib.core.config import load_config
 from mvlib.core.errors import EXIT_CODE, MvlibError, format_error
-from mvlib.report import tables
-from mvlib.sweep import grid
+from mvlib.report import claims, tables
+from mvlib.sweep import collect, grid
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--profile", default="default", help="params profile (name or YAML path)")
     ap.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates")
+    ap.add_argument(
+        "--method",
+        choices=("cluster", "pigeonhole"),
+        default="cluster",
+        help="the book's procedure (cluster, default) or the former one (pigeonhole)",
+    )
     args = ap.parse_args(argv)
     cfg = load_config(args.profile)
     entries = grid(cfg.sweep.mask_ratios)
-    results = tables.collect(cfg, entries, list(cfg.sweep.seeds))
+    results = collect(cfg, entries, list(cfg.sweep.seeds))
     if not len(results):
         sys.exit(
             f"mvlib: error: {args.profile}: no finished runs of this profile in the cache; "
@@ -43,12 +50,11 @@ def main(argv=None) -> int:
         )
     results = results[results.frontend == results.frontend.iloc[0]]
     best, _ = tables.best_multiview(results)
-    report = {"profile": cfg.profile, "best_multiview_on_validation": best}
+    report = {"profile": cfg.profile, "method": args.method, "best_multiview_on_validation": best}
     print(f"profile {cfg.profile}: {len(results)} runs; multi-view row (validation): {best}")
-    for t in (
-        tables.table1(results, best, n_boot=args.n_boot),
-        tables.table2(results, cfg.sweep.mask_ratios, n_boot=args.n_boot),
-    ):
+    t1 = tables.table1(results, best, n_boot=args.n_boot, method=args.method)
+    t2 = tables.table2(results, cfg.sweep.mask_ratios, n_boot=args.n_boot, method=args.method)
+    for t in (t1, t2):
         c = t.comparisons
         print(f"\n{t.name}: {int(c.n_seeds.max())} seeds x {int(c.n_clips.max())} test clips")
         print(
@@ -57,16 +63,26 @@ def main(argv=None) -> int:
         for r in c.itertuples():
             print(
                 f"{r.configuration:28s} {r.task:6s} {r.estimate:8.4f} {r.se:7.4f} "
-                f"{r.se_units:8.4f} {r.se_clips:8.4f}"
+                f"{r.se_units:8.4f} {r.se_clips:8.4f}  Holm p {r.p_holm:.2g}  MDD {r.mdd:.3f}  "
+                f"{r.verdict}"
             )
-        for task, value in t.mdd.items():
-            print(f"{t.name} {task}: minimum detectable difference: {value:.3f}")
+        for task, v in t.mdd.items():
+            print(
+                f"{t.name} {task}: per-row minimum detectable difference median "
+                f"{v['median']:.3f}, range {v['min']:.3f}-{v['max']:.3f}"
+            )
         report[t.name] = {
             "mdd": t.mdd,
             "comparisons": c[
-                ["configuration", "task", "estimate", "se", "se_units", "se_clips", "p_holm"]
+                ["configuration", "task", "estimate", "ci_low", "ci_high", "se", "se_units"]
+                + ["se_clips", "df", "p_holm", "mdd", "verdict"]
             ].to_dict("records"),
         }
+    verdicts = claims.claims(results, t1, args.n_boot, args.method)
+    print("\nchapter 4's reading:")
+    for c in verdicts:
+        print(f"  {c.verdict:18s} {c.text}")
+    report["claims"] = [{"claim": c.text, "verdict": c.verdict} for c in verdicts]
     print(json.dumps(report))
     return 0
 

@@ -40,12 +40,12 @@ from mvlib.core import config
 from mvlib.evaluate.metrics import accuracy, jaccard_samples
 from mvlib.evaluate.probe import (
     MLPProbe,
-    _score,
     evaluate_probe,
     fit_probe,
     fit_probes,
     probe_features,
 )
+from mvlib.evaluate.probe.heads import _score
 
 PREVALENCE = np.array([0.5, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1])
 

@@ -46,7 +46,7 @@ def write_store(path: Path, n_clips: int, frames: int, dim: int, parts: int, spa
     """A store of ``n_clips`` clips in ``parts`` parts (shard layout 1/parts), format 2,
     written directly (no extraction): headers, index lines with the fields extraction
     writes, and random (or, ``sparse``, absent: a hole) float16 latents."""
-    from mvlib.frontend.store import FORMAT, FORMAT_VERSION, _create_header, part_name
+    from mvlib.frontend.store import FORMAT, FORMAT_VERSION, create_header, part_name
 
     identity = {"frontend": "logmel", "n_mels": dim, "benchmark": "stream"}
     header = {
@@ -58,14 +58,14 @@ def write_store(path: Path, n_clips: int, frames: int, dim: int, parts: int, spa
         "provenance": {"dataset": f"stream-{n_clips}"},
     }
     path.mkdir(parents=True)
-    _create_header(path, header)
+    create_header(path, header)
     rng = np.random.default_rng(0)
     clip_bytes = frames * dim * 2
     zero_crc = zlib.crc32(bytes(clip_bytes))
     for p in range(parts):
         part = path / part_name((p, parts))
         part.mkdir()
-        _create_header(part, {**header, "shard": [p, parts]}, "part.json")
+        create_header(part, {**header, "shard": [p, parts]}, "part.json")
         ids = range(p, n_clips, parts)
         with open(part / "latents.f16", "wb") as data, open(part / "index.jsonl", "w") as index:
             for k, i in enumerate(ids):

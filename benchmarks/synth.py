@@ -45,6 +45,10 @@ import numpy as np
 
 from mvlib.core.config import load_config
 from mvlib.data import filters, synth
+from mvlib.data.synth import channel as synth_channel
+from mvlib.data.synth import dsp as synth_dsp
+from mvlib.data.synth import generation as synth_generation
+from mvlib.data.synth import plan as synth_plan
 
 
 def _design_cases(n: int, sr: int, seed: int = 0) -> list[tuple]:
@@ -95,12 +99,15 @@ def bench_design(sr: int, n: int, reps: int) -> dict:
 @contextmanager
 def stock_designs():
     """Route mvlib.data.synth's Butterworth designs through stock scipy (uncached)."""
-    saved = synth.butter_sos
-    synth.butter_sos = filters.scipy_sos
+    users = (synth_dsp, synth_channel)  # the modules that design filters
+    saved = [m.butter_sos for m in users]
+    for m in users:
+        m.butter_sos = filters.scipy_sos
     try:
         yield
     finally:
-        synth.butter_sos = saved
+        for m, f in zip(users, saved):
+            m.butter_sos = f
 
 
 def time_generate(cfg, module=synth) -> float:
@@ -108,6 +115,15 @@ def time_generate(cfg, module=synth) -> float:
         t = time.perf_counter()
         module.generate(cfg, d + "/set", progress=False, workers=1)
         return time.perf_counter() - t
+
+
+def _audio_path(module):
+    """(a clip's audio-stream generator, WAV bytes) of this mvlib's synth package, or of an
+    older single-file ``synth.py`` (``_rng``, ``_AUDIO``, ``_wav_bytes`` at its top)."""
+    if module is synth:
+        rng = lambda cfg, s, c: synth_plan.stream_rng(cfg, synth_plan.AUDIO, s, c)  # noqa: E731
+        return rng, synth_generation._wav_bytes
+    return (lambda cfg, s, c: module._rng(cfg, module._AUDIO, s, c)), module._wav_bytes
 
 
 def clip_ratios(cfg, baseline, reps: int) -> tuple[float, float, float]:
@@ -121,11 +137,14 @@ def clip_ratios(cfg, baseline, reps: int) -> tuple[float, float, float]:
                     t = time.perf_counter()
                     params = module.sensor_params(cfg, s)
                     plan = module.clip_plan(cfg, s, c, params)
-                    rng = module._rng(cfg, module._AUDIO, s, c)
+                    audio_rng, wav_bytes = _audio_path(module)
                     y = module.synthesize_clip(
-                        cfg, module.apply_drift(params, plan["drift"]), plan["sources"], rng
+                        cfg,
+                        module.apply_drift(params, plan["drift"]),
+                        plan["sources"],
+                        audio_rng(cfg, s, c),
                     )
-                    module._wav_bytes(y, cfg.sample_rate)
+                    wav_bytes(y, cfg.sample_rate)
                     acc.append(time.perf_counter() - t)
     ours, theirs = np.array(ours), np.array(theirs)
     return 1e3 * np.median(ours), 1e3 * np.median(theirs), float(np.median(theirs / ours))

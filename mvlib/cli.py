@@ -15,20 +15,47 @@ from pathlib import Path
 
 import yaml
 
+from mvlib import sweep
+from mvlib._version import __version__
+from mvlib.compare import compare_runs, format_table
+from mvlib.core.config import to_dict
+from mvlib.core.errors import EXIT_CODE, MvlibError, format_error, from_os_error
+from mvlib.data import sonyc, synth
+from mvlib.data.dataset import dataset_root, ensure_dataset
+from mvlib.data.labels import describe, write_labels
+from mvlib.evaluate.embed_audio import embed_files
+from mvlib.evaluate.probe import probe_run
+from mvlib.frontend.choice import load_config, make_frontend
+from mvlib.frontend.extract import extract, parse_shard
+from mvlib.frontend.resolve import store_dir, store_provenance
+from mvlib.frontend.store import verify_store
+from mvlib.ml import distributed
+from mvlib.ml.runlock import run_lock
+from mvlib.ml.train import train
+from mvlib.workflow import prepare
+
 
 def _overrides(pairs: list[str] | None) -> dict:
+    """``--set section.field=value`` pairs as a dict (values parsed as YAML)."""
     out = {}
     for item in pairs or []:
         if "=" not in item:
-            raise SystemExit(f"--set expects section.field=value, got {item!r}")
+            raise MvlibError(
+                f"--set {item}", "expects section.field=value", "e.g. --set train.epochs=5"
+            )
         key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise MvlibError(
+                f"--set {item}",
+                f"the value is not valid YAML ({' '.join(str(e).split())})",
+                "quote it, e.g. --set 'data.root=\"/my data\"'",
+            ) from e
     return out
 
 
 def _config(args):
-    from mvlib.core.config import load_config
-
     return load_config(args.profile, _overrides(args.set))
 
 
@@ -41,13 +68,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_synth(args) -> int:
-    from mvlib.data import synth
-
     cfg = _config(args)
     out = Path(args.out) if args.out else None
     if out is None:
-        from mvlib.workflow import dataset_root
-
         out = dataset_root(cfg)
     path = synth.generate(cfg.synth, out, progress=not args.quiet, repair=args.repair)
     print(path)
@@ -55,17 +78,13 @@ def cmd_synth(args) -> int:
 
 
 def cmd_extract(args) -> int:
-    from mvlib.data import sonyc
-    from mvlib.frontend.extract import extract, parse_shard
-    from mvlib.frontend.features import make_frontend
-    from mvlib.workflow import dataset_root, store_dir, store_provenance
-
     cfg = _config(args)
     if args.data:
         cfg = cfg.replace({"data.root": str(args.data)})
-    root = Path(args.data) if args.data else dataset_root(cfg)
+    frontend = make_frontend(cfg.features)  # first: wrong DAC weights stop before any work
+    # as train does: the profile's dataset is made first where there is none yet
+    root = Path(args.data) if args.data else ensure_dataset(cfg, progress=not args.quiet)
     clips = sonyc.load_clips(root, check_audio=cfg.data.check_audio)
-    frontend = make_frontend(cfg.features)
     out = Path(args.out) if args.out else store_dir(cfg, frontend)
     prov = store_provenance(cfg)
     report = extract(
@@ -85,9 +104,6 @@ def cmd_extract(args) -> int:
 
 
 def cmd_store_verify(args) -> int:
-    from mvlib.data import sonyc
-    from mvlib.frontend.store import verify_store
-
     clips = sonyc.load_clips(args.data, check_audio=False) if args.data else None
     report = verify_store(args.store, clips, full=not args.quick, data_dir=args.data)
     print(report.text(limit=args.limit))
@@ -95,10 +111,6 @@ def cmd_store_verify(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from mvlib.ml import distributed
-    from mvlib.ml.train import train
-    from mvlib.workflow import prepare
-
     cfg = _config(args)
     # under torchrun: join the process group; every rank trains rank 0's resolved config
     with distributed.process_group(cfg.train.device) as ctx:
@@ -113,6 +125,7 @@ def cmd_train(args) -> int:
             run_dir=args.run_dir,
             resume=args.resume,
             progress=not args.quiet,
+            wait=args.wait,
         )
     if ctx.is_main:
         print(f"best epoch {res.best_epoch}, val loss {res.best_val:.5f}")
@@ -121,25 +134,29 @@ def cmd_train(args) -> int:
 
 
 def cmd_probe(args) -> int:
-    from mvlib.evaluate.probe import probe_run
-
-    results = probe_run(
-        args.run_dir, progress=not args.quiet, allow_unfinished=args.allow_unfinished
-    )
+    # one writer per run folder (mvlib.ml.runlock): waits for a training or probing process
+    with run_lock(args.run_dir, wait=True, create=False):
+        results = probe_run(
+            args.run_dir, progress=not args.quiet, allow_unfinished=args.allow_unfinished
+        )
     print(json.dumps(results.get("summary", results), indent=2, default=str))
     return 0
 
 
-def cmd_config(args) -> int:
-    from mvlib.core.config import to_dict
+def cmd_compare(args) -> int:
+    table = compare_runs(args.runs, args.reference, out=args.out, force=args.force)
+    print(format_table(table))
+    if args.out:
+        print(args.out)
+    return 0
 
+
+def cmd_config(args) -> int:
     print(yaml.safe_dump(to_dict(_config(args)), sort_keys=False), end="")
     return 0
 
 
 def cmd_embed(args) -> int:
-    from mvlib.evaluate.embed_audio import embed_files
-
     report = embed_files(
         args.inputs,
         args.run,
@@ -157,8 +174,6 @@ def cmd_embed(args) -> int:
 
 
 def cmd_labels(args) -> int:
-    from mvlib.data.labels import describe, write_labels
-
     table, report = write_labels(args.data_dir, args.out, strict=args.strict, force=args.force)
     for line in describe(table, report):
         print(line)
@@ -167,14 +182,13 @@ def cmd_labels(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from mvlib import sweep
-    from mvlib.core.errors import MvlibError
-
     cfg = _config(args)
     if args.seeds:
         cfg = cfg.replace({"sweep.seeds": [int(x) for x in args.seeds.split(",")]})
     if args.workers:
         cfg = cfg.replace({"sweep.workers": args.workers})
+    if args.papermill:
+        sweep.notebook_path()  # one line if this mvlib has no book (an installed package)
     entries = sweep.grid(cfg.sweep.mask_ratios)
     if args.only:
         names = [e.name for e in entries]
@@ -219,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(dataset synthesis, feature extraction, training, probing).",
     )
     ap.add_argument("--debug", action="store_true", help="show the traceback of mvlib's own errors")
+    ap.add_argument("--version", action="version", version=f"mvlib {__version__}")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = _command(sub, "config", "print the resolved configuration of a profile")
@@ -260,6 +275,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=True,
         help="continue an unfinished run in run-dir (default: yes)",
     )
+    p.add_argument(
+        "--wait",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="when another process is training the same run, wait for it and reuse its "
+        "result (default: yes); --no-wait: stop at once, naming its PID and host",
+    )
     p.set_defaults(func=cmd_train)
 
     p = _command(sub, "probe", "probe a trained run's subspaces; writes results.json")
@@ -298,6 +320,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto (default cpu)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_embed)
+
+    p = _command(
+        sub, "compare", "the paired table (Holm, per-row MDD) of probed runs vs a reference"
+    )
+    p.add_argument(
+        "runs", nargs="+", metavar="RUN_OR_SWEEP", help="probed run folders or folders of runs"
+    )
+    p.add_argument(
+        "--reference",
+        required=True,
+        metavar="NAME",
+        help="configuration (or its run folder) to compare with",
+    )
+    p.add_argument(
+        "--out", help="write the table as CSV to this file (nothing is written without it)"
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
+    p.add_argument("-q", "--quiet", action="store_true", help="(no progress output to hide)")
+    p.set_defaults(func=cmd_compare)
 
     p = _command(sub, "labels", "write a dataset's aggregated labels (DCASE-2020 rules) as CSV")
     p.add_argument("data_dir", help="dataset folder with annotations.csv (only read)")
@@ -351,8 +392,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command. mvlib's own errors print one line and return 2 (``--debug``: raise)."""
-    from mvlib.core.errors import EXIT_CODE, MvlibError, format_error
-
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -361,6 +400,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(format_error(e), file=sys.stderr)
+        return EXIT_CODE
+    except OSError as e:  # a file the user named: missing, unreadable, a full or read-only disk
+        if args.debug or e.filename is None:
+            raise
+        print(format_error(from_os_error(e)), file=sys.stderr)
         return EXIT_CODE
 
 

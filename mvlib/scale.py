@@ -21,11 +21,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from mvlib.core.config import Config, SynthConfig
 from mvlib.data import synth, taxonomy
 from mvlib.frontend.extract import shard_clips
 from mvlib.frontend.features import n_frames
+from mvlib.frontend.store import LatentStore, StoreWriter
 
 #: feature size D of each frontend (DAC 44.1 kHz latents; log-mel ``features.n_mels``)
 DAC_DIM = 1024
@@ -113,10 +115,6 @@ def write_random_store(
     a 4 GB store is disk-bound, not RNG-bound. No audio exists behind them: the header's
     identity says ``random-latents`` and its provenance ``dataset: random-latents (no audio)``.
     """
-    from tqdm import tqdm
-
-    from mvlib.frontend.store import LatentStore, StoreWriter
-
     rng = np.random.default_rng(seed)
     base = rng.standard_normal((pool, frames, dim), dtype=np.float32).astype(np.float16)
     header = {

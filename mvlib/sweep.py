@@ -26,35 +26,29 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
+from mvlib import workflow
 from mvlib.core import config as cfgmod
 from mvlib.core.cache import atomic_write_json, cache_dir
 from mvlib.core.config import Config
 from mvlib.core.errors import MvlibError, format_error
+from mvlib.core.resources import book_dir
 from mvlib.core.runconfig import RunConfigMismatch, check_saved, load_resolved, save_resolved
+from mvlib.data import pairing
+from mvlib.evaluate import disentangle
+from mvlib.evaluate.embed import run_embeddings
+from mvlib.evaluate.probe import probe_frontend, probe_run
+from mvlib.ml.runlock import RunBusyError, run_lock
+from mvlib.ml.train import default_run_dir, train
+from mvlib.report.reference import PAPER_TABLE1, PAPER_TABLE2  # noqa: F401 (re-export)
+from mvlib.report.results import collect_runs
 
 log = logging.getLogger(__name__)
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "book" / "03_train.ipynb"
+#: the chapter that ``sweep --papermill`` executes per run (in a checkout only)
+NOTEBOOK_NAME = "03_train.ipynb"
 RESULTS_FILE = "results.json"
 #: the resolved config the sweep hands to a run (the run itself saves ``config.yaml``)
 SWEEP_CONFIG = "sweep-config.yaml"
-
-#: The paper's own numbers (real SONYC-UST-V2, pretrained DAC 44.1 kHz 8 kbps): Table 1 and 2.
-PAPER_TABLE1 = {
-    "multiview (best)": (0.633, 0.735),
-    "singleview AE": (0.582, 0.710),
-    "contrastive (InfoNCE)": (0.324, 0.392),
-    "frontend only": (0.583, 0.684),
-    "supervised": (0.699, 0.732),
-}
-PAPER_TABLE2 = {
-    "rec": (0.610, 0.739),
-    "rec + cos- sample": (0.633, 0.735),
-    "rec + cos- batch": (0.610, 0.737),
-    "rec + cos+ sample": (0.593, 0.719),
-    "rec + cos+ batch": (0.603, 0.728),
-    "rec + mask z_p r=0.4": (0.594, 0.733),
-}
 
 
 @dataclass(frozen=True)
@@ -138,8 +132,6 @@ def seeded(cfg: Config) -> Config:
 
 
 def run_dir_of(cfg: Config, entry: Entry, seed: int, split_seed: int | None = None) -> Path:
-    from mvlib.ml.train import default_run_dir
-
     return default_run_dir(run_config(cfg, entry, seed, split_seed))
 
 
@@ -170,8 +162,6 @@ _PREPARED: dict = {}
 
 def _prepared(cfg: Config):
     """Dataset, clip table and latent store of ``cfg`` (made once per process; cached)."""
-    from mvlib import workflow
-
     key = cfgmod.config_hash({k: getattr(cfg, k) for k in ("data", "synth", "features")})
     if key not in _PREPARED:
         _PREPARED[key] = workflow.prepare(cfg, progress=False)
@@ -184,16 +174,11 @@ def execute(config_path: str, entry: Entry, seed: int, run_dir: str) -> dict:
     Several runs share a worker process (and its imports, clip table and store); the
     splits are made per run from the run's own ``split`` section.
     """
-    from mvlib.data.pairing import make_splits
-    from mvlib.evaluate.embed import run_embeddings
-    from mvlib.evaluate.probe import probe_run
-    from mvlib.ml.train import train
-
     run = Path(run_dir)
     try:
         cfg = load_resolved(config_path)
         prep = _prepared(cfg)
-        splits = make_splits(prep.clips, cfg.split)
+        splits = pairing.make_splits(prep.clips, cfg.split)
         train(cfg, prep.clips, splits, prep.store, run_dir=run, progress=False)
         check_saved(run, cfg)
         embedded = run_embeddings(run, clips=prep.clips)  # once, for the probes and the truth
@@ -211,8 +196,6 @@ def ground_truth(run: Path, cfg: Config, embedded=None) -> None:
     Cached in the run (``ground_truth.json``), so that chapter 5 reads them instead of
     computing 27 of them one after another. Other data has no ground truth: nothing to do.
     """
-    from mvlib.evaluate import disentangle
-
     if cfg.model.method == "multiview" and disentangle.has_ground_truth(cfg):
         disentangle.run_truth(run, run=embedded)
 
@@ -223,19 +206,18 @@ def execute_notebook(config_path: str, entry: Entry, seed: int, run_dir: str) ->
     The executed notebook is kept as ``<run>/train.ipynb``. Costs papermill's start-up
     (a kernel, ~6 s) per run: worth it where the notebook is the record wanted.
     """
-    import papermill as pm
-
-    from mvlib.evaluate.probe import probe_run
+    import papermill as pm  # optional heavy dependency: papermill (the book's tools)
 
     run = Path(run_dir)
     try:
+        notebook = notebook_path()
         pm.execute_notebook(
-            str(NOTEBOOK),
+            str(notebook),
             str(run / "train.ipynb"),
             parameters={"config": str(config_path), "run_dir": str(run)},
             progress_bar=False,
             kernel_name="python3",
-            cwd=str(NOTEBOOK.parent),
+            cwd=str(notebook.parent),
         )
         want = load_resolved(config_path)
         check_saved(run, want)
@@ -247,6 +229,53 @@ def execute_notebook(config_path: str, entry: Entry, seed: int, run_dir: str) ->
     return _status(entry, seed, run, "done")
 
 
+def notebook_path() -> Path:
+    """The chapter ``book/03_train.ipynb`` that ``sweep --papermill`` executes.
+
+    Raises
+    ------
+    MvlibError
+        when mvlib runs without its checkout (an installed wheel has no book).
+    """
+    book = book_dir()
+    if book is None or not (book / NOTEBOOK_NAME).is_file():
+        raise MvlibError(
+            "mvlib sweep --papermill",
+            f"needs the book's chapter book/{NOTEBOOK_NAME}, which only a checkout of the mvlib "
+            "repository has (this mvlib is an installed package)",
+            "run it from a checkout (git clone the repository, then pip install -e .), "
+            "or drop --papermill: the sweep trains the same runs in-process",
+        )
+    return book / NOTEBOOK_NAME
+
+
+#: status of a run another process holds; :func:`run_sweep` comes back to it at the end
+BUSY = "busy"
+
+
+def run_locked(executor, config_path: str, entry: Entry, seed: int, run_dir: str, wait: bool):
+    """Run ``executor`` on one run while holding the run folder's lock.
+
+    Several sweeps (a notebook and a terminal, a Slurm array) may share one cache: the run
+    lock (:mod:`mvlib.ml.runlock`) lets one of them write a run folder. ``wait=False``
+    returns status :data:`BUSY` at once when another process holds it; ``wait=True`` waits
+    for it. A run that another process finished meanwhile (its ``results.json`` exists and
+    its config checks) is skipped, as on a rerun.
+    """
+    run = Path(run_dir)
+    try:
+        with run_lock(run, wait=wait):
+            if (run / RESULTS_FILE).exists():
+                try:
+                    check_saved(run, load_resolved(config_path))
+                except MvlibError as err:
+                    return _failed(entry, seed, run, err)
+                return _status(entry, seed, run, "skipped (done by another process)")
+            return executor(config_path, entry, seed, run_dir)
+    except RunBusyError:
+        return _status(entry, seed, run, BUSY)
+
+
 def _check_run_config(run: Path, want: Config) -> None:
     """The run's saved config must be the one the sweep declared (raises RunConfigMismatch)."""
     check_saved(run, want)
@@ -254,8 +283,6 @@ def _check_run_config(run: Path, want: Config) -> None:
 
 def plan(cfg: Config, entries: list[Entry] | None = None, seeds=None) -> list[tuple]:
     """Every run of the sweep: ``(entry, seed, split_seed, run config, run dir)``."""
-    from mvlib.ml.train import default_run_dir
-
     entries = entries if entries is not None else grid(cfg.sweep.mask_ratios)
     seeds = list(seeds if seeds is not None else cfg.sweep.seeds)
     out = []
@@ -309,9 +336,6 @@ def run_sweep(
                 continue
         todo.append((e, s, rc, rd))
     if todo and prepare:
-        from mvlib import workflow
-        from mvlib.data import pairing
-
         prep = workflow.prepare(cfg, progress=progress)
         for sp in {rc.split.seed for _e, _s, rc, _rd in todo}:  # the split seeds' splits check
             pairing.make_splits(prep.clips, cfg.replace({"split.seed": sp}).split)
@@ -329,24 +353,41 @@ def run_sweep(
         return st
 
     bar = tqdm(total=len(jobs), desc="sweep", disable=not progress, unit="run")
-    if workers <= 1 or len(jobs) <= 1:
-        for path, e, s, rd, rc in jobs:
-            status.append(finish(executor(path, e, s, rd), e, rc))
+    # runs that another process holds are passed over, and waited for after the others
+    # (then reused): concurrent sweeps on one cache share the work instead of queueing
+    for wait in (False, True):
+        busy = []
+        for st, job in _execute_all(executor, jobs, wait, workers):
+            if st.get("status") == BUSY:
+                busy.append(job)
+                continue
+            status.append(finish(st, job[1], job[4]))
             bar.update()
-    else:
-        # spawn, not fork: the parent may be a Jupyter kernel with torch threads running
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            futs = {pool.submit(executor, path, e, s, rd): (e, rc) for path, e, s, rd, rc in jobs}
-            for f in as_completed(futs):
-                status.append(finish(f.result(), *futs[f]))
-                bar.update()
+        jobs = busy
     bar.close()
     df = pd.DataFrame(status)
     failed = df[df["status"] == "failed"] if len(df) else df
     for r in failed.itertuples():
         log.error("run %s seed %s failed: %s", r.name, r.seed, r.error)
     return df
+
+
+def _execute_all(executor, jobs: list[tuple], wait: bool, workers: int):
+    """Yield ``(status, job)`` of every job run under its run lock (see :func:`run_locked`)."""
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            path, e, s, rd, _rc = job
+            yield run_locked(executor, path, e, s, rd, wait), job
+        return
+    # spawn, not fork: the parent may be a Jupyter kernel with torch threads running
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futs = {
+            pool.submit(run_locked, executor, path, e, s, rd, wait): (path, e, s, rd, rc)
+            for path, e, s, rd, rc in jobs
+        }
+        for f in as_completed(futs):
+            yield f.result(), futs[f]
 
 
 def frontend_config(cfg: Config, seed: int, split_seed: int | None = None) -> Config:
@@ -375,15 +416,31 @@ def frontend_results(cfg: Config, seeds=None, progress: bool = True) -> list[Pat
 
     Cached results are reused only when the config they saved is this one.
     """
-    from mvlib.evaluate.probe import probe_frontend
-
     out = []
     for sp in split_seeds_of(cfg):
         for s in seeds if seeds is not None else cfg.sweep.seeds:
             c = frontend_config(cfg, s, sp)
             d = frontend_dir(cfg, s, sp)
             f = d / RESULTS_FILE
-            if not (f.exists() and json.loads(f.read_text()).get("config") == cfgmod.to_dict(c)):
-                probe_frontend(c, d, progress=progress)
+            with run_lock(d, wait=True):  # one writer; concurrent sweeps reuse its results
+                if not (
+                    f.exists() and json.loads(f.read_text()).get("config") == cfgmod.to_dict(c)
+                ):
+                    prep = _prepared(c)  # the clips and store it probes
+                    probe_frontend(c, d, prep.clips, prep.store, progress=progress)
             out.append(d)
     return out
+
+
+def collect(cfg: Config, entries: list[Entry] | None = None, seeds=None) -> pd.DataFrame:
+    """The results frame of every finished run of the grid plus the frontend-only baseline.
+
+    One row per probed run, labelled with its configuration and group
+    (:func:`mvlib.report.results.collect_runs`); runs not finished yet are left out.
+    """
+    runs = [(e.name, e.group, s, sp, rd) for e, s, sp, _, rd in plan(cfg, entries, seeds)]
+    seeds_run = sorted({s for _, _, s, _, _ in runs})
+    for sp in split_seeds_of(cfg):
+        for s in seeds_run:
+            runs.append(("frontend only", "baseline", s, sp, frontend_dir(cfg, s, sp)))
+    return collect_runs(runs)

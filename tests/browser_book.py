@@ -16,6 +16,9 @@ For every page that ``book/_toc.yml`` lists (whatever chapters it holds), it che
 - every ``<img>`` loaded (``naturalWidth > 0``), every ``<audio>`` player's source loads
   (metadata read, duration > 0, no media error);
 - no table cell reads ``NaN``, and no cell output is an error traceback;
+- at a 1400-pixel-wide window no table scrolls sideways: each rendered table's width (its
+  ``scrollWidth``) is within its container's ``clientWidth``, and no table sticks out of the
+  page's text column;
 - every link to a local file (another page, a downloadable CSV table) finds its file;
 - chapter 5's projection explorer draws points and redraws when the reader changes the run,
   the subspace and the colouring.
@@ -26,6 +29,7 @@ Playwright fails with one line saying what to install: never a skip.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -40,6 +44,8 @@ CHROMIUM_ENV = "MVLIB_CHROMIUM"
 #: what the page's text must not contain once MathJax ran (outside code blocks)
 RAW_TEX = r"\\(frac|tfrac|mathcal|mathrm|mathbb|mathbf|oplus|sum|log|exp|cos|Delta|tau|in)\b"
 TIMEOUT_MS = 30_000
+#: the window the pages are checked at (a desktop reader); tables must fit its text column
+VIEWPORT = {"width": 1400, "height": 900}
 
 
 def toc_pages(toc_path: Path = BOOK / "_toc.yml") -> list[str]:
@@ -88,10 +94,11 @@ def html_root() -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def browser():
+@contextlib.contextmanager
+def chromium_browser():
+    """A headless system Chromium driven by Playwright (no browser download)."""
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import sync_playwright  # optional dependency: playwright
     except ImportError:
         pytest.fail(
             "Playwright for Python is missing: pip install -r requirements.txt "
@@ -103,8 +110,16 @@ def browser():
         b = p.chromium.launch(
             executable_path=exe, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"]
         )
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium_browser() as b:
         yield b
-        b.close()
 
 
 class PageLog:
@@ -231,9 +246,40 @@ def _broken_local_links(hrefs: list[str]) -> list[str]:
     return sorted(set(missing))
 
 
+_TABLES_JS = """() => {
+  const blockOf = (e) => {  // the nearest ancestor that is a box of its own (not a table part)
+    let box = e.parentElement;
+    while (box && /^(table|inline|contents)/.test(getComputedStyle(box).display)) box = box.parentElement;
+    return box || document.body;
+  };
+  const column = document.querySelector('main article, article, main') || document.body;
+  const right = column.getBoundingClientRect().right;
+  return Array.from(document.querySelectorAll('table'))
+    .filter(t => t.getClientRects().length > 0 && !t.closest('mjx-container'))  // rendered ones
+    .map(t => {
+      const box = blockOf(t), r = t.getBoundingClientRect();
+      const row = t.querySelector('tr');
+      const width = Math.max(t.scrollWidth, Math.ceil(r.width));
+      return {width: width, avail: box.clientWidth, sticksOut: Math.round(r.right - right),
+              cols: row ? Array.from(row.children).reduce((n, c) => n + (c.colSpan || 1), 0) : 0,
+              head: (row ? Array.from(row.children).map(c => c.textContent.trim()).join(' | ')
+                     : t.textContent).replace(/\\s+/g, ' ').slice(0, 60)};
+    });
+}"""
+
+
+def wide_tables(tables: list[dict]) -> list[str]:
+    """The tables of ``_TABLES_JS``'s answer that scroll sideways or stick out of the column."""
+    return [
+        f"{t['cols']} columns, {t['width']} px in {t['avail']} px: {t['head']}"
+        for t in tables
+        if t["width"] > t["avail"] + 1 or t["sticksOut"] > 1
+    ]
+
+
 def check_page(browser, path: Path) -> tuple[str, list[str], str]:
     """Open one page offline; returns (what was seen, problems found, explorer status)."""
-    context = browser.new_context(offline=True, java_script_enabled=True)
+    context = browser.new_context(offline=True, java_script_enabled=True, viewport=VIEWPORT)
     page = context.new_page()
     log = PageLog(page)
     context.route("**/*", _route(log))
@@ -241,6 +287,7 @@ def check_page(browser, path: Path) -> tuple[str, list[str], str]:
         page.goto(path.as_uri(), wait_until="load", timeout=TIMEOUT_MS)
         math = page.evaluate(_MATH_JS)
         media = page.evaluate(_MEDIA_JS)
+        tables = page.evaluate(_TABLES_JS)
         widget = _explorer(page)
         links = page.evaluate(
             "() => Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"
@@ -269,17 +316,44 @@ def check_page(browser, path: Path) -> tuple[str, list[str], str]:
         problems.append(f"audio not loadable: {media['badAudio'][:3]}")
     if media["nanCells"]:
         problems.append(f"table cells read NaN in rows: {media['nanCells'][:3]}")
+    wide = wide_tables(tables)
+    if wide:
+        problems.append(
+            f"tables wider than their column at {VIEWPORT['width']} px ({len(wide)}): {wide[:3]}"
+        )
     broken = _broken_local_links(links)
     if broken:
         problems.append(f"links to missing files: {broken[:3]}")
+    sizes = ", ".join(f"{t['cols']}:{t['width']}/{t['avail']}" for t in tables)
     seen = (
         f"equations {math.get('n', 0)} typeset ({math.get('typeset', 0)} MathJax "
         f"nodes), images {media['images']}, audio players {media['audio']}, table cells "
-        f"{media['cells']} (NaN: {len(media['nanCells'])}), network requests "
-        f"{len(log.network)}, console errors {len(log.errors)}, local links "
+        f"{media['cells']} (NaN: {len(media['nanCells'])}), tables {len(tables)} (columns:"
+        f"px/px of the column at {VIEWPORT['width']} px: {sizes or '-'}; too wide {len(wide)}), "
+        f"network requests {len(log.network)}, console errors {len(log.errors)}, local links "
         f"{sum(h.startswith('file:') for h in links)} (missing {len(broken)}), {widget}"
     )
     return seen, problems, widget
+
+
+def check_book(html_root: Path, pages: list[str] | None = None) -> list[dict]:
+    """Every check of every page of ``_toc.yml`` on a built book, outside pytest.
+
+    ``benchmarks/book.py`` runs it on the build it times. Returns one dict per page: ``page``,
+    ``seen`` (what was checked), ``problems`` (empty when the page passed).
+    """
+    out = []
+    with chromium_browser() as b:
+        for name in pages or toc_pages():
+            path = Path(html_root) / f"{name}.html"
+            if not path.is_file():
+                out.append({"page": name, "seen": "", "problems": [f"{path}: not built"]})
+                continue
+            seen, problems, widget = check_page(b, path)
+            if name.startswith("05") and "driven" not in widget:
+                problems.append("chapter 5 has no working projection explorer")
+            out.append({"page": name, "seen": seen, "problems": problems})
+    return out
 
 
 def test_page_renders_offline(browser, html_root, page_name):
@@ -297,8 +371,11 @@ BROKEN_PAGE = r"""<!DOCTYPE html><html><head>
 <main><p>Loss <span class="math">\(\mathcal{L} = \frac{1}{2}\)</span></p>
 <img src="missing.png"><audio controls><source src="missing.wav" type="audio/wav"></audio>
 <table><tr><th>score</th><td>NaN</td></tr></table><a href="results/table1.csv">CSV</a>
+<div style="width:700px;overflow-x:auto"><table><tr>WIDE_ROW</tr></table></div>
 <div class="output traceback">ZeroDivisionError: division by zero</div>
-<script>console.error("boom")</script></main></body></html>"""
+<script>console.error("boom")</script></main></body></html>""".replace(
+    "WIDE_ROW", "".join(f"<th>configuration&nbsp;column&nbsp;{i}</th>" for i in range(14))
+)  # a table of 14 columns that scrolls sideways in its 700-pixel column
 
 
 def test_the_checks_catch_a_broken_page(browser, tmp_path):
@@ -316,6 +393,27 @@ def test_the_checks_catch_a_broken_page(browser, tmp_path):
         "images not loaded",
         "audio not loadable",
         "table cells read NaN",
+        "tables wider than their column at 1400 px (1): ['14 columns, ",
         "links to missing files: ['file://",
     ):
         assert expected in text, f"not caught: {expected!r} in {text}"
+
+
+def test_toc_pages_walks_parts_chapters_and_sections(tmp_path):
+    """Pages in parts ("Using mvlib") and nested sections are checked like top-level ones."""
+    toc = tmp_path / "_toc.yml"
+    toc.write_text(
+        "format: jb-book\nroot: intro\nparts:\n"
+        "  - caption: The book\n    chapters:\n      - file: 01_data_pairing\n"
+        "      - file: method\n        sections:\n          - file: method/detail.md\n"
+        "  - caption: Using mvlib\n    chapters:\n      - file: using/install\n"
+        "      - file: extending\n"
+    )
+    assert toc_pages(toc) == [
+        "intro",
+        "01_data_pairing",
+        "method",
+        "method/detail",
+        "using/install",
+        "extending",
+    ]

@@ -23,6 +23,8 @@ def test_chapters_01_to_04_on_a_foreign_folder_leave_it_byte_identical(tmp_path,
     monkeypatch.setenv("MVLIB_CACHE", str(cache))
     data = write_foreign_sonyc(tmp_path / "sonyc", n_sensors=6, clips_per_sensor=6, seed=3)
     before = tree_digest(data)
+    work = tmp_path / "work"  # an empty folder the chapters run in
+    work.mkdir()
     for name in CHAPTERS:
         params = {"profile": "ci", "data_root": str(data)}
         if name == "04_ablations":
@@ -33,9 +35,10 @@ def test_chapters_01_to_04_on_a_foreign_folder_leave_it_byte_identical(tmp_path,
             parameters=params,
             progress_bar=False,
             kernel_name="python3",
-            cwd=str(tmp_path),  # chapter 04 writes its tables' CSV beside the notebook's cwd
+            cwd=str(work),  # the reader's folder: no chapter may write into it
         )
         assert tree_digest(data) == before, f"{name} changed the user's folder"
+        assert not any(work.iterdir()), f"{name} wrote into its working folder"
     configs = sorted((cache / "runs").rglob("config.yaml"))
     assert configs, "the chapters trained no run"
     for path in configs:

@@ -189,3 +189,21 @@ def test_a_run_trained_alone_with_seeded_config_is_the_sweeps_run(cfg):
     # without it the pairs follow split.seed: another config, another folder
     plain = cfg.replace({"train.seed": 3})
     assert default_run_dir(plain) != sweep.run_dir_of(cfg, rec, 3)
+
+
+def test_collect_labels_finished_runs_and_the_frontend_baseline(cfg):
+    entries = [e for e in sweep.grid() if e.name in ("rec", "singleview AE")]
+    runs = sweep.plan(cfg, entries, [0, 1])
+    for e, s, _sp, _rc, rd in runs[:-1]:  # the last run has not finished: no results.json
+        atomic_write_json(rd / sweep.RESULTS_FILE, {"summary": {"seed": s, "method": e.name}})
+    fe = sweep.frontend_dir(cfg, 0)
+    atomic_write_json(fe / sweep.RESULTS_FILE, {"summary": {"seed": 0}, "git_commit": "c0"})
+    df = sweep.collect(cfg, entries, [0, 1])
+    got = sorted(zip(df.config, df.group, df.seed))
+    assert got == [
+        ("frontend only", "baseline", 0),
+        ("rec", "rec", 0),
+        ("rec", "rec", 1),
+        ("singleview AE", "baseline", 0),
+    ]
+    assert df.loc[df.config == "frontend only", "git_commit"].item() == "c0"

@@ -1,11 +1,15 @@
 """One cache root for datasets, latent stores and runs, and atomic writes.
 
-The root is ``$MVLIB_CACHE`` if set, else ``.mvlib/`` in the project checkout
-(or in the working directory when mvlib is installed elsewhere)::
+The root is ``$MVLIB_CACHE`` if set; else ``.mvlib/`` in the project checkout when mvlib
+runs from one, and the user's cache folder (``$XDG_CACHE_HOME/mvlib``, by default
+``~/.cache/mvlib``) when mvlib is an installed package: never the working directory::
 
     <root>/datasets/<name>/        synthetic sets (SONYC format), named by config hash
     <root>/latents/<dataset>/<tag>/ latent stores, tag names frontend, weights, rate
     <root>/runs/<run-name>/        training runs, probe results
+
+A root that cannot be created or written is a :class:`CacheError` (one line naming
+``MVLIB_CACHE`` or the default, and the fix), checked once per process with a probe write.
 """
 
 from __future__ import annotations
@@ -17,27 +21,84 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from mvlib.core.errors import MvlibError
+from mvlib.core.resources import checkout_root
+
 CACHE_ENV = "MVLIB_CACHE"
-_PROJECT = Path(__file__).resolve().parents[2]
+#: roots that passed the probe write in this process
+_WRITABLE: set[Path] = set()
+
+
+class CacheError(MvlibError):
+    """The cache root (``$MVLIB_CACHE`` or the default) cannot be created or written."""
+
+
+def default_cache_root() -> Path:
+    """``<checkout>/.mvlib`` in a checkout, else ``$XDG_CACHE_HOME/mvlib`` (``~/.cache/mvlib``)."""
+    root = checkout_root()
+    if root is not None:
+        return root / ".mvlib"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+    return base / "mvlib"
 
 
 def cache_root() -> Path:
-    """The cache root (created on first use)."""
+    """The cache root, created on first use and checked to be writable.
+
+    Raises
+    ------
+    CacheError
+        when the root cannot be created (e.g. ``MVLIB_CACHE`` under a regular file) or a
+        file cannot be written in it (read-only or foreign folder).
+    """
     env = os.environ.get(CACHE_ENV)
-    if env:
-        root = Path(env).expanduser()
-    elif (_PROJECT / "pyproject.toml").exists():
-        root = _PROJECT / ".mvlib"
-    else:
-        root = Path.cwd() / ".mvlib"
-    root.mkdir(parents=True, exist_ok=True)
+    root = Path(env).expanduser() if env else default_cache_root()
+    if root in _WRITABLE and root.is_dir():
+        return root
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _cache_error(root, bool(env), f"cannot be created ({_reason(e)})") from e
+    try:  # os.access is not enough (root ignores modes; some file systems refuse creation)
+        fd, probe = tempfile.mkstemp(dir=root, prefix=".mvlib-write-probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise _cache_error(root, bool(env), f"is not writable ({_reason(e)})") from e
+    _WRITABLE.add(root)
     return root
+
+
+def _reason(e: OSError) -> str:
+    return e.strerror or type(e).__name__
+
+
+def _cache_error(root: Path, from_env: bool, what: str) -> CacheError:
+    if from_env:
+        return CacheError(
+            f"{CACHE_ENV}={root}",
+            f"the cache folder {what}",
+            f"set {CACHE_ENV} to a folder you can write (e.g. export {CACHE_ENV}=~/mvlib-cache)",
+        )
+    return CacheError(
+        f"{root} (the default cache; {CACHE_ENV} is not set)",
+        f"the cache folder {what}",
+        f"set {CACHE_ENV} to a folder you can write (e.g. export {CACHE_ENV}=~/mvlib-cache)",
+    )
 
 
 def cache_dir(*parts: str) -> Path:
     """A folder under the cache root, e.g. ``cache_dir("runs", name)``."""
     p = cache_root().joinpath(*parts)
-    p.mkdir(parents=True, exist_ok=True)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CacheError(
+            p,
+            f"cannot create this cache folder ({_reason(e)})",
+            "remove what is in its place, or set MVLIB_CACHE to another folder",
+        ) from e
     return p
 
 

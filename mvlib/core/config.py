@@ -22,9 +22,13 @@ from typing import Any
 
 import yaml
 
+from mvlib.core.cache import atomic_write_text
 from mvlib.core.errors import MvlibError
+from mvlib.core.registry import FRONTENDS, OBJECTIVES, load_plugins
+from mvlib.core.resources import params_dir
 
-PARAMS_DIR = Path(__file__).resolve().parents[2] / "params"
+#: the named profiles: the checkout's ``params/``, or their copy inside an installed wheel
+PARAMS_DIR = params_dir()
 PROFILE_ENV = "MVLIB_PROFILE"
 DEFAULT_PROFILE = "default"
 
@@ -97,8 +101,9 @@ class SplitConfig:
 class FeatureConfig:
     """The frontend that turns audio into (frames, D) features (paper 3.2)."""
 
-    #: "dac" | "logmel" | "auto" (auto: dac when pretrained weights are on disk, else logmel;
-    #: resolved when the profile is loaded, so results always name the concrete frontend)
+    #: "dac" | "logmel" | "auto" | a registered plugin's name (auto: dac when pretrained weights
+    #: are on disk, else logmel; resolved by :func:`mvlib.frontend.choice.resolve_frontend` when
+    #: the profile is loaded for use, so results always name the concrete frontend)
     frontend: str = "logmel"
     sample_rate: int = 44100
     loudness_lufs: float = -24.0  #: paper: -24 (DAC's own compress uses -16)
@@ -211,6 +216,9 @@ class Config:
     """One resolved experiment configuration."""
 
     profile: str = "base"
+    #: modules (or ``.py`` files) that register objectives/frontends, imported before the
+    #: config is validated (see :mod:`mvlib.core.registry` and book/extending.md)
+    plugins: tuple[str, ...] = ()
     data: DataConfig = field(default_factory=DataConfig)
     synth: SynthConfig = field(default_factory=SynthConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
@@ -243,6 +251,8 @@ def from_dict(data: Mapping[str, Any], cls: type = Config, where: str = "") -> A
     if not isinstance(data, Mapping):
         raise ConfigError(where or "config", f"expected a mapping, got {data!r}", _FIX)
     known = {f.name: f for f in fields(cls)}
+    if cls is Config and data.get("plugins"):
+        load_plugins(_coerce(data["plugins"], known["plugins"], "plugins"))
     unknown = sorted(set(data) - set(known))
     if unknown:
         raise ConfigError(
@@ -258,16 +268,29 @@ def from_dict(data: Mapping[str, Any], cls: type = Config, where: str = "") -> A
         else:
             kwargs[name] = _coerce(value, f, path)
             choices = _CHOICES.get((cls.__name__, name))
-            if choices is not None and kwargs[name] not in choices:
-                raise ConfigError(path, f"{value!r} is not one of {list(choices)}", _FIX)
+            registry = _REGISTERED.get((cls.__name__, name))
+            if registry is not None and kwargs[name] in registry:
+                pass  # a name registered by a plugin
+            elif choices is not None and kwargs[name] not in choices:
+                extra = [n for n in (registry.names() if registry else []) if n not in choices]
+                fix = _FIX + (
+                    "; or register it (plugins:), see book/extending.md" if registry else ""
+                )
+                raise ConfigError(path, f"{value!r} is not one of {list(choices) + extra}", fix)
     out = cls(**kwargs)
     check_ranges(out, where)
     return out
 
 
 def config_hash(obj: Any, n: int = 10) -> str:
-    """Short stable hash of a config (or section): names cached artefacts."""
-    blob = json.dumps(to_dict(obj), sort_keys=True, default=str)
+    """Short stable hash of a config (or section): names cached artefacts.
+
+    A :class:`Config` without plugins hashes as it did before the field existed.
+    """
+    data = to_dict(obj)
+    if isinstance(obj, Config) and not obj.plugins:
+        data.pop("plugins")
+    blob = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:n]
 
 
@@ -290,31 +313,40 @@ def profile_path(profile: str | os.PathLike) -> Path:
 def load_config(
     profile: str | os.PathLike | None = None, overrides: Mapping[str, Any] | None = None
 ) -> Config:
-    """Load a profile (None: ``$MVLIB_PROFILE`` or ``default``) and apply overrides."""
+    """Load a profile (None: ``$MVLIB_PROFILE`` or ``default``) and apply overrides.
+
+    Parameters
+    ----------
+    profile : a profile name (``ci``, ``default``, ``paper``: the files of ``params/``) or
+        the path of a YAML file (``inherits: ci`` in it starts from a named one)
+    overrides : dotted keys to values, e.g. ``{"train.epochs": 1}`` (as ``--set`` does)
+
+    Returns
+    -------
+    Config
+        The validated, frozen configuration; :class:`ConfigError` (one line) if it does not
+        fit. ``features.frontend: auto`` is left as it is: the frontend layer resolves it
+        (:func:`mvlib.load_config` and the CLI load through
+        :func:`mvlib.frontend.choice.load_config`).
+
+    Examples
+    --------
+    >>> import mvlib
+    >>> cfg = mvlib.load_config("ci", {"train.epochs": 1})
+    >>> cfg.train.epochs
+    1
+    """
     if profile is None:
         profile = os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
     path = profile_path(profile)
     data = _read_profile(path, seen=())
     data["profile"] = path.stem
     cfg = from_dict(data)
-    cfg = cfg.replace(overrides) if overrides else cfg
-    return resolve_frontend(cfg)
-
-
-def resolve_frontend(cfg: Config) -> Config:
-    """Replace ``features.frontend: auto`` by dac (real weights on disk) or logmel."""
-    if cfg.features.frontend != "auto":
-        return cfg
-    from mvlib.frontend.features import real_dac_weights_available
-
-    concrete = "dac" if real_dac_weights_available(cfg.features) else "logmel"
-    return cfg.replace({"features.frontend": concrete})
+    return cfg.replace(overrides) if overrides else cfg
 
 
 def save_yaml(cfg: Config, path: str | os.PathLike) -> None:
     """Write the resolved config as YAML (atomically)."""
-    from mvlib.core.cache import atomic_write_text
-
     atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
@@ -347,6 +379,12 @@ _CHOICES = {
     ("ObjectiveConfig", "mask_target"): ("private", "shared"),
 }
 
+#: fields whose value may also be a name registered by a plugin
+_REGISTERED = {
+    ("ObjectiveConfig", "objective"): OBJECTIVES,
+    ("FeatureConfig", "frontend"): FRONTENDS,
+}
+
 
 def _read_profile(path: Path, seen: tuple) -> dict:
     path = path.resolve()
@@ -361,11 +399,26 @@ def _read_profile(path: Path, seen: tuple) -> dict:
         raise ConfigError(path, what, "fix the file's syntax") from e
     if not isinstance(data, dict):
         raise ConfigError(path, "expected a YAML mapping at top level", "write `section: {...}`")
+    _resolve_plugin_files(data, path)
     parent = data.pop("inherits", None)
     if parent is None:
         return data
     base = _read_profile(_parent_path(path, parent), seen + (path,))
     return _merge(base, data)
+
+
+def _resolve_plugin_files(data: dict, path: Path) -> None:
+    """Make ``plugins:`` entries that are ``.py`` files absolute (relative to the profile)."""
+    plugins = data.get("plugins")
+    if isinstance(plugins, list):
+        data["plugins"] = [
+            (
+                str((path.parent / p).expanduser().resolve())
+                if isinstance(p, str) and p.endswith(".py")
+                else p
+            )
+            for p in plugins
+        ]
 
 
 def _parent_path(path: Path, parent: Any) -> Path:
@@ -500,7 +553,7 @@ def _coerce(value: Any, f: dataclasses.Field, path: str) -> Any:
     if t.startswith("tuple"):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(path, f"expected a list, got {value!r}", _FIX)
-        inner = float if "float" in t else int
+        inner = float if "float" in t else str if "str" in t else int
         try:
             return tuple(inner(v) for v in value)
         except (TypeError, ValueError) as e:

@@ -24,6 +24,15 @@ class MvlibError(Exception):
     culprit : the file, folder, field or value at fault (a path is shown as given)
     what : what is wrong with it
     fix : what to do about it (may be empty when there is nothing to do)
+
+    Examples
+    --------
+    >>> import mvlib
+    >>> try:
+    ...     mvlib.load_config("ci", {"train.epochs": -1})
+    ... except mvlib.MvlibError as e:
+    ...     print(e.culprit)
+    train.epochs
     """
 
     def __init__(self, culprit: str | os.PathLike, what: str, fix: str = ""):
@@ -41,6 +50,20 @@ class MvlibError(Exception):
 
     def __reduce__(self):  # picklable across worker processes
         return (type(self), (self.culprit, self.what, self.fix))
+
+
+def from_os_error(err: OSError) -> MvlibError:
+    """An operating-system error about a file the user named, as a one-line :class:`MvlibError`.
+
+    For the command line: a path that does not exist, cannot be read, or sits on a full or
+    read-only disk is the user's to fix. ``err.filename`` must be set.
+    """
+    culprit = err.filename if err.filename2 is None else f"{err.filename} -> {err.filename2}"
+    return MvlibError(
+        culprit,
+        err.strerror or type(err).__name__,
+        "check the path, its permissions and the free space (mvlib --debug shows the traceback)",
+    )
 
 
 def format_error(err: BaseException) -> str:

@@ -1,1 +1,11 @@
-"""Data: SONYC-format datasets (synthetic generator, annotation reading, labels) and view pairing."""
+"""Data: SONYC-format datasets, their labels, and the sensor-disjoint view pairs.
+
+- :mod:`.dataset`: from a Config to the dataset folder and its clip table;
+- :mod:`.synth`: the synthetic urban sensor network (generator, ground truth);
+- :mod:`.annotations`, :mod:`.aggregate`, :mod:`.sonyc`: reading ``annotations.csv``,
+  aggregating it to one label per clip (DCASE 2020), the clip table of a folder;
+- :mod:`.labels`: the label matrix of a task, and ``mvlib labels``;
+- :mod:`.paths`: names from data stay inside their folder;
+- :mod:`.sampling`, :mod:`.pairing`: drawing the splits and pairs, and the checked Splits;
+- :mod:`.taxonomy`, :mod:`.filters`: the SONYC taxonomy; Butterworth filter design.
+"""

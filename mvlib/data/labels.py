@@ -1,6 +1,9 @@
-"""The aggregated label table of a dataset folder (``mvlib labels DATA_DIR --out labels.csv``).
+"""Labels of a clip table: the label matrix of a task, and the label table of a folder.
 
-One row per clip: ``audio_filename, split, sensor_id, labelled`` and the 8 coarse classes
+:func:`label_matrix` is the one way from a clip table to the targets of a task (the 8 coarse
+source classes as a 0/1 matrix, or the sensor of each clip). :func:`write_labels` writes
+the aggregated label table of a dataset folder (``mvlib labels DATA_DIR --out labels.csv``):
+one row per clip: ``audio_filename, split, sensor_id, labelled`` and the 8 coarse classes
 ``1_engine … 8_dog`` as 0/1, aggregated as the DCASE-2020 baseline does (see
 :mod:`mvlib.data.sonyc`). ``labelled`` is 0 for clips kept without a usable label (their class
 columns are 0 and mean nothing); :func:`write_labels` says which were excluded and why.
@@ -11,14 +14,62 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mvlib.core.cache import atomic_write_text
 from mvlib.core.errors import MvlibError
 from mvlib.data import sonyc, taxonomy
 
+#: What a clip table can be labelled by: its sources (8 coarse classes) or its sensor.
+LABEL_TASKS = ("source", "sensor")
+
 #: Columns of the label table, in file order.
 COLUMNS = ("audio_filename", "split", "sensor_id", "labelled", *taxonomy.coarse_label_columns())
+
+
+def label_matrix(clips: pd.DataFrame, task: str = "source") -> np.ndarray:
+    """The targets of ``task`` for each row of a clip table.
+
+    Parameters
+    ----------
+    clips : pd.DataFrame
+        A clip table (:func:`mvlib.data.sonyc.load_clips`, a truth table, a subset of rows).
+    task : {"source", "sensor"}
+        ``"source"``: the 8 coarse classes; ``"sensor"``: the recording sensor.
+
+    Returns
+    -------
+    np.ndarray
+        ``"source"``: ``int64[N x 8]`` of 0/1 in taxonomy order
+        (``taxonomy.coarse_label_columns()``), an unlabelled clip's row all 0;
+        ``"sensor"``: ``str[N]``, each clip's ``sensor_id`` as text.
+
+    Raises
+    ------
+    ValueError
+        An unknown task, a missing column, or a source label other than 0/1 (naming the
+        column and row).
+    """
+    if task == "sensor":
+        if "sensor_id" not in clips.columns:
+            raise ValueError("clip table: missing column 'sensor_id'")
+        return clips["sensor_id"].astype(str).to_numpy()  # (N,)
+    if task != "source":
+        raise ValueError(f"label task {task!r}: expected one of {list(LABEL_TASKS)}")
+    cols = list(taxonomy.coarse_label_columns())
+    missing = [c for c in cols if c not in clips.columns]
+    if missing:
+        raise ValueError(f"clip table: missing label column(s) {missing}")
+    y = clips[cols].to_numpy()
+    bad = ~np.isin(y, (0, 1))
+    if bad.any():
+        row, col = (int(i[0]) for i in np.nonzero(bad))
+        raise ValueError(
+            f"clip table: column {cols[col]!r} row {row} is {np.asarray(y[row, col]).tolist()!r}, "
+            "expected 0 or 1"
+        )
+    return y.astype(np.int64)  # (N, 8)
 
 
 def label_table(clips: pd.DataFrame) -> pd.DataFrame:

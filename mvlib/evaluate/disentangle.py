@@ -24,9 +24,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
+from sklearn.linear_model import RidgeCV
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.model_selection import KFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from mvlib.core.cache import atomic_write_json
 from mvlib.core.errors import MvlibError
+from mvlib.data import synth
+from mvlib.data.dataset import dataset_root
+from mvlib.data.labels import label_matrix
+from mvlib.evaluate.embed import run_embeddings
 
 #: effective channel parameters of a clip predicted from its latents (log-scaled where noted)
 CHANNEL_PARAMS = (
@@ -48,13 +58,11 @@ STRATEGY_COLOURS = {"rec": "tab:green", "cos": "tab:orange", "mask": "tab:blue"}
 
 def clip_channels(truth: dict) -> pd.DataFrame:
     """Effective channel parameters of every clip, indexed by audio file name (the clip id)."""
-    from mvlib.data.synth import apply_drift
-
     sensors = truth["sensors"].set_index("sensor_id")
     rows = {}
     for c in truth["clips"].itertuples(index=False):
         d = c._asdict()
-        p = apply_drift(sensors.loc[d["sensor_id"]].to_dict(), d)
+        p = synth.apply_drift(sensors.loc[d["sensor_id"]].to_dict(), d)
         p["log_lowcut_hz"] = np.log(p["lowcut_hz"])
         p["log_rt60_s"] = np.log(p["rt60_s"])
         rows[d["audio_filename"]] = [p[k] for k in CHANNEL_PARAMS]
@@ -65,11 +73,6 @@ def channel_information(
     Z: np.ndarray, channels: np.ndarray, folds: int = 5, seed: int = 0
 ) -> float:
     """Mean cross-validated R² of ridge regressions Z ndarray[N x k] → each channel column."""
-    from sklearn.linear_model import RidgeCV
-    from sklearn.model_selection import KFold, cross_val_predict
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 4, 13)))
     y = (channels - channels.mean(0)) / (channels.std(0) + 1e-12)  # (N, P)
     keep = channels.std(0) > 1e-9
@@ -87,12 +90,6 @@ def source_information(Z: np.ndarray, sources: np.ndarray, folds: int = 5, seed:
     Classes with fewer than ``folds`` positives (or negatives) are left out: they cannot be
     cross-validated.
     """
-    from sklearn.linear_model import RidgeCV
-    from sklearn.metrics import balanced_accuracy_score
-    from sklearn.model_selection import KFold, cross_val_predict
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     sources = np.asarray(sources)
     pos = sources.sum(0)
     keep = np.minimum(pos, len(sources) - pos) >= folds  # (C,)
@@ -141,8 +138,6 @@ def _truth_of(root: Path) -> tuple[dict, pd.DataFrame]:
 
     Keyed by the file's path, size and modification time: a rewritten set is read again.
     """
-    from mvlib.data import synth
-
     f = Path(root) / "truth.json"
     st = f.stat()
     key = (str(f.resolve()), st.st_size, st.st_mtime_ns)
@@ -159,17 +154,12 @@ def run_truth(run_dir, progress: bool = False, run=None) -> dict:
     ``run``: the run's :class:`mvlib.evaluate.embed.RunEmbeddings` when the caller already has them
     (the sweep's worker, right after probing), else they are computed here.
     """
-    from mvlib import workflow
-    from mvlib.data import synth
-    from mvlib.data.taxonomy import coarse_label_columns
-    from mvlib.evaluate.embed import run_embeddings
-
     run_dir = Path(run_dir)
     cached = run_dir / GT_FILE
     if cached.exists():
         return json.loads(cached.read_text())
     run = run if run is not None else run_embeddings(run_dir, progress=progress)
-    root = workflow.dataset_root(run.cfg)
+    root = dataset_root(run.cfg)
     if not synth.has_ground_truth(root):
         raise MvlibError(
             root,
@@ -180,7 +170,7 @@ def run_truth(run_dir, progress: bool = False, run=None) -> dict:
     truth, channel_table = _truth_of(root)
     ids = run.clips["clip_id"]
     tclips = truth["clips"].set_index("audio_filename").loc[ids]
-    sources = tclips[list(coarse_label_columns())].to_numpy(np.int64)
+    sources = label_matrix(tclips, "source")  # (N, 8)
     channels = channel_table.loc[ids].to_numpy(np.float64)
     emb = run.embeddings
     out = subspace_truth(
@@ -197,11 +187,8 @@ def run_truth(run_dir, progress: bool = False, run=None) -> dict:
 
 def has_ground_truth(cfg) -> bool:
     """Whether the config's data is mvlib's synthetic set, unchanged: true factors are known."""
-    from mvlib import workflow
-    from mvlib.data import synth
-
     try:
-        root = workflow.dataset_root(cfg)
+        root = dataset_root(cfg)
     except MvlibError:
         return False
     return synth.has_ground_truth(root)
@@ -232,7 +219,6 @@ def ground_truth_table(cfg, results: pd.DataFrame) -> pd.DataFrame:
 
 def rank_agreement(table: pd.DataFrame) -> pd.DataFrame:
     """Spearman correlation over configurations between DSCΔ and its ground truth."""
-    from scipy.stats import spearmanr
 
     rows = []
     for proxy, truth in (("dsc_priv", "gt_priv"), ("dsc_shared", "gt_shared")):

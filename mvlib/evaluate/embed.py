@@ -15,7 +15,13 @@ import pandas as pd
 import torch
 from torch import nn
 
+from mvlib.core.errors import MvlibError
+from mvlib.data.dataset import load_dataset
+from mvlib.data.pairing import load_checked, make_splits
+from mvlib.frontend.resolve import usable_clips
 from mvlib.frontend.store import LatentStore
+from mvlib.ml.model import build_model
+from mvlib.ml.runs import check_store, load_run_model
 
 
 def embed_array(model: nn.Module, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -143,6 +149,20 @@ class RunEmbeddings:
     embeddings: dict  #: name -> ndarray[N x k], time-pooled (see :func:`pooled`)
 
 
+def _store_of_run(cfg, prov: dict, where) -> LatentStore:
+    """The latent store a run or result was made from (its provenance), checked to fit."""
+    store_path = Path(prov["store"])
+    if not store_path.exists():
+        raise MvlibError(
+            store_path,
+            f"the latent store of {where} is gone",
+            "re-extract it (mvlib extract with the run's config) or move it back",
+        )
+    store = LatentStore(store_path)
+    check_store(cfg, store, prov)
+    return store
+
+
 def run_embeddings(
     run_dir, which: str = "best", progress: bool = False, clips: pd.DataFrame | None = None
 ) -> RunEmbeddings:
@@ -154,27 +174,45 @@ def run_embeddings(
     loading and checking the dataset again; the run's splits are checked against it
     either way.
     """
-    from mvlib import workflow
-    from mvlib.core.errors import MvlibError
-    from mvlib.data.pairing import load_checked
-    from mvlib.ml.train import check_store, load_model
-
     run_dir = Path(run_dir)
-    model, cfg, ckpt = load_model(run_dir, which)
-    store_path = Path(ckpt["provenance"]["store"])
-    if not store_path.exists():
-        raise MvlibError(
-            store_path,
-            f"the latent store of run {run_dir} is gone",
-            "re-extract it (mvlib extract with the run's config) or move it back",
-        )
-    store = LatentStore(store_path)
-    check_store(cfg, store, ckpt["provenance"])
+    model, cfg, ckpt = load_run_model(run_dir, which)
+    store = _store_of_run(cfg, ckpt["provenance"], f"run {run_dir}")
     if clips is None:
-        clips = workflow.load_dataset(cfg, progress=progress)
-    clips = workflow.usable_clips(clips, store)
+        clips = load_dataset(cfg, progress=progress)
+    clips = usable_clips(clips, store)
     splits = load_checked(run_dir / "splits.json", clips)  # the dataset may have changed
     used = splits.downstream != ""
     down = clips.loc[used].reset_index(drop=True)
     emb = embed_rows(model, store, store.rows(down["clip_id"]))
     return RunEmbeddings(model, cfg, ckpt, down, splits.downstream[used], emb)
+
+
+def frontend_embeddings(cfg, clips: pd.DataFrame, store: LatentStore):
+    """Time-mean frontend features of the held-out sensors' downstream clips.
+
+    Parameters
+    ----------
+    cfg : Config (its ``split`` and ``model`` sections are used)
+    clips : clip table restricted to clips with features in ``store``
+    store : LatentStore
+
+    Returns
+    -------
+    (features {"x": ndarray[N x D]}, downstream clip rows, partition ndarray[N])
+    """
+    splits = make_splits(clips, cfg.split)
+    down = clips.loc[splits.downstream != ""]
+    frontend_only = build_model("frontend", store.dim, cfg.model)
+    feats = embed_rows(frontend_only, store, store.rows(down["clip_id"]))  # {"x": (N, D)}
+    return feats, down, splits.downstream[splits.downstream != ""]
+
+
+def result_frontend_embeddings(cfg, prov: dict, where, progress: bool = False):
+    """:func:`frontend_embeddings` of a frontend-only result, from the store it recorded.
+
+    ``prov``: the result's provenance (its ``store``); ``where`` names the result in errors.
+    Reads only: the store must still exist and fit ``cfg`` (nothing is extracted).
+    """
+    store = _store_of_run(cfg, prov, where)
+    clips = usable_clips(load_dataset(cfg, progress=progress), store)
+    return frontend_embeddings(cfg, clips, store)

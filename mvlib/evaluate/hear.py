@@ -9,8 +9,8 @@
 
 ``audio`` is ``Tensor[n_sounds x n_samples]``, mono, at ``model.sample_rate`` (the run's
 frontend rate, 44.1 kHz), on any device: the model follows ``model.to(device)``. Each sound
-goes through the training clips' path (see :mod:`mvlib.evaluate.embed_audio`): windows of the training
-clip length, loudness normalised per window (a window too short or too quiet to measure is
+goes through the training clips' path (see :mod:`mvlib.evaluate.audio_embedder`): windows of the
+training clip length, loudness normalised per window (a window too short or too quiet to measure is
 passed on as it is, so that every sound gets embeddings; one shorter than the STFT is
 zero-padded and its extra frames dropped), the run's frontend (its weights
 checked against the run's provenance), then the frozen encoder. The embedding is ``z_p ⊕ z_s``
@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mvlib.evaluate.embed_audio import AudioEmbedder, frame_times
+from mvlib.core.errors import MvlibError
+from mvlib.evaluate.audio_embedder import AudioEmbedder, frame_times
 from mvlib.frontend.features import LOGMEL_N_FFT, BadAudioError, n_frames, preprocess_with_info
 
 
@@ -40,7 +41,7 @@ class HearModel(nn.Module):
         Rate the audio must have (the frontend's).
     scene_embedding_size, timestamp_embedding_size : int
         D of the embeddings returned.
-    embedder : :class:`mvlib.evaluate.embed_audio.AudioEmbedder`
+    embedder : :class:`mvlib.evaluate.audio_embedder.AudioEmbedder`
         The run (config, frontend identity, window).
     """
 
@@ -123,8 +124,6 @@ def _normalised(wave: np.ndarray, rate: int, cfg) -> np.ndarray:
 
 def load_model(model_file_path: str = "", subspace: str = "both", device: str = "cpu") -> HearModel:
     """The HEAR model of a run folder (or of one of its checkpoints ``checkpoints/<which>.pt``)."""
-    from mvlib.core.errors import MvlibError
-
     if not model_file_path:
         raise MvlibError(
             "model_file_path", "mvlib ships no pretrained model", "pass a run folder (-m RUN_DIR)"

@@ -29,6 +29,19 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from mvlib.core import config as cfgmod
+from mvlib.core.cache import atomic_write_bytes
+from mvlib.evaluate.embed import result_frontend_embeddings, run_embeddings
+from mvlib.evaluate.probe import (
+    PROBE_TASKS,
+    check_labels,
+    downstream_labels,
+    fit_tasks,
+    load_predictions,
+    per_clip_outputs,
+    prepare_heads,
+)
+from mvlib.evaluate.probe.results import provenance_cells
 from mvlib.evaluate.significance import holm, mean_bootstrap, paired_bootstrap
 
 __all__ = [
@@ -44,7 +57,6 @@ __all__ = [
 ]
 
 FRACTIONS = (0.05, 0.2, 1.0)
-TASKS = ("source", "sensor")
 _FORMAT = 1
 
 
@@ -94,7 +106,7 @@ def efficiency_probes(
     n_subsamples: int = 3,
     seed=0,
     progress: bool = False,
-    tasks=TASKS,
+    tasks=PROBE_TASKS,
 ) -> dict:
     """Fit the probes of the tasks on subsamples of the training rows; score test per clip.
 
@@ -117,8 +129,6 @@ def efficiency_probes(
         test scores (see :func:`mvlib.evaluate.probe.per_clip_outputs`), ``"{f}.{k}.{task}.val"``
         (selected head's validation score) and ``"{f}.{k}.n_train"``.
     """
-    from mvlib.evaluate.probe import check_labels, fit_tasks, per_clip_outputs, prepare_heads
-
     X = np.asarray(X, dtype=np.float64)
     part = np.asarray(partition).astype(str)
     ids = np.asarray(clip_ids).astype(str)
@@ -175,7 +185,7 @@ def run_efficiency(
     n_subsamples: int = 3,
     seed: int = 0,
     progress: bool = False,
-    tasks=TASKS,
+    tasks=PROBE_TASKS,
 ) -> dict:
     """Label-efficiency probes of one probed run (or frontend-only results folder), cached.
 
@@ -189,10 +199,6 @@ def run_efficiency(
     -------
     dict as :func:`efficiency_probes` (with the 1.0 entries from the run's own probe)
     """
-    from mvlib.core import config as cfgmod
-    from mvlib.core.cache import atomic_write_bytes
-    from mvlib.evaluate.probe import downstream_labels, load_predictions
-
     run_dir = Path(run_dir)
     res = json.loads((run_dir / "results.json").read_text())
     feature = res["summary"].get("main_feature") or "x"
@@ -203,13 +209,9 @@ def run_efficiency(
         with np.load(out_file, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     cfg = cfgmod.from_dict(res["config"])
-    if method == "frontend":
-        from mvlib.evaluate.probe import frontend_embeddings
-
-        feats, clips, part, _ = frontend_embeddings(cfg, progress=False)
+    if method == "frontend":  # the frontend-only baseline: its store, read as it is
+        feats, clips, part = result_frontend_embeddings(cfg, res["provenance"], run_dir)
     else:
-        from mvlib.evaluate.embed import run_embeddings
-
         run = run_embeddings(run_dir)
         feats, clips, part = run.embeddings, run.clips, run.partition
     y_src, y_sen = downstream_labels(clips)
@@ -282,7 +284,7 @@ def summarise(
     """
     rows, tests = [], []
     for enc, per_task in encoders.items():
-        for task in TASKS:
+        for task in PROBE_TASKS:
             res = per_task.get(task) or {}
             for f in fractions:
                 m = per_clip_scores(res, task, f)
@@ -372,7 +374,7 @@ def run_all(
             for d in r.values():
                 todo.setdefault(d, set()).add(task)
     for d in tqdm(sorted(todo), desc="label efficiency runs", disable=not progress):
-        tasks = tuple(t for t in TASKS if t in todo[d])
+        tasks = tuple(t for t in PROBE_TASKS if t in todo[d])
         done[d] = run_efficiency(d, fractions, n_subsamples, seed, tasks=tasks)
     return {
         enc: {task: {s: done[d] for s, d in r.items()} for task, r in per_task.items()}
@@ -381,9 +383,7 @@ def run_all(
 
 
 def with_provenance(scores: pd.DataFrame, results: pd.DataFrame, best: str) -> pd.DataFrame:
-    """``scores`` with each row's provenance (see :func:`mvlib.report.tables.provenance_cells`)."""
-    from mvlib.report.tables import provenance_cells
-
+    """``scores`` with each row's provenance (see :func:`mvlib.evaluate.probe.results.provenance_cells`)."""
     configs = {
         "frontend only": ["frontend only"],
         f"multiview ({best})": [best],

@@ -1,50 +1,92 @@
-"""Paired comparisons with power: a seed × test-clip bootstrap, Holm's correction, the MDD.
+"""Paired comparisons whose 95% holds: sensors as clusters, few seeds, Holm, per-row MDD.
 
 The quantity a table compares is the paired difference between two configurations scored
-on the SAME test clips with the SAME seeds. Its uncertainty has two sources: which seeds
-(initialisation, pair sampling) were drawn, and which test clips happened to be in the
-test partition. Seeds alone (a t-test over 3 seeds) ignore the second; this module
-resamples both.
+on the SAME test clips with the SAME units (a unit is a seed, or a (split seed, seed) pair).
+Its uncertainty has three sources: which units were drawn (initialisation, pair sampling,
+with split seeds also which sensors trained the encoder), which SENSORS were held out for
+testing, and which clips of those sensors are in the test partition. Clips of one sensor are
+correlated (a sensor whose channel resembles another's is confused in many of its clips), so
+the clips are not the independent draws the first version of this module treated them as.
 
-The bootstrap (:func:`paired_bootstrap`)
-----------------------------------------
-Input is a per-clip score (clip Jaccard, 0/1 correctness, ...) for every (seed, clip) of
-both configurations, ``ndarray[S x N]`` with NaN where a seed did not score a clip. The
-paired difference ``d[s, n] = a[s, n] - b[s, n]`` is formed first, and every replicate
+The estimate is the mean over units of each unit's mean paired difference over its clips.
 
-1. draws test clips with replacement, ONE draw per split (group of seeds scored on the same
-   clip set) shared by every seed of that split and by both configurations: with one
-   split, the clip draw is crossed with the seeds ("pigeonhole" bootstrap); with a split
-   per seed it is nested in the seeds;
-2. draws S seeds with replacement;
+The procedure (:func:`paired_bootstrap`, ``method="cluster"``, the default)
+--------------------------------------------------------------------------
+``d[u, n] = a[u, n] - b[u, n]``; units that score the same clips form a split (one split:
+seeds crossed with clips; a split per split seed: clips nested in splits). Within split g
+(R units, K sensors, sensor k with a share π_k of the split's clips) with ``M[u, k]`` the
+unit's mean over sensor k's clips, ``m_u = Σ_k π_k M[u, k]`` and ``D_k`` the mean over units:
 
-and takes the mean over the drawn seeds of each drawn seed's mean difference over the
-drawn clips. The estimate is the same mean on the data. Its standard error ``se`` is the
-standard deviation of the replicates; the CI is the normal (Wald) interval
-``est ± z_{1-α/2} se`` and the p-value ``2 Φ(-|est| / se)``, so that CI, test and MDD all
-rest on the same ``se`` (the CI excludes 0 exactly when the uncorrected p < α).
+* units: ``v_U = var(m_u, ddof=1) / R`` — the unit bootstrap's variance with its
+  (R-1)/R bias removed;
+* sensors: ``v_C = K/(K-1) Σ_k π_k² (D_k - θ_g)²`` — the variance of the one-stage CLUSTER
+  bootstrap (sensors drawn with replacement, each with all its clips), bias-corrected. It
+  contains the clips' own variation: a sensor's mean varies with its clips. Resampling the
+  clips within the drawn sensors as well (the "two-stage" bootstrap) would count that
+  within-sensor variation a second time (Davison & Hinkley 1997, §3.8); on clip-independent
+  data it doubles the variance, so it is not used;
+* both contain the unit × sensor interaction once, so its estimate ``v_I = Σπ_k² s²_r / R``
+  (``s²_r`` the double-centred residual mean square of M) is subtracted once;
+* with several splits (``full.yml``: 4 split seeds x 3 seeds), the split x configuration
+  component is the between-split variance of the split estimates beyond what the
+  within-split parts explain: ``v_split = max(0, s²_B - mean_g W_g) Σ w_g²`` (a moment
+  estimate; with equal splits ``se²`` is then the larger of the within-split and the
+  between-split estimate).
 
-With very few seeds the bootstrap under-states the seed component of the variance by the
-factor (S-1)/S (2/3 for 3 seeds).
+``se² = Σ_g w_g² (max(v_U - v_I, 0) + v_C) + v_split`` (w_g: the split's share of units).
+These are the ideal (infinitely many replicates) bootstrap variances with their small-sample
+bias removed, so the result is deterministic (no resampling noise). The CI is
+``est ± t_{1-α/2, ν} se`` and the p-value two-sided from Student's t, with ν from
+Welch–Satterthwaite over the parts (units: R-1 per split, sensors: K-1 per split; a nonzero
+split part counts as uncertain as the between-split variance it is taken from, G-1 df). With
+3 seeds whose spread dominates, ν ≈ 2 and the quantile is 4.30, not 1.96; with 12 test
+sensors dominating, ν ≈ 11 and it is 2.20.
 
-Which source dominates decides how to buy power, so :class:`PairedDiff` also carries the
-two apart, from the same draws: ``se_units`` resamples the seeds alone (the test clips held
-fixed: variation between seeds and, with a split-seed axis, between splits) and
-``se_clips`` the test clips alone (the seeds held fixed). A larger test partition shrinks
-only ``se_clips``; more seeds or split seeds shrink ``se_units`` (and, with new splits,
-``se_clips`` too). ``se² ≈ se_units² + se_clips²`` (plus a small interaction term).
+Why this procedure (measured, not assumed)
+------------------------------------------
+The simulation of :mod:`mvlib.evaluate.coverage` (``python benchmarks/coverage.py``, results
+in ``benchmarks/results/coverage.json``; kept by ``tests/evaluate/test_coverage.py``) draws
+tables of 8 comparisons from a hierarchical model with seed, split, sensor and clip
+components, 0/1 and Jaccard scores, S = 3 and S = 12, with and without a sensor x
+configuration effect, and counts how often each procedure's 95% CI holds the true difference
+and how often Holm's correction lets a false difference through:
 
-Multiple comparisons (:func:`holm`)
+* the former seed x clip ("pigeonhole") bootstrap with z quantiles (``method="pigeonhole"``)
+  covers 74–91% on sensor-clustered data (its SE misses the sensor component; more seeds
+  make it worse) and over-covers (~99%) clip-independent 0/1 data (the unit x clip noise
+  enters its SE twice);
+* resampling clips within resampled sensors as well (two-stage) would double the
+  within-sensor variance on clip-independent data (Davison & Hinkley 1997, §3.8), so the
+  sensors are resampled with their clips intact;
+* the cluster procedure above holds 94.6–97.5% coverage and a FWER of 0.7–5.7% (each
+  ± ~1.2% Monte Carlo error) in every scenario, slightly conservative where the sensors
+  dominate ``full.yml``'s 4 splits (see the benchmark's table); a Satterthwaite df that treated the truncated split
+  estimate as a plain G-1 chi-square under-covered (93.7%, FWER 7.7%) on ``full.yml``'s
+  4 splits, hence the split part's df above.
+
+When 3 seeds cannot carry a verdict
 -----------------------------------
-Holm's step-down adjustment controls the family-wise error rate over all comparisons of
-one table (both tasks together).
+When the units' part is more than half the variance and rests on fewer than :data:`MIN_DF`
+(3) degrees of freedom — 3 seeds on one split give 2; ``full.yml``'s 4 split seeds give 3
+where the splits differ, else its 4 x 2 seed df — the verdict would rest on the spread of a
+handful of numbers: three seeds that happen to agree give a small p that the next three
+would not. Such a comparison is marked ``resolvable = False`` with a ``note`` ("not
+resolvable with S=3 units: their spread dominates"); :func:`holm_verdicts` counts it in
+Holm's m but never calls it significant, whatever its p (the table shows "too few units").
+With one unit the seed part cannot be estimated at all.
 
-Minimum detectable difference (:func:`mdd`)
--------------------------------------------
-``(z_{1-α/2} + z_{power}) × se``: the true difference a two-sided z-test at level α detects
-with the given power. Tables state it at Holm's strictest level ``α / m`` (the level the
-smallest of the m p-values must pass), so a difference of that size is detected with 80%
-power even when it is the only real one in the table.
+Power: each row's own MDD; one unit dominating
+----------------------------------------------
+``PairedDiff.mdd`` is the row's own minimum detectable difference ``(t_{1-α/2,ν} + t_{power,ν})
+se`` at the row's α; :func:`mdd_summary` states every row's at Holm's strictest level α/m and
+gives the median and range for a table's footer. ``dominant_unit`` names a unit (its row in
+``a``/``b``) whose removal alone would cut the variance to a quarter (leave-one-unit-out):
+e.g. a run that stopped at its 3rd epoch.
+
+How firm is "best" (:func:`prob_best`)
+--------------------------------------
+The bootstrap probability that each configuration has the highest mean (validation) score,
+resampling units and sensors (with their clips).
 """
 
 from __future__ import annotations
@@ -55,15 +97,33 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats
 
+from mvlib.evaluate.pigeonhole import (
+    bootstrap_replicates,
+    check_matrix,
+    draw_counts,
+    pigeonhole,
+    unit_splits,
+)
+
 __all__ = [
     "PairedDiff",
+    "MIN_DF",
+    "DOMINANCE",
     "bootstrap_replicates",
     "paired_bootstrap",
     "holm",
+    "holm_verdicts",
     "mdd",
+    "mdd_summary",
     "mean_bootstrap",
+    "prob_best",
     "z_quantile",
 ]
+
+#: a comparison whose unit part (more than half its variance) has fewer df is "not resolvable"
+MIN_DF = 3.0
+#: a unit "dominates" a comparison's SE when leaving it out cuts the variance by this share
+DOMINANCE = 0.75
 
 
 def z_quantile(q: float) -> float:
@@ -71,79 +131,143 @@ def z_quantile(q: float) -> float:
     return float(stats.norm.ppf(q))
 
 
+def _t_quantile(q: float, df: float) -> float:
+    return float(stats.norm.ppf(q) if not np.isfinite(df) else stats.t.ppf(q, df))
+
+
 @dataclass(frozen=True)
 class PairedDiff:
-    """The paired difference ``a - b`` of two configurations with its bootstrap statistics."""
+    """The paired difference ``a - b`` of two configurations with its statistics.
 
-    estimate: float  #: mean over seeds of the mean over clips of a - b
-    se: float  #: bootstrap standard error
+    The first ten fields are those of the former bootstrap (same order); the rest were
+    added with the cluster procedure and have defaults.
+    """
+
+    estimate: float  #: mean over units of the mean over clips of a - b
+    se: float  #: standard error (all parts)
     ci_low: float
     ci_high: float
-    p: float  #: two-sided, uncorrected (normal approximation with the bootstrap se)
-    se_units: float  #: se with the seeds (units) alone resampled, the test clips held fixed
-    se_clips: float  #: se with the test clips alone resampled, the seeds held fixed
-    n_seeds: int
+    p: float  #: two-sided, uncorrected (Student t with ``df``)
+    se_units: float  #: the part of se from units (seeds, and split seeds)
+    se_clips: float  #: the part of se from the test set (sensors and their clips)
+    n_seeds: int  #: units
     n_clips: int  #: distinct clips scored by both
-    n_boot: int
+    n_boot: int  #: replicates (0: the deterministic cluster procedure)
+    df: float = math.inf  #: Welch–Satterthwaite degrees of freedom of se
+    mdd: float = math.nan  #: this row's minimum detectable difference at its α, 80% power
+    n_clusters: int = 0  #: test sensors (clusters) over all splits
+    n_splits: int = 1
+    resolvable: bool = True  #: False: the units cannot carry a verdict (see ``note``)
+    dominant_unit: int = -1  #: row of a unit that alone dominates the SE, or -1
+    unit_influence: float = 0.0  #: largest leave-one-unit-out share of the variance
+    method: str = "cluster"
+    note: str = ""
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def _check_matrix(name: str, a) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float64)
-    if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0:
-        raise ValueError(f"{name}: expected per-clip scores [S seeds x N clips], got {a.shape}")
-    if np.isinf(a).any():
-        raise ValueError(f"{name}: scores must be finite or NaN (not scored), found inf")
-    return a
+def _cluster_ids(clusters, n: int) -> np.ndarray:
+    """Integer cluster (sensor) code of each of n clips; None: every clip its own cluster."""
+    if clusters is None:
+        return np.arange(n)
+    c = np.asarray(clusters)
+    if c.shape != (n,):
+        raise ValueError(f"clusters: expected one sensor id per clip ({n}), got shape {c.shape}")
+    return np.unique(c, return_inverse=True)[1].ravel()
 
 
-def _splits(present: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Group seeds by their set of scored clips: [(seed indices, clip indices)]."""
-    groups: dict[bytes, list[int]] = {}
-    for s in range(present.shape[0]):
-        groups.setdefault(present[s].tobytes(), []).append(s)
-    return [(np.array(v), np.nonzero(present[v[0]])[0]) for v in groups.values()]
+@dataclass(frozen=True)
+class _Part:
+    """Variance parts of one split's estimate (see the module docstring)."""
+
+    theta: float
+    units: int
+    clusters: int
+    v_units: float  #: max(v_U - v_I, 0); NaN with one unit
+    v_clusters: float  #: v_C; NaN with one cluster
 
 
-def _draw_counts(rng: np.random.Generator, n_boot: int, n: int) -> np.ndarray:
-    """How often each of n items is drawn in n draws with replacement: ndarray[B x n]."""
-    idx = rng.integers(0, n, size=(n_boot, n)) + n * np.arange(n_boot)[:, None]  # (B, n)
-    return np.bincount(idx.ravel(), minlength=n_boot * n).reshape(n_boot, n)
+def _split_means(block: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``block`` ndarray[R x n] (all scored), ``codes`` ndarray[n] cluster codes ->
+    (M ndarray[R x K] unit x sensor means, π ndarray[K] the sensors' shares of the clips)."""
+    ids, inv = np.unique(codes, return_inverse=True)
+    order = np.argsort(inv, kind="stable")
+    n_k = np.bincount(inv, minlength=ids.size)  # (K,)
+    starts = np.concatenate([[0], np.cumsum(n_k)[:-1]])
+    M = np.add.reduceat(block[:, order], starts, axis=1) / n_k  # (R, K)
+    return M, n_k / n_k.sum()
 
 
-def bootstrap_replicates(d: np.ndarray, clip_counts: dict, seed_counts: np.ndarray) -> np.ndarray:
-    """Replicates of the mean paired difference for given resampling counts.
+def _split_part(M: np.ndarray, pi: np.ndarray) -> _Part:
+    """Variance parts of one split from its unit x sensor means (module docstring)."""
+    R, K = M.shape
+    m_u = M @ pi  # (R,)
+    D = M.mean(axis=0)  # (K,)
+    theta = float(m_u.mean())
+    v_u = float(m_u.var(ddof=1) / R) if R > 1 else math.nan
+    v_c = float(K / (K - 1) * np.sum(pi**2 * (D - theta) ** 2)) if K > 1 else math.nan
+    if R > 1 and K > 1:
+        r = M - m_u[:, None] - D[None, :] + theta  # (R, K) double-centred
+        v_i = float(np.sum(pi**2) * np.sum(r**2) / ((R - 1) * (K - 1)) / R)
+        v_u = max(v_u - v_i, 0.0)
+    return _Part(theta, R, K, v_u, v_c)
 
-    The deterministic core of :func:`paired_bootstrap`, exposed so that tests can check it
-    against an explicit loop over drawn indices.
 
-    Parameters
-    ----------
-    d : ndarray[S x N]
-        Paired per-clip differences, NaN where a seed did not score a clip.
-    clip_counts : dict
-        ``{split index: ndarray[B x n_g]}``: how often each clip of split g (in the order
-        of :func:`_splits`) is drawn in each of B replicates (each row sums to n_g).
-    seed_counts : ndarray[B x S]
-        How often each seed is drawn per replicate (each row sums to S).
+def _combine(parts: list[_Part]) -> tuple:
+    """(estimate, variance, units part, clusters part, df, df of the units' replicates)."""
+    S = sum(p.units for p in parts)
+    w = np.array([p.units / S for p in parts])  # (G,) unit shares
+    theta = np.array([p.theta for p in parts])
+    est = float(w @ theta)
+    vu = np.array([0.0 if math.isnan(p.v_units) else p.v_units for p in parts]) * w**2
+    vc = np.array([0.0 if math.isnan(p.v_clusters) else p.v_clusters for p in parts]) * w**2
+    dfu = np.array([p.units - 1 for p in parts], dtype=np.float64)
+    dfc = np.array([p.clusters - 1 for p in parts], dtype=np.float64)
+    v_split, G = 0.0, len(parts)
+    if G > 1:
+        within = np.array([p.v_units + p.v_clusters for p in parts])
+        within = np.where(np.isnan(within), 0.0, within)
+        v_split = max(0.0, float(theta.var(ddof=1) - within.mean())) * float(np.sum(w**2))
+    var = float(vu.sum() + vc.sum() + v_split)
+    den_u = np.sum(np.divide(vu**2, dfu, out=np.zeros_like(vu), where=dfu > 0))
+    if G > 1 and v_split > 0:  # the split part is s²_B - W̄: as uncertain as s²_B itself
+        den_u += (float(theta.var(ddof=1)) * float(np.sum(w**2))) ** 2 / (G - 1)
+    den = den_u + np.sum(np.divide(vc**2, dfc, out=np.zeros_like(vc), where=dfc > 0))
+    df = float(var**2 / den) if den > 0 else math.inf
+    v_units = float(vu.sum() + v_split)
+    # replicates behind the units' part: the splits where they differ beyond their seeds,
+    # else the seeds within the splits (3 seeds on one split: 2)
+    reps = float(G - 1) if G > 1 and v_split > 0 else float(dfu.sum())
+    return est, var, v_units, float(vc.sum()), df, reps
 
-    Returns
-    -------
-    ndarray[B]
+
+def _cluster_means(d: np.ndarray, codes: np.ndarray) -> list[tuple]:
+    """Per split: (unit rows, M, π) (see :func:`_split_means`)."""
+    return [(u, *_split_means(d[np.ix_(u, c)], codes[c])) for u, c in unit_splits(~np.isnan(d))]
+
+
+def _influence(means: list[tuple], var: float) -> tuple[int, float]:
+    """(unit whose leave-out cuts the variance most, that share) or (-1, share).
+
+    The unit part without the unit is rescaled to the full number of units, so that only
+    the unit's own deviation counts, not the loss of one replicate.
     """
-    splits = _splits(~np.isnan(d))
-    n_boot = seed_counts.shape[0]
-    seed_means = np.empty((n_boot, d.shape[0]))  # (B, S)
-    for g, (seeds, clips) in enumerate(splits):
-        k = np.asarray(clip_counts[g], dtype=np.float64)  # (B, n_g)
-        assert k.shape == (n_boot, clips.size), f"clip_counts[{g}]: shape {k.shape}"
-        block = d[np.ix_(seeds, clips)]  # (S_g, n_g)
-        seed_means[:, seeds] = (k @ block.T) / clips.size  # (B, S_g)
-    w = np.asarray(seed_counts, dtype=np.float64)
-    assert w.shape == (n_boot, d.shape[0]), f"seed_counts: shape {w.shape}"
-    return (w * seed_means).sum(axis=1) / d.shape[0]
+    S = sum(M.shape[0] for _, M, _ in means)
+    parts = [_split_part(M, pi) for _, M, pi in means]
+    best, share = -1, 0.0
+    if S < 3 or not var > 0:
+        return best, share
+    for g, (rows, M, pi) in enumerate(means):
+        for i in range(M.shape[0]):
+            if M.shape[0] == 1:
+                continue  # a split of one unit cannot lose it
+            rest = parts[:g] + [_split_part(np.delete(M, i, axis=0), pi)] + parts[g + 1 :]
+            _, _, vu, vc, _, _ = _combine(rest)
+            cut = 1.0 - (vu * (S - 1) / S + vc) / var
+            if cut > share:
+                best, share = int(rows[i]), cut
+    return (best if share >= DOMINANCE else -1), float(share)
 
 
 def paired_bootstrap(
@@ -152,27 +276,43 @@ def paired_bootstrap(
     n_boot: int = 2000,
     seed: int = 0,
     alpha: float = 0.05,
+    *,
+    clusters=None,
+    method: str = "cluster",
+    power: float = 0.8,
+    min_df: float = MIN_DF,
 ) -> PairedDiff:
-    """Paired difference ``a - b`` over seeds and test clips, with a seed × clip bootstrap.
+    """Paired difference ``a - b`` over units and test clips clustered in sensors.
 
     Parameters
     ----------
     a, b : ndarray[S x N]
-        Per-clip scores of the two configurations, rows the same seeds, columns the same
+        Per-clip scores of the two configurations, rows the same units, columns the same
         clips (NaN: not scored; a clip must be scored or not by both).
     n_boot : int
-        Replicates.
+        Replicates of ``method="pigeonhole"`` (the cluster procedure is deterministic).
     seed : int
-        Seed of the resampling (the same seed gives the same result).
+        Seed of the pigeonhole resampling.
     alpha : float
-        1 - confidence of the CI.
+        1 - confidence of the CI, and the level of the row's ``mdd``.
+    clusters : array-like[N], optional
+        Sensor id of every clip (e.g. the clips table's ``sensor_id`` of the test
+        partition). None: every clip is its own cluster (clip-independent).
+    method : {"cluster", "pigeonhole"}
+        "cluster" (default): the procedure of the module docstring. "pigeonhole": the former
+        seed × clip bootstrap with normal quantiles (ignores ``clusters``; kept to measure it).
+    power : float
+        Power of the row's ``mdd``.
+    min_df : float
+        A comparison whose units' part is more than half its variance and has fewer df is
+        marked not resolvable.
 
     Returns
     -------
     PairedDiff
         ``se`` is 0 (and ``p`` 0 or NaN) when there is no variation at all.
     """
-    a, b = _check_matrix("a", a), _check_matrix("b", b)
+    a, b = check_matrix("a", a), check_matrix("b", b)
     if a.shape != b.shape:
         raise ValueError(f"paired_bootstrap: a and b differ in shape, {a.shape} vs {b.shape}")
     if not np.array_equal(np.isnan(a), np.isnan(b)):
@@ -181,40 +321,68 @@ def paired_bootstrap(
         raise ValueError(f"paired_bootstrap: n_boot must be >= 2, got {n_boot}")
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"paired_bootstrap: alpha must be in (0, 1), got {alpha!r}")
+    if method not in ("cluster", "pigeonhole"):
+        raise ValueError(
+            f"paired_bootstrap: method must be 'cluster' or 'pigeonhole', got {method!r}"
+        )
+    codes = _cluster_ids(clusters, a.shape[1])
     d = a - b  # (S, N)
     present = ~np.isnan(d)
     keep = present.any(axis=0)
-    d, present = d[:, keep], present[:, keep]
-    if not present.any(axis=1).all():
+    d, codes = d[:, keep], codes[keep]
+    if not (~np.isnan(d)).any(axis=1).all():
         raise ValueError("paired_bootstrap: a seed has no scored clip")
-    rng = np.random.default_rng(seed)
-    splits = _splits(present)
-    clip_counts = {g: _draw_counts(rng, n_boot, clips.size) for g, (_, clips) in enumerate(splits)}
-    n_seeds = d.shape[0]
-    seed_counts = _draw_counts(rng, n_boot, n_seeds)
-    reps = bootstrap_replicates(d, clip_counts, seed_counts)
-    est = float(np.mean([np.nanmean(row) for row in d]))
-    se = float(reps.std(ddof=1))
-    # the two sources apart, from the same draws: which one a larger design should add
-    fixed_clips = {g: np.ones_like(k) for g, k in clip_counts.items()}  # every clip once
-    se_units = float(bootstrap_replicates(d, fixed_clips, seed_counts).std(ddof=1))
-    se_clips = float(bootstrap_replicates(d, clip_counts, np.ones_like(seed_counts)).std(ddof=1))
-    z = z_quantile(1 - alpha / 2)
+    S, N = d.shape
+    if method == "pigeonhole":
+        est, se, se_u, se_c = pigeonhole(d, n_boot, seed)
+        df, n_splits, resolvable, note, dom, infl = (
+            math.inf,
+            len(unit_splits(~np.isnan(d))),
+            True,
+            "",
+            -1,
+            0.0,
+        )
+    else:
+        means = _cluster_means(d, codes)
+        est, var, vu, vc, df, df_u = _combine([_split_part(M, pi) for _, M, pi in means])
+        se, se_u, se_c, n_splits = math.sqrt(var), math.sqrt(vu), math.sqrt(vc), len(means)
+        dom, infl = _influence(means, var)
+        resolvable, note = True, ""
+        if S < 2:
+            resolvable, note = False, "not resolvable with 1 unit: seed variation not estimable"
+        elif vu > 0.5 * var and df_u < min_df:
+            resolvable = False
+            note = f"not resolvable with S={S} units: their spread dominates (df {df:.1f})"
+        if dom >= 0:
+            note = (note + "; " if note else "") + f"SE dominated by unit {dom}"
+    q = _t_quantile(1 - alpha / 2, df)
     if se > 0:
-        p = float(2 * stats.norm.sf(abs(est) / se))
+        p = float(
+            2 * (stats.norm.sf(abs(est) / se) if math.isinf(df) else stats.t.sf(abs(est) / se, df))
+        )
     else:
         p = math.nan if est == 0 else 0.0
     return PairedDiff(
         estimate=est,
         se=se,
-        ci_low=est - z * se,
-        ci_high=est + z * se,
+        ci_low=est - q * se,
+        ci_high=est + q * se,
         p=p,
-        se_units=se_units,
-        se_clips=se_clips,
-        n_seeds=int(n_seeds),
-        n_clips=int(d.shape[1]),
-        n_boot=int(n_boot),
+        se_units=se_u,
+        se_clips=se_c,
+        n_seeds=int(S),
+        n_clips=int(N),
+        n_boot=int(n_boot) if method == "pigeonhole" else 0,
+        df=df,
+        mdd=mdd(se, alpha, power, df=df),
+        n_clusters=int(np.unique(codes).size) if clusters is not None else 0,
+        n_splits=n_splits,
+        resolvable=resolvable,
+        dominant_unit=dom,
+        unit_influence=infl,
+        method=method,
+        note=note,
     )
 
 
@@ -242,16 +410,148 @@ def holm(pvalues) -> np.ndarray:
     return out
 
 
-def mdd(se: float, alpha: float = 0.05, power: float = 0.8) -> float:
-    """Minimum detectable difference ``(z_{1-α/2} + z_power) × se`` of a two-sided z-test."""
+def holm_verdicts(diffs, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Holm-adjusted p-values of a table's comparisons and which are significant.
+
+    Every comparison counts in Holm's m, but one marked not resolvable is never significant.
+
+    Parameters
+    ----------
+    diffs : sequence of PairedDiff
+
+    Returns
+    -------
+    (p_holm ndarray[m], significant ndarray[m] of bool)
+    """
+    diffs = list(diffs)
+    p_holm = holm([d.p for d in diffs])
+    ok = np.array([bool(getattr(d, "resolvable", True)) for d in diffs], dtype=bool)
+    return p_holm, (p_holm < alpha) & ok
+
+
+def mdd(se: float, alpha: float = 0.05, power: float = 0.8, df: float | None = None) -> float:
+    """Minimum detectable difference ``(q_{1-α/2} + q_power) × se`` of a two-sided test.
+
+    ``q`` are standard normal quantiles, or Student t quantiles with ``df`` degrees of
+    freedom when ``df`` is given (and finite).
+    """
     if not (0.0 < alpha < 1.0 and 0.0 < power < 1.0):
         raise ValueError(f"mdd: alpha and power must be in (0, 1), got {alpha!r}, {power!r}")
     if not se >= 0:
         raise ValueError(f"mdd: se must be >= 0, got {se!r}")
-    return float((z_quantile(1 - alpha / 2) + z_quantile(power)) * se)
+    df = math.inf if df is None else df
+    return float((_t_quantile(1 - alpha / 2, df) + _t_quantile(power, df)) * se)
 
 
-def mean_bootstrap(a, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05) -> PairedDiff:
-    """One configuration's mean score with the same seed × clip bootstrap (``a - 0``)."""
-    a = _check_matrix("a", a)
-    return paired_bootstrap(a, np.where(np.isnan(a), np.nan, 0.0), n_boot, seed, alpha)
+def mdd_summary(diffs, labels=None, alpha: float = 0.05, power: float = 0.8) -> dict:
+    """Per-row MDDs of a table at Holm's strictest level α/m, for the table's footer.
+
+    Parameters
+    ----------
+    diffs : sequence of PairedDiff (the table's comparisons; m = their number)
+    labels : names of the comparisons (default "0", "1", ...)
+
+    Returns
+    -------
+    dict
+        ``alpha_strict``; ``mdd`` {label: the row's MDD at α/m with its own se and df};
+        ``median``, ``min``, ``max`` over rows with a finite MDD; ``dominated`` {label:
+        unit row} of rows whose SE one unit dominates; ``unresolvable`` [labels].
+    """
+    diffs = list(diffs)
+    labels = [str(i) for i in range(len(diffs))] if labels is None else list(labels)
+    assert len(labels) == len(diffs), "one label per comparison"
+    m = max(len(diffs), 1)
+    strict = alpha / m
+    rows = {
+        lab: mdd(d.se, strict, power, df=getattr(d, "df", None)) for lab, d in zip(labels, diffs)
+    }
+    finite = np.array([v for v in rows.values() if np.isfinite(v)])
+    return {
+        "alpha_strict": strict,
+        "mdd": rows,
+        "median": float(np.median(finite)) if finite.size else math.nan,
+        "min": float(finite.min()) if finite.size else math.nan,
+        "max": float(finite.max()) if finite.size else math.nan,
+        "dominated": {
+            lab: d.dominant_unit
+            for lab, d in zip(labels, diffs)
+            if getattr(d, "dominant_unit", -1) >= 0
+        },
+        "unresolvable": [
+            lab for lab, d in zip(labels, diffs) if not getattr(d, "resolvable", True)
+        ],
+    }
+
+
+def mean_bootstrap(
+    a, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05, *, clusters=None, method="cluster"
+) -> PairedDiff:
+    """One configuration's mean score with the same procedure (``a - 0``)."""
+    a = check_matrix("a", a)
+    zero = np.where(np.isnan(a), np.nan, 0.0)
+    return paired_bootstrap(a, zero, n_boot, seed, alpha, clusters=clusters, method=method)
+
+
+def prob_best(scores: dict, clusters=None, n_boot: int = 2000, seed: int = 0) -> dict:
+    """Bootstrap probability that each configuration has the highest mean score.
+
+    Every replicate draws units (rows, the same draw for every configuration) and sensors
+    (clusters, each with all its clips, the same draw for every configuration and task)
+    with replacement; a configuration's replicate score is the mean over tasks of the mean
+    over drawn units of each unit's mean over its drawn clips. Ties go to the first.
+
+    Parameters
+    ----------
+    scores : {config: ndarray[S x N]} or {config: {task: ndarray[S x N_task]}}
+        Per-clip (validation) scores; every configuration has the same tasks and shapes
+        (the same units and clips), NaN where a unit did not score a clip.
+    clusters : array-like[N], or {task: array-like[N_task]}, optional
+        Sensor id of every clip; None: every clip its own cluster.
+
+    Returns
+    -------
+    dict {config: probability}, in the input order (sums to 1)
+    """
+    if not scores:
+        raise ValueError("prob_best: no configurations")
+    names = list(scores)
+    per = {c: (v if isinstance(v, dict) else {"": v}) for c, v in scores.items()}
+    tasks = list(per[names[0]])
+    mats = {}
+    for c in names:
+        if list(per[c]) != tasks:
+            raise ValueError(f"prob_best: {c!r} has tasks {list(per[c])}, expected {tasks}")
+        for t in tasks:
+            mats[c, t] = check_matrix(f"prob_best({c!r}, {t!r})", per[c][t])
+            if mats[c, t].shape != mats[names[0], t].shape:
+                raise ValueError(f"prob_best: {c!r} {t!r} shape {mats[c, t].shape} differs")
+    S = mats[names[0], tasks[0]].shape[0]
+    if any(mats[names[0], t].shape[0] != S for t in tasks):
+        raise ValueError("prob_best: every task must have the same units")
+    ids = {}
+    for t in tasks:
+        n = mats[names[0], t].shape[1]
+        c = clusters.get(t) if isinstance(clusters, dict) else clusters
+        ids[t] = np.asarray(c) if c is not None else np.array([f"{t}:{i}" for i in range(n)])
+        if ids[t].shape != (n,):
+            raise ValueError(f"prob_best: clusters of task {t!r}: expected {n}, got {ids[t].shape}")
+    universe, codes = np.unique(np.concatenate(list(ids.values())), return_inverse=True)
+    codes = np.split(codes, np.cumsum([ids[t].size for t in tasks])[:-1])
+    rng = np.random.default_rng(seed)
+    cluster_counts = draw_counts(rng, n_boot, universe.size).astype(np.float64)  # (B, K)
+    unit_counts = draw_counts(rng, n_boot, S).astype(np.float64)  # (B, S)
+    total = np.zeros((len(names), n_boot))
+    for t, code in zip(tasks, codes):
+        w = cluster_counts[:, code]  # (B, N_t) weight of each clip
+        for i, c in enumerate(names):
+            x = mats[c, t]
+            seen = ~np.isnan(x)
+            num = w @ np.where(seen, x, 0.0).T  # (B, S)
+            den = w @ seen.T.astype(np.float64)
+            unit_mean = np.divide(num, den, out=np.full_like(num, np.nan), where=den > 0)
+            fallback = np.nanmean(x, axis=1)[None, :]  # a unit none of whose clips was drawn
+            unit_mean = np.where(np.isnan(unit_mean), fallback, unit_mean)
+            total[i] += (unit_counts * unit_mean).sum(axis=1) / S / len(tasks)
+    wins = np.bincount(np.argmax(total, axis=0), minlength=len(names))
+    return {c: float(wins[i] / n_boot) for i, c in enumerate(names)}

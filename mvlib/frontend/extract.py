@@ -10,7 +10,7 @@ clip whose latents were lost from a truncated part is redone. Writers of one par
 lock: a second one waits, then reuses what the first wrote. Three stages overlap:
 a thread pool does the file I/O (read, hash, decode, downmix; libsndfile and hashlib release
 the GIL); the main thread preprocesses batches of equal-length clips on the frontend's device
-(resampling, BS.1770 loudness: :func:`mvlib.frontend.features.preprocess_batch`) and runs the frontend
+(resampling, BS.1770 loudness: :func:`mvlib.frontend.preprocess.preprocess_batch`) and runs the frontend
 on them; one writer thread commits results (fsync).
 """
 
@@ -33,28 +33,23 @@ import pandas as pd
 import torch
 from tqdm import tqdm  # text bars on stderr: widget bars would freeze at 0% in the built book
 
-import mvlib
+from mvlib._version import __version__
 from mvlib.core.cache import cache_dir
 from mvlib.core.config import FeatureConfig, to_dict
-from mvlib.frontend.features import (
-    BadAudioError,
-    Frontend,
-    load_audio,
-    make_frontend,
-    mono_downmix,
-    n_frames,
-    preprocess_batch,
-)
+from mvlib.frontend.audio import BadAudioError, load_audio, mono_downmix
+from mvlib.frontend.choice import make_frontend
+from mvlib.frontend.interface import Frontend
+from mvlib.frontend.preprocess import n_frames, preprocess_batch
 from mvlib.frontend.store import (
     DATA_FILE,
     DTYPE,
     SOURCE_KEYS,
     StoreError,
     StoreWriter,
-    _full_header,
-    _uid,
     audio_changed,
     check_part,
+    entry_uid,
+    full_header,
     header_differences,
     iter_index,
     list_parts,
@@ -174,7 +169,7 @@ def _prepare(path: str, cfg: FeatureConfig) -> tuple[np.ndarray, dict[str, Any]]
 
     Returns the mono samples ``np.ndarray[N]`` float32 at the file's rate and the meta
     (``source_file``, ``source_sha256``, ``source_sample_rate``, ``source_channels``);
-    preprocessing happens batched on the device (:func:`mvlib.frontend.features.preprocess_batch`).
+    preprocessing happens batched on the device (:func:`mvlib.frontend.preprocess.preprocess_batch`).
     """
     try:
         raw = Path(path).read_bytes()
@@ -244,7 +239,7 @@ def extract(
     t0 = time.perf_counter()
     mine = shard_clips(clips, shard, cfg.max_clips)
     frontend = frontend if frontend is not None else make_frontend(cfg)
-    prov = {"mvlib_version": mvlib.__version__, "features_config": to_dict(cfg)}
+    prov = {"mvlib_version": __version__, "features_config": to_dict(cfg)}
     header = {
         "identity": frontend.identity,
         "dim": frontend.dim,
@@ -283,7 +278,7 @@ def _header_ok(store_dir, header: dict) -> bool:
     """Whether ``store.json`` exists and agrees with ``header`` (else the writer rewrites it,
     or raises the mismatch with its full message)."""
     try:
-        return not header_differences(read_header(store_dir), _full_header(header))
+        return not header_differences(read_header(store_dir), full_header(header))
     except StoreError:
         return False
 
@@ -304,7 +299,7 @@ def _plan(
     stale : [(part, uid, clip_id, reason)]
     """
     path = Path(store_dir)
-    want = _full_header(header)
+    want = full_header(header)
     row_bytes = int(want["dim"]) * DTYPE.itemsize
     wanted = set(mine["clip_id"].astype(str))
     keep = ("latent_crc32", *SOURCE_KEYS)
@@ -319,7 +314,7 @@ def _plan(
         # streamed: only this shard's clips are kept (a store may hold millions)
         for e, _ in iter_index(part_dir, keep):
             cid = str(e["clip_id"])
-            if cid not in wanted or _uid(e) in retired:
+            if cid not in wanted or entry_uid(e) in retired:
                 continue
             a, n = e["offset"] * row_bytes, int(e["frames"]) * row_bytes
             why = "latents lost (data file truncated)" if a + n > data_bytes else ""
@@ -338,7 +333,7 @@ def _plan(
             if not why and good:
                 why = "duplicate row"
             if why:
-                stale.append((part, _uid(e), cid, why))
+                stale.append((part, entry_uid(e), cid, why))
             good = good or not why
         if not good:
             todo.append((cid, audio))
@@ -360,8 +355,8 @@ def _run(
     common = {
         "sample_rate": frontend.sample_rate,
         "loudness_lufs": cfg.loudness_lufs,
-        "weights": ident["weights"],
-        "weights_sha256": ident["weights_sha256"],
+        # a plugin frontend need not have weights: only what its identity states is recorded
+        **{k: ident[k] for k in ("weights", "weights_sha256") if k in ident},
     }
     bar = tqdm(total=len(todo), unit="clip", desc=f"extract {frontend.name}", disable=not progress)
     pending: deque[tuple[str, str, Future]] = deque()

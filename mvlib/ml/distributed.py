@@ -11,7 +11,7 @@ The schedule is global, the work is split:
 
 * ``train.batch_size`` is the **global** batch. Each optimiser step reads the same global
   batch a one-process run reads (order and crops from ``(seed, epoch)``, see
-  :class:`mvlib.ml.train.BatchLoader`) and rank r takes the contiguous part
+  :class:`mvlib.ml.batches.BatchLoader`) and rank r takes the contiguous part
   :func:`shard_bounds` gives it (per-rank batch = global / world, the first ``B % world``
   ranks one more). Each rank's loss is weighted by its share (:func:`scale_loss`) so that
   DDP's gradient average equals the gradient of the global batch's mean loss, also for an
@@ -47,7 +47,9 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from mvlib.core import config as cfgmod
 from mvlib.core.errors import MvlibError
+from mvlib.frontend.features import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +118,6 @@ def env_context() -> Context:
 
 def device_for(requested: str | torch.device, ctx: Context | None = None) -> torch.device:
     """The training device of this rank: ``cuda:LOCAL_RANK`` for CUDA, else as resolved."""
-    from mvlib.frontend.features import resolve_device
-
     ctx = ctx or _CTX
     dev = requested if isinstance(requested, torch.device) else resolve_device(requested)
     if ctx.enabled and dev.type == "cuda":
@@ -222,28 +222,12 @@ def main_first(fn, *args, **kwargs):
     return out
 
 
-def agree(value: Any, what: str, fix: str) -> Any:
-    """Check that every rank holds an equal ``value``; return it, or raise on every rank."""
-    values = gather_objects(value)
-    differ = [r for r, v in enumerate(values) if v != values[0]]
-    if differ:
-        raise DistributedConfigError(
-            what,
-            f"ranks {differ} hold another value than rank 0 ({values[differ[0]]!r} vs "
-            f"{values[0]!r})",
-            fix,
-        )
-    return values[0]
-
-
 def agree_config(cfg):
     """Every rank's resolved Config must equal rank 0's; returns rank 0's (raises otherwise).
 
     Ranks resolve a profile each (``frontend: auto``, ``$MVLIB_PROFILE``, node-local files);
     a rank that resolved something else would train another model in the same job.
     """
-    from mvlib.core import config as cfgmod
-
     if not _CTX.enabled:
         return cfg
     mine = cfgmod.to_dict(cfg)
@@ -298,7 +282,7 @@ class ReplayRng:
 
 
 def local_batch(loader, idx: np.ndarray, rows: np.ndarray, crop_rng):
-    """This rank's part of one global batch of ``loader`` (a :class:`mvlib.ml.train.BatchLoader`).
+    """This rank's part of one global batch of ``loader`` (a :class:`mvlib.ml.batches.BatchLoader`).
 
     The crop starts of the whole global batch are drawn from ``crop_rng`` exactly as
     ``LatentStore.get_batch`` draws them in a one-process run (view by view, clip by clip:

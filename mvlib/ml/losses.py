@@ -42,6 +42,15 @@ Masking
     expectation and the mask is fresh on every call. The model applies it only in
     training mode.
 
+Objectives
+    The multi-view model's objective is looked up by name in the registry
+    :data:`OBJECTIVES` (:mod:`mvlib.core.registry`), where this module registers the
+    built-ins ``rec``, ``cos_minus``, ``cos_plus`` and ``mask``; a researcher's module
+    registers more (``mvlib.register_objective``, see book/extending.md). An objective is
+    ``fn(out, x1, x2, cfg, gather) -> dict[str, Tensor]`` (:data:`ObjectiveFn`) returning its
+    loss terms, with the differentiable scalar ``"total"``; ``losses.csv`` records the terms
+    named ``total``, ``rec`` and ``cos``.
+
 Every loss is a function of tensors; :func:`model_loss` dispatches on ``model.method``.
 Non-finite terms raise :class:`NonFiniteLossError` naming the term.
 """
@@ -57,15 +66,25 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mvlib.core.config import ObjectiveConfig
+from mvlib.core.registry import OBJECTIVES
 
 if TYPE_CHECKING:
     from torch import nn
 
 SIM_EPS = 1e-6  #: clamp of sim() away from 0 and 1
 TIME_REDUCTIONS = ("mean", "flatten")
-LEVELS = ("sample", "batch")
-OBJECTIVES = ("rec", "cos_minus", "cos_plus", "mask")
+#: the objective levels of eqs. 2-5 (``objective.level``)
+OBJECTIVE_LEVELS = ("sample", "batch")
 SUPERVISED_TASKS = ("source", "sensor")
+
+#: ``fn(out, x1, x2, cfg, gather) -> terms``: a registered multi-view objective.
+#: ``out`` is the model's forward output (x1_hat, x2_hat: Tensor[B x T x D]; z_p1, z_s1,
+#: z_p2, z_s2, z_S: Tensor[B x T x D/2]); ``x1``, ``x2`` the views Tensor[B x T x D];
+#: ``cfg`` the ObjectiveConfig; ``gather`` maps this process's rows Tensor[b x k] to the
+#: global batch's Tensor[B x k] (identity in one process; apply it to time-reduced latents
+#: of a term that compares rows across the batch). ``terms`` maps names to scalars and
+#: holds the differentiable ``"total"``.
+ObjectiveFn = Callable[..., dict[str, Tensor]]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -177,7 +196,7 @@ def cos_plus(z1: Tensor, z2: Tensor, level: str = "sample", temperature: float =
         logits = pairwise_cosine(z1, z2) / temperature  # (B, B)
         target = torch.arange(z1.shape[0], device=z1.device)
         return F.cross_entropy(logits, target)
-    raise ValueError(f"level {level!r} is not one of {list(LEVELS)}")
+    raise ValueError(f"level {level!r} is not one of {list(OBJECTIVE_LEVELS)}")
 
 
 def cos_minus(z1: Tensor, z2: Tensor, level: str = "sample") -> Tensor:
@@ -198,7 +217,7 @@ def cos_minus(z1: Tensor, z2: Tensor, level: str = "sample") -> Tensor:
         return -torch.log1p(-sim(z1, z2)).mean()
     if level == "batch":
         return -torch.log1p(-pairwise_sim(z1, z2)).mean()
-    raise ValueError(f"level {level!r} is not one of {list(LEVELS)}")
+    raise ValueError(f"level {level!r} is not one of {list(OBJECTIVE_LEVELS)}")
 
 
 def info_nce(z1: Tensor, z2: Tensor, temperature: float = 0.1) -> Tensor:
@@ -286,6 +305,47 @@ def check_finite(terms: dict[str, Tensor]) -> dict[str, float]:
     return out
 
 
+def reconstruction_terms(out: dict[str, Tensor], x1: Tensor, x2: Tensor) -> dict[str, Tensor]:
+    """Eq. 1 for both views: ``{"rec1", "rec2", "rec" = rec1 + rec2}`` (scalars)."""
+    rec1 = reconstruction(x1, out["x1_hat"])
+    rec2 = reconstruction(x2, out["x2_hat"])
+    return {"rec1": rec1, "rec2": rec2, "rec": rec1 + rec2}
+
+
+def _with_cos(rec: dict[str, Tensor], cos: Tensor, cfg: ObjectiveConfig) -> dict[str, Tensor]:
+    return {**rec, "cos": cos, "total": rec["rec"] + cfg.cos_weight * cos}
+
+
+@OBJECTIVES.register("rec")
+def rec_objective(out, x1, x2, cfg: ObjectiveConfig, gather) -> dict[str, Tensor]:
+    """``L_rec(1) + L_rec(2)``: reconstruction alone (the paper's "rec")."""
+    rec = reconstruction_terms(out, x1, x2)
+    return _with_cos(rec, rec["rec"].new_zeros(()), cfg)
+
+
+@OBJECTIVES.register("mask")
+def mask_objective(out, x1, x2, cfg: ObjectiveConfig, gather) -> dict[str, Tensor]:
+    """Reconstruction from masked latents: the model masks (``objective.mask_*``), the loss is rec."""
+    return rec_objective(out, x1, x2, cfg, gather)
+
+
+@OBJECTIVES.register("cos_minus")
+def cos_minus_objective(out, x1, x2, cfg: ObjectiveConfig, gather) -> dict[str, Tensor]:
+    """``L_rec + cos_weight * L_cos-`` on the private latents (eq. 3 or 5)."""
+    batch = gather if cfg.level == "batch" else _rows
+    z1, z2 = (batch(reduce_time(out[k], cfg.time_reduce)) for k in ("z_p1", "z_p2"))
+    return _with_cos(reconstruction_terms(out, x1, x2), cos_minus(z1, z2, cfg.level), cfg)
+
+
+@OBJECTIVES.register("cos_plus")
+def cos_plus_objective(out, x1, x2, cfg: ObjectiveConfig, gather) -> dict[str, Tensor]:
+    """``L_rec + cos_weight * L_cos+`` on the shared latents (eq. 2 or 4)."""
+    batch = gather if cfg.level == "batch" else _rows
+    z1, z2 = (batch(reduce_time(out[k], cfg.time_reduce)) for k in ("z_s1", "z_s2"))
+    cos = cos_plus(z1, z2, cfg.level, cfg.temperature)
+    return _with_cos(reconstruction_terms(out, x1, x2), cos, cfg)
+
+
 def objective_loss(
     out: dict[str, Tensor],
     x1: Tensor,
@@ -293,7 +353,9 @@ def objective_loss(
     cfg: ObjectiveConfig,
     gather: Callable[[Tensor], Tensor] | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
-    """Total loss of the multi-view model: ``L_rec(1) + L_rec(2) + cos_weight * L_cos``.
+    """Total loss of the multi-view model by the objective registered as ``cfg.objective``.
+
+    The built-ins are ``L_rec(1) + L_rec(2) + cos_weight * L_cos``.
 
     Parameters
     ----------
@@ -305,32 +367,23 @@ def objective_loss(
     cfg : ObjectiveConfig
     gather : callable, optional
         Tensor[b x D] -> Tensor[B x D]: this process's rows to the global batch's (under
-        torchrun, :func:`mvlib.ml.distributed.gather_rows`). Applied to the time-reduced
-        latents of a batch-level term (eqs. 4, 5) only; sample-level terms are means over
-        rows and need no other rank's rows.
+        torchrun, :func:`mvlib.ml.distributed.gather_rows`). The built-ins apply it to the
+        time-reduced latents of a batch-level term (eqs. 4, 5) only; sample-level terms are
+        means over rows and need no other rank's rows.
 
     Returns
     -------
     total : Tensor[] (scalar, differentiable)
-    terms : dict[str, float] with "rec1", "rec2", "rec", "cos", "total"
+    terms : dict[str, float]; the built-ins give "rec1", "rec2", "rec", "cos", "total"
     """
-    if cfg.objective not in OBJECTIVES:
-        raise ValueError(f"objective {cfg.objective!r} is not one of {list(OBJECTIVES)}")
-    rec1 = reconstruction(x1, out["x1_hat"])
-    rec2 = reconstruction(x2, out["x2_hat"])
-    rec = rec1 + rec2
-    batch = gather if (gather is not None and cfg.level == "batch") else _rows
-    if cfg.objective == "cos_minus":
-        z1, z2 = (batch(reduce_time(out[k], cfg.time_reduce)) for k in ("z_p1", "z_p2"))
-        cos = cos_minus(z1, z2, cfg.level)
-    elif cfg.objective == "cos_plus":
-        z1, z2 = (batch(reduce_time(out[k], cfg.time_reduce)) for k in ("z_s1", "z_s2"))
-        cos = cos_plus(z1, z2, cfg.level, cfg.temperature)
-    else:
-        cos = rec.new_zeros(())
-    total = rec + cfg.cos_weight * cos
-    terms = {"rec1": rec1, "rec2": rec2, "rec": rec, "cos": cos, "total": total}
-    return total, check_finite(terms)
+    fn: ObjectiveFn = OBJECTIVES.get(cfg.objective)
+    terms = fn(out, x1, x2, cfg, gather if gather is not None else _rows)
+    if not isinstance(terms, dict) or "total" not in terms:
+        raise TypeError(
+            f"objective {cfg.objective!r} ({fn.__module__}.{fn.__qualname__}) must return a "
+            f"dict of loss terms with 'total', got {type(terms).__name__}"
+        )
+    return terms["total"], check_finite(terms)
 
 
 def singleview_loss(model: nn.Module, xs: list[Tensor]) -> tuple[Tensor, dict[str, float]]:

@@ -20,6 +20,9 @@ import uuid
 import numpy as np
 import pandas as pd
 
+from mvlib.data.taxonomy import coarse_label_columns
+from mvlib.evaluate.embed import run_embeddings
+
 #: matplotlib's tab20, so that the static page looks like the notebook's figures
 PALETTE = [
     "#1f77b4",
@@ -111,9 +114,6 @@ def run_projections(cfg, results: pd.DataFrame) -> dict:
     One run per configuration, its first seed (seeds differ in initialisation and pairs,
     not in what a projection shows; embedding every seed's clips would triple the cost).
     """
-    from mvlib.data.taxonomy import coarse_label_columns
-    from mvlib.evaluate.embed import run_embeddings
-
     mv = results[results["method"].isin(["multiview", "singleview"])]
     mv = mv[mv["seed"] == mv.groupby("config")["seed"].transform("min")]
     runs = {}

@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mvlib.data.taxonomy import coarse_label_columns, coarse_names
+from mvlib.data.labels import label_matrix
+from mvlib.data.synth import GENERATION_MARKER
+from mvlib.data.taxonomy import coarse_names
 
 PAPER_NOTE = (
     "The paper's numbers come from real SONYC-UST-V2 audio and pretrained DAC 44.1 kHz "
@@ -22,11 +24,9 @@ PAPER_NOTE = (
 
 def is_synthetic(cfg) -> bool:
     """Whether the config's data is mvlib's synthetic set (its folder decides, not data.source)."""
-    from mvlib.data.synth import MARKER
-
     if not cfg.data.root:
         return cfg.data.source == "synth"
-    return (Path(cfg.data.root).expanduser() / MARKER).is_file()
+    return (Path(cfg.data.root).expanduser() / GENERATION_MARKER).is_file()
 
 
 def describe_data(cfg) -> str:
@@ -79,7 +79,7 @@ def banner(cfg, identity: dict | None = None) -> str:
 
 def label_statistics(clips: pd.DataFrame) -> pd.DataFrame:
     """Per-class positive rate and count, plus the distribution of sources per clip."""
-    y = clips[list(coarse_label_columns())].to_numpy()
+    y = label_matrix(clips)  # (N, 8)
     return pd.DataFrame(
         {"class": coarse_names(), "clips": y.sum(0), "rate": y.mean(0).round(3)}
     ).set_index("class")
@@ -89,7 +89,7 @@ def plot_label_statistics(clips: pd.DataFrame):
     """Bar plots: clips per coarse class, and number of sources per clip."""
     import matplotlib.pyplot as plt
 
-    y = clips[list(coarse_label_columns())].to_numpy()
+    y = label_matrix(clips)  # (N, 8)
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.2))
     a.bar(coarse_names(), y.sum(0), color="tab:blue")
     a.set_ylabel("clips")
@@ -223,7 +223,7 @@ def plot_probe_bars(table: pd.DataFrame, chance: dict[str, float], title: str = 
 def clip_titles(rows: pd.DataFrame) -> list[str]:
     """``clip · sensor · sources`` of each row of a clip table."""
     names = coarse_names()
-    y = rows[list(coarse_label_columns())].to_numpy()
+    y = label_matrix(rows)  # (N, 8)
     return [
         f"{c} · sensor {s} · "
         + (", ".join(n for n, v in zip(names, yy, strict=True) if v) or "no source")
@@ -391,4 +391,85 @@ def plot_label_efficiency(scores: pd.DataFrame):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- forest plots
+
+#: verdict -> (marker face colour, what the legend says)
+FOREST_VERDICTS = {
+    "better": ("tab:green", "better than the reference (Holm)"),
+    "worse": ("tab:red", "worse than the reference (Holm)"),
+    "not resolved": ("white", "not resolved"),
+    "too few units": ("0.55", "too few units for a verdict"),
+}
+
+
+def plot_forest(table, title: str = ""):
+    """A comparison table at a glance: every Δ with its CI, zero, and each row's MDD band.
+
+    One panel per task, one line per compared configuration (in the table's order). The
+    dot is Δ = row − reference, the bar its 95% CI, the vertical line zero; the grey band
+    around zero spans ± that row's minimum detectable difference, so a dot inside its band
+    is a difference this design could not have detected reliably. The dot's colour is the
+    table's verdict (green better, red worse, hollow not resolved, grey too few units for
+    a verdict); the legend lists the verdicts the table has.
+
+    Parameters
+    ----------
+    table : :class:`mvlib.report.comparison.Table`
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    comp = table.comparisons
+    tasks = [t for t in ("source", "sensor") if len(comp) and (comp["task"] == t).any()]
+    labels = list(dict.fromkeys(comp["configuration"])) if len(comp) else []
+    ypos = {c: len(labels) - 1 - i for i, c in enumerate(labels)}  # first on top
+    fig, axes = plt.subplots(
+        1,
+        max(len(tasks), 1),
+        figsize=(7.5, 1.3 + 0.38 * max(len(labels), 2)),
+        sharey=True,
+        squeeze=False,
+        layout="constrained",
+    )
+    for ax, task in zip(axes[0], tasks, strict=False):
+        c = comp[comp["task"] == task]
+        for r in c.to_dict("records"):
+            y = ypos[r["configuration"]]
+            ax.fill_betweenx(
+                [y - 0.38, y + 0.38], -r["mdd"], r["mdd"], color="0.85", lw=0, zorder=0
+            )
+            face = FOREST_VERDICTS.get(r.get("verdict"), ("white", ""))[0]
+            ax.errorbar(
+                r["estimate"],
+                y,
+                xerr=[[r["estimate"] - r["ci_low"]], [r["ci_high"] - r["estimate"]]],
+                fmt="o",
+                color="black",
+                mfc=face,
+                capsize=3,
+                ms=6,
+                zorder=2,
+            )
+        ax.axvline(0, color="black", lw=0.9, zorder=1)
+        ax.set_title(f"{task}: Δ vs {table.reference}", fontsize=9)
+        ax.set_xlabel("Δ = row − reference [95% CI]", fontsize=8)
+        ax.grid(axis="x", alpha=0.3)
+        ax.tick_params(labelsize=8)
+    if labels:
+        axes[0][0].set_yticks(list(ypos.values()), list(ypos), fontsize=8)
+        axes[0][0].set_ylim(-0.6, len(labels) - 0.4)
+    handles = [Patch(color="0.85", label="± the row's MDD")]
+    shown = set(comp["verdict"]) if len(comp) and "verdict" in comp else set()
+    handles += [
+        Line2D([], [], color="black", marker="o", mfc=face, ls="", label=text)
+        for verdict, (face, text) in FOREST_VERDICTS.items()
+        if verdict in shown
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncol=2, fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
     return fig

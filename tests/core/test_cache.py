@@ -2,10 +2,16 @@
 
 import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+from mvlib.cli import main
 from mvlib.core import cache
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_cache_root_follows_env(tmp_path, monkeypatch):
@@ -17,7 +23,75 @@ def test_cache_root_follows_env(tmp_path, monkeypatch):
 
 def test_default_cache_root_is_in_the_project(monkeypatch):
     monkeypatch.delenv(cache.CACHE_ENV, raising=False)
-    assert cache.cache_root().name == ".mvlib"
+    assert cache.default_cache_root() == ROOT / ".mvlib"
+
+
+def test_installed_default_is_the_user_cache_never_the_working_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache, "checkout_root", lambda: None)  # as an installed wheel
+    monkeypatch.delenv(cache.CACHE_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache.cache_root() == tmp_path / "xdg" / "mvlib"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache.default_cache_root() == tmp_path / "home" / ".cache" / "mvlib"
+    assert sorted(os.listdir(tmp_path)) == ["xdg"]
+
+
+def _one_error_line(capsys) -> str:
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1, captured.err
+    return captured.err.strip()
+
+
+def test_a_cache_under_a_regular_file_is_one_line_naming_mvlib_cache(tmp_path, monkeypatch, capsys):
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path / "file" / "cache"))
+    assert main(["synth", "--profile", "ci", "-q"]) == 2
+    line = _one_error_line(capsys)
+    assert line.startswith(f"mvlib: error: MVLIB_CACHE={tmp_path / 'file' / 'cache'}: ")
+    assert "cannot be created" in line and "set MVLIB_CACHE to a folder you can write" in line
+
+
+def test_the_same_through_the_console_script_exits_2(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    env = {**os.environ, cache.CACHE_ENV: str(tmp_path / "file" / "cache")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "mvlib", "train", "--profile", "ci", "-q"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.count("\n") == 1 and "MVLIB_CACHE=" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.skipif(
+    not Path("/sys/kernel").is_dir(), reason="needs Linux sysfs: a folder no one can write in"
+)
+@pytest.mark.parametrize("where", ["/sys/kernel", "/sys/kernel/mvlib-cache"])
+def test_an_unwritable_cache_is_one_line_naming_mvlib_cache(where, monkeypatch, capsys):
+    # sysfs refuses new files even to root (who passes every chmod and os.access check):
+    # the existing folder is caught by the probe write, the new one when it is made
+    monkeypatch.setenv(cache.CACHE_ENV, where)
+    assert main(["train", "--profile", "ci", "-q"]) == 2
+    line = _one_error_line(capsys)
+    assert line.startswith(f"mvlib: error: MVLIB_CACHE={where}: the cache folder ")
+    assert ("is not writable" if where == "/sys/kernel" else "cannot be created") in line
+
+
+def test_an_unusable_default_cache_names_the_default_and_mvlib_cache(tmp_path, monkeypatch, capsys):
+    (tmp_path / "home").write_text("a file where the home folder should be")
+    monkeypatch.setattr(cache, "checkout_root", lambda: None)
+    monkeypatch.delenv(cache.CACHE_ENV, raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert main(["synth", "--profile", "ci", "-q"]) == 2
+    line = _one_error_line(capsys)
+    default = tmp_path / "home" / ".cache" / "mvlib"
+    assert line.startswith(f"mvlib: error: {default} (the default cache; MVLIB_CACHE is not set)")
+    assert "set MVLIB_CACHE to a folder you can write" in line
 
 
 def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):

@@ -41,3 +41,22 @@ def test_cli_debug_raises(monkeypatch):
     monkeypatch.setattr("mvlib.cli.cmd_config", boom)
     with pytest.raises(MvlibError):
         main(["--debug", "config"])
+
+
+def test_cli_prints_an_os_error_about_a_file_as_one_line(monkeypatch, capsys):
+    def boom(args):
+        raise PermissionError(13, "Permission denied", "/data/out.csv")
+
+    monkeypatch.setattr("mvlib.cli.cmd_config", boom)
+    assert main(["config"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("mvlib: error: /data/out.csv: Permission denied; ")
+
+
+def test_cli_lets_an_os_error_without_a_file_through(monkeypatch):
+    def boom(args):  # not about a path the user gave: a bug to see in full
+        raise OSError("something internal")
+
+    monkeypatch.setattr("mvlib.cli.cmd_config", boom)
+    with pytest.raises(OSError, match="something internal"):
+        main(["config"])

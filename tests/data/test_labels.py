@@ -1,4 +1,7 @@
-"""DCASE-2020 labels, unlabelled clips as views, `mvlib labels` (mvlib.data.labels, mvlib.data.sonyc)."""
+"""Tests of mvlib.data.labels (and the loader, mvlib.data.sonyc).
+
+The label matrix of each task, DCASE-2020 labels, unlabelled clips as views, `mvlib labels`.
+"""
 
 import csv
 
@@ -10,7 +13,7 @@ from foreign_data import tree_digest, write_foreign_sonyc
 from mvlib.cli import main
 from mvlib.core import config
 from mvlib.data import pairing, sonyc, taxonomy
-from mvlib.data.labels import COLUMNS
+from mvlib.data.labels import COLUMNS, label_matrix
 
 
 def _rows(root):
@@ -174,3 +177,32 @@ def test_labels_command_writes_one_row_per_clip(ds, tmp_path, capsys):
     assert "never writes to" in capsys.readouterr().err
     assert tree_digest(ds) == before
     assert main(["labels", str(ds), "--out", str(tmp_path / "s.csv"), "--strict"]) == 2
+
+
+def test_label_matrix_of_each_task(ds):
+    clips = sonyc.load_clips(ds)
+    cols = list(taxonomy.coarse_label_columns())
+    y = label_matrix(clips, "source")
+    assert y.dtype == np.int64 and y.shape == (len(clips), 8)
+    for c, col in enumerate(cols):  # column by column, as the table has them
+        assert y[:, c].tolist() == clips[col].astype(int).tolist()
+    assert y.tolist() == label_matrix(clips).tolist()  # "source" is the default
+    sensors = label_matrix(clips, "sensor")
+    assert sensors.tolist() == [str(s) for s in clips["sensor_id"]]
+    assert set(sensors) == {str(100 + s) for s in range(6)}
+    # a subset of rows keeps its rows' labels
+    sub = clips.iloc[[5, 1, 3]]
+    assert label_matrix(sub).tolist() == [y[5].tolist(), y[1].tolist(), y[3].tolist()]
+
+
+def test_label_matrix_refuses_bad_tables(ds):
+    clips = sonyc.load_clips(ds)
+    col = taxonomy.coarse_label_columns()[2]
+    bad = clips.copy()
+    bad.loc[4, col] = 2
+    with pytest.raises(ValueError, match=rf"column '{col}' row 4 is 2, expected 0 or 1"):
+        label_matrix(bad)
+    with pytest.raises(ValueError, match="missing label column"):
+        label_matrix(clips.drop(columns=[col]))
+    with pytest.raises(ValueError, match="label task 'speaker'"):
+        label_matrix(clips, "speaker")

@@ -16,7 +16,6 @@ from mvlib.core.config import SplitConfig
 from mvlib.data.pairing import (
     LeakageError,
     Splits,
-    _triangular_decode,
     check_leakage,
     downstream_partition,
     make_pairs,
@@ -24,6 +23,7 @@ from mvlib.data.pairing import (
     split_sensors,
     stratification_report,
 )
+from mvlib.data.sampling import _triangular_decode
 from mvlib.data.taxonomy import coarse_label_columns
 
 LABELS = list(coarse_label_columns())

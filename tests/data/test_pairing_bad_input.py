@@ -8,7 +8,7 @@ from mvlib.core import config
 from mvlib.core.errors import MvlibError
 from mvlib.data import pairing
 from mvlib.data.taxonomy import coarse_label_columns
-from mvlib.evaluate import probe
+from mvlib.evaluate.probe import runcheck
 
 
 def _table(counts):
@@ -60,4 +60,4 @@ def test_heldout_sensor_with_one_clip_is_named():
     with pytest.warns(UserWarning, match=r"held-out sensor 's3' has only 1 clip"):
         part = pairing.downstream_partition(clips, ["s2", "s3"], (0.6, 0.2, 0.2), seed=0)
     down = clips.assign(part=part)[part != ""]
-    assert probe._partial_sensors(down, down["part"].to_numpy()) == [f"s3 (in ['{part[-1]}'])"]
+    assert runcheck.partial_sensors(down, down["part"].to_numpy()) == [f"s3 (in ['{part[-1]}'])"]

@@ -5,11 +5,10 @@ import logging
 import pytest
 from foreign_data import tree_digest, write_foreign_sonyc
 
-from mvlib import workflow
 from mvlib.cli import main
 from mvlib.core import config
 from mvlib.core.errors import MvlibError
-from mvlib.data import synth
+from mvlib.data import dataset, synth
 
 TINY = {
     "synth.n_sensors": 4,
@@ -51,25 +50,25 @@ def test_a_folder_with_a_dataset_is_used_whatever_data_source_says(tmp_path, sou
     root = write_foreign_sonyc(tmp_path / "mine", n_sensors=3, clips_per_sensor=2)
     before = tree_digest(root)
     cfg = _cfg(root, source)
-    assert workflow.ensure_dataset(cfg, progress=False) == root
-    clips = workflow.load_dataset(cfg, progress=False)
+    assert dataset.ensure_dataset(cfg, progress=False) == root
+    clips = dataset.load_dataset(cfg, progress=False)
     assert len(clips) == 6 and set(clips["sensor_id"]) == {"100", "101", "102"}
     assert tree_digest(root) == before
 
 
 def test_data_source_decides_only_when_no_dataset_exists(tmp_path):
-    with pytest.raises(workflow.MissingDatasetError) as e:
-        workflow.ensure_dataset(_cfg(tmp_path / "none", "sonyc"), progress=False)
+    with pytest.raises(dataset.MissingDatasetError) as e:
+        dataset.ensure_dataset(_cfg(tmp_path / "none", "sonyc"), progress=False)
     assert e.value.culprit == str(tmp_path / "none") and "no such folder" in e.value.what
     assert "data.root" in e.value.fix and not (tmp_path / "none").exists()
-    root = workflow.ensure_dataset(_cfg(tmp_path / "new", "synth"), progress=False)
+    root = dataset.ensure_dataset(_cfg(tmp_path / "new", "synth"), progress=False)
     assert (root / "annotations.csv").is_file() and (root / "synth.json").is_file()
     assert synth.folder_state(root, _cfg().synth)[0] == "complete"
 
 
 def test_a_users_edit_of_a_generated_set_is_never_reverted(tmp_path, caplog):
     cfg = _cfg(tmp_path / "gen")
-    root = workflow.ensure_dataset(cfg, progress=False)
+    root = dataset.ensure_dataset(cfg, progress=False)
     # the user removes sensor 0: its rows and its audio
     lines = (root / "annotations.csv").read_text().splitlines(keepends=True)
     kept = [lines[0]] + [ln for ln in lines[1:] if not ln.split(",")[2].startswith("00_")]
@@ -79,7 +78,7 @@ def test_a_users_edit_of_a_generated_set_is_never_reverted(tmp_path, caplog):
         p.unlink()
     before = tree_digest(root)
     with caplog.at_level(logging.WARNING):
-        clips = workflow.load_dataset(cfg, progress=False)
+        clips = dataset.load_dataset(cfg, progress=False)
     assert "0" not in set(clips["sensor_id"].astype(str))
     assert any("changed since mvlib generated it" in r.getMessage() for r in caplog.records)
     assert tree_digest(root) == before
@@ -94,26 +93,26 @@ def test_a_users_edit_of_a_generated_set_is_never_reverted(tmp_path, caplog):
 def test_two_folders_of_one_name_never_share_a_store(tmp_path):
     a = write_foreign_sonyc(tmp_path / "a" / "ds", n_sensors=3, clips_per_sensor=2, seed=1)
     b = write_foreign_sonyc(tmp_path / "b" / "ds", n_sensors=3, clips_per_sensor=2, seed=2)
-    na, nb = workflow.dataset_name(_cfg(a, "sonyc")), workflow.dataset_name(_cfg(b, "sonyc"))
+    na, nb = dataset.dataset_name(_cfg(a, "sonyc")), dataset.dataset_name(_cfg(b, "sonyc"))
     assert na != nb and na.startswith("ds-") and nb.startswith("ds-")
     # the same folder is one dataset whichever source the profile names
-    assert workflow.dataset_name(_cfg(a, "synth")) == na
+    assert dataset.dataset_name(_cfg(a, "synth")) == na
     # a generated set's name also carries its generator settings
-    gen = workflow.ensure_dataset(_cfg(tmp_path / "g"), progress=False)
-    assert workflow.dataset_name(_cfg(gen)).endswith(synth.dataset_name(_cfg().synth))
+    gen = dataset.ensure_dataset(_cfg(tmp_path / "g"), progress=False)
+    assert dataset.dataset_name(_cfg(gen)).endswith(synth.set_name(_cfg().synth))
 
 
 def test_dataset_errors_are_mvlib_errors():
-    assert issubclass(workflow.MissingDatasetError, MvlibError)
+    assert issubclass(dataset.MissingDatasetError, MvlibError)
     assert issubclass(synth.DatasetFolderError, MvlibError)
-    with pytest.raises(workflow.MissingDatasetError, match="Zenodo record 3966543"):
-        workflow.dataset_root(config.load_config("paper"))
+    with pytest.raises(dataset.MissingDatasetError, match="Zenodo record 3966543"):
+        dataset.dataset_root(config.load_config("paper"))
 
 
 def test_ground_truth_only_for_our_unchanged_sets(tmp_path):
     foreign = write_foreign_sonyc(tmp_path / "mine", n_sensors=3, clips_per_sensor=2)
     assert not synth.has_ground_truth(foreign)
-    gen = workflow.ensure_dataset(_cfg(tmp_path / "gen"), progress=False)
+    gen = dataset.ensure_dataset(_cfg(tmp_path / "gen"), progress=False)
     assert synth.has_ground_truth(gen)
     next((gen / "audio").glob("*.wav")).unlink()
     assert not synth.has_ground_truth(gen)  # truth.json no longer describes the files

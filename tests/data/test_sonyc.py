@@ -34,14 +34,13 @@ import pandas as pd
 import pytest
 
 from mvlib.data import taxonomy
+from mvlib.data.labels import label_matrix
 from mvlib.data.sonyc import (
     AggregationReport,
     AnnotationError,
     aggregate_labels,
-    label_matrix,
     load_clips,
     read_annotations,
-    sensor_codes,
 )
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "sonyc_small" / "annotations.csv"
@@ -242,7 +241,7 @@ def test_a_single_volunteer_positive_is_enough(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# load_clips, label_matrix, sensor_codes
+# load_clips, label_matrix
 # ---------------------------------------------------------------------------------------------
 
 
@@ -255,7 +254,7 @@ def test_load_clips_paths_and_log(tmp_path, caplog):
         assert Path(path).is_absolute() and Path(path).is_file()
         assert Path(path) == (root / "audio" / name).resolve()
     y = label_matrix(clips)
-    assert y.dtype == np.uint8 and y.shape == (5, 8)
+    assert y.dtype == np.int64 and y.shape == (5, 8)
     assert y.tolist() == [EXPECTED[c][2] for c in sorted(EXPECTED)]
 
 
@@ -263,20 +262,6 @@ def test_load_clips_without_audio_check(tmp_path):
     root = _dataset(tmp_path, audio=False)
     clips = load_clips(root, check_audio=False)
     assert len(clips) == 5 and not Path(clips["audio_path"].iloc[0]).exists()
-
-
-def test_sensor_codes_sorted_numerically_and_given_order():
-    clips, _ = aggregate_labels(read_annotations(FIXTURE))
-    codes, sensors = sensor_codes(clips)
-    assert sensors == ["7", "12", "30", "41"]  # numeric order, not "12" < "30" < "41" < "7"
-    assert codes.dtype == np.int64
-    # clips sorted by file name: sensors 7, 12, 12, 30, 41
-    assert codes.tolist() == [0, 1, 1, 2, 3]
-    codes, sensors = sensor_codes(clips, sensors=["41", "30", "12", "7", "99"])
-    assert sensors == ["41", "30", "12", "7", "99"]
-    assert codes.tolist() == [3, 2, 2, 1, 0]
-    with pytest.raises(ValueError, match=r"\['7'\] not in"):
-        sensor_codes(clips, sensors=["12", "30", "41"])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,9 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from tiny_run import N_MELS, tiny_config
 
 from mvlib.core.config import ModelConfig, ObjectiveConfig
+from mvlib.core.errors import MvlibError
+from mvlib.data.taxonomy import coarse_label_columns
 from mvlib.evaluate import embed
+from mvlib.frontend.features import LogMelFrontend
 from mvlib.frontend.store import LatentStore, StoreWriter
 from mvlib.ml.model import build_model
 
@@ -62,3 +66,41 @@ def test_subspace_statistics_table(store):
     assert set(table.index) == {"z_p", "z_s", "joint"}
     assert {"cos same sensor", "cos other sensor", "std over clips"} <= set(table.columns)
     assert (table["cos same sensor"].abs() <= 1).all()
+
+
+def test_frontend_result_embeddings_read_the_recorded_store_and_extract_nothing(
+    tmp_path, monkeypatch
+):
+    """Label efficiency of the frontend-only baseline re-reads the store its results name."""
+    cfg = tiny_config()
+    rng = np.random.default_rng(1)
+    rows, feats = [], {}
+    for s in range(6):
+        for k in range(6):
+            cid = f"{s:02d}_{k:06d}.wav"
+            labels = dict(zip(coarse_label_columns(), (rng.random(8) < 0.3).astype(int)))
+            rows.append({"clip_id": cid, "sensor_id": f"{s:02d}", **labels})
+            feats[cid] = rng.normal(size=(5, N_MELS)).astype(np.float16)
+    clips = pd.DataFrame(rows)
+    identity = LogMelFrontend(cfg.features).identity
+    with StoreWriter(tmp_path / "store", {"identity": identity, "dim": N_MELS}) as w:
+        for cid, x in feats.items():
+            w.append(cid, x, {})
+    store = LatentStore(tmp_path / "store")
+    monkeypatch.setattr(embed, "load_dataset", lambda cfg, progress=False: clips)
+    prov = {  # as a frontend-only result records it (mvlib.ml.runs.provenance)
+        "store": str(store.path),
+        "frontend": "logmel",
+        "feature_dim": N_MELS,
+        "feature_identity": identity,
+    }
+    got, down, part = embed.result_frontend_embeddings(cfg, prov, "result")
+    want, down2, part2 = embed.frontend_embeddings(cfg, clips, store)
+    assert list(down["clip_id"]) == list(down2["clip_id"]) and list(part) == list(part2)
+    assert set(part) == {"train", "val", "test"}
+    for i, cid in enumerate(down["clip_id"]):  # the features' own time means
+        np.testing.assert_allclose(got["x"][i], feats[cid].astype(np.float32).mean(0), rtol=1e-6)
+    np.testing.assert_array_equal(got["x"], want["x"])
+    gone = {**prov, "store": str(tmp_path / "gone")}
+    with pytest.raises(MvlibError, match="latent store of result is gone"):
+        embed.result_frontend_embeddings(cfg, gone, "result")

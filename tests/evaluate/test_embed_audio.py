@@ -12,6 +12,8 @@ from tiny_run import N_MELS, make_run
 
 from mvlib import cli
 from mvlib.core.errors import MvlibError
+from mvlib.data.paths import safe_member_name
+from mvlib.evaluate import hear
 from mvlib.evaluate.embed_audio import (
     AudioEmbedder,
     EmbedError,
@@ -19,7 +21,7 @@ from mvlib.evaluate.embed_audio import (
     expand_inputs,
     output_names,
 )
-from mvlib.frontend import features
+from mvlib.frontend import dac_weights, features
 from mvlib.ml.train import load_checkpoint
 
 
@@ -192,9 +194,9 @@ def _altered_run(run, tmp_path, name, **prov_identity):
 
 
 def test_run_whose_frontend_weights_are_missing_is_refused(run, tmp_path, monkeypatch):
-    monkeypatch.delenv(features.WEIGHTS_ENV, raising=False)
-    monkeypatch.setattr(features, "DAC_CACHE_FILE", tmp_path / "no-weights.pth")
-    monkeypatch.setattr(features, "_try_download", lambda *a, **k: None)
+    monkeypatch.delenv(dac_weights.WEIGHTS_ENV, raising=False)
+    monkeypatch.setattr(dac_weights, "DAC_CACHE_FILE", tmp_path / "no-weights.pth")
+    monkeypatch.setattr(dac_weights, "_try_download", lambda *a, **k: None)
     dac_run = _altered_run(
         run, tmp_path, "dac", frontend="dac", weights="dac_44khz_8kbps_0.0.1", dim=1024
     )
@@ -217,16 +219,70 @@ def test_run_of_another_frontend_identity_is_refused(run, tmp_path):
 @pytest.mark.slow
 def test_dac_run_embeds_through_its_dac_frontend(tmp_path, monkeypatch):
     """The DAC path end to end: a run on (random-init, offline) DAC features embeds audio."""
-    monkeypatch.setattr(features, "_try_download", lambda *a, **k: None)  # offline, no probe
+    monkeypatch.setattr(dac_weights, "_try_download", lambda *a, **k: None)  # offline, no probe
     run = make_run(tmp_path, frontend="dac", **{"synth.duration_s": 1.0})
     emb = AudioEmbedder(run)
     assert emb.frontend.name == "dac" and emb.identity["frontend"]["dim"] == 1024
-    out, info = emb.embed_wave(_noise(22050, 1.5, 2).T, 22050)  # (C, N)
+    wave = _noise(22050, 1.5, 2).T  # (C, N)
+    out, info = emb.embed_wave(wave, 22050)
     hop, rate = emb.frontend.hop, emb.frontend.sample_rate
     assert info["windows"] == 2 and out["frames"].shape == (-(-int(1.5 * rate) // hop), 1024)
     assert out["times"][0] == pytest.approx(0.5 * hop / rate)  # DAC frame centres
-    from mvlib.evaluate import hear
+    # values: the DAC encoder itself (pre-quantisation latent) and the run's encoder, per
+    # window of the downmixed, resampled, loudness-normalised recording
+    mono = features.resample(wave.mean(axis=0, dtype=np.float64), 22050, rate)
+    ref = np.concatenate(
+        [
+            _dac_then_encoder(emb, features.preprocess(mono[a:b], rate, emb.cfg.features))
+            for a, b in emb.windows(mono)
+        ]
+    )
+    np.testing.assert_allclose(out["frames"], ref, atol=1e-4, rtol=1e-4)
 
     model = hear.HearModel(emb)  # the same run through the HEAR API (one DAC in memory)
-    e, t = hear.get_timestamp_embeddings(torch.from_numpy(_noise(rate, 0.7, 2).T.copy()), model)
+    sounds = _noise(rate, 0.7, 2).T.copy()  # (2, N): two sounds, one window each
+    e, t = hear.get_timestamp_embeddings(torch.from_numpy(sounds), model)
     assert e.shape[0] == 2 and e.shape[2] == 1024 and float(t.max()) <= 700.0
+    for i in range(2):
+        want = _dac_then_encoder(emb, features.preprocess(sounds[i], rate, emb.cfg.features))
+        np.testing.assert_allclose(e[i].numpy(), want[: e.shape[1]], atol=1e-4, rtol=1e-4)
+
+
+def _dac_then_encoder(emb, x: np.ndarray) -> np.ndarray:
+    """z_p ⊕ z_s ndarray[T x D] of one prepared signal x ndarray[N]: DAC's encoder, then the run's."""
+    with torch.inference_mode():
+        lat = emb.frontend.encoder(torch.from_numpy(x)[None, None]).transpose(1, 2)  # (1, T, D)
+        z = emb.model.embed(lat)
+    return torch.cat([z["z_p"][0], z["z_s"][0]], dim=-1).float().numpy()
+
+
+def test_output_names_are_plain_names_inside_the_folder():
+    hostile = ["../../x.wav", "..", "...", "a/../b.wav", "/abs/c.wav", "C:\\d\\e.wav", " .wav"]
+    names = output_names(hostile)
+    assert names == ["..__..__x", "audio", "audio-2", "a__..__b", "__abs__c", "C___d__e", "audio-3"]
+    for n in names:  # one component: joined to a folder, it stays directly in it
+        assert safe_member_name(n, "test") == n and "/" not in n and "\\" not in n
+        assert n not in (".", "..")
+
+
+def test_resume_record_naming_a_file_outside_the_folder_is_not_read(run, audio, tmp_path):
+    out = tmp_path / "out"
+    first = embed_files([audio / "a_16k_mono.wav"], run, out, progress=False)
+    man = json.loads((out / "manifest.json").read_text())
+    for f in man["files"]:  # every output the manifest names lies directly in the folder
+        for o in f["outputs"]:
+            assert (out / o).resolve().parent == out.resolve()
+    # a record rewritten to name a file beside the folder, with the length of the file's
+    # own name, so that only its suffix looks right ("../evil_xx.npy" vs "a_16k_mono.npy")
+    done = out / "a_16k_mono.done.json"
+    meta = json.loads(done.read_text())
+    meta["record"]["outputs"] = ["../evil_xx.npy"]
+    done.write_text(json.dumps(meta))
+    planted = np.full(N_MELS, 1e6, np.float32)
+    np.save(tmp_path / "evil_xx.npy", planted)
+    again = embed_files([audio / "a_16k_mono.wav"], run, out, progress=False)
+    assert again.reused == 0  # not trusted: embedded again
+    assert np.array_equal(again.results[0].clip, first.results[0].clip)
+    assert np.array_equal(np.load(tmp_path / "evil_xx.npy"), planted)  # untouched
+    meta = json.loads(done.read_text())
+    assert meta["record"]["outputs"] == ["a_16k_mono.npy"]  # rewritten with its own name

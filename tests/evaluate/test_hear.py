@@ -16,6 +16,7 @@ from tiny_run import N_MELS, make_run
 
 from mvlib.core.errors import MvlibError
 from mvlib.evaluate import hear
+from mvlib.frontend.features import LOGMEL_N_FFT, preprocess
 
 ACCEPTABLE_SAMPLE_RATE = [16000, 22050, 44100, 48000]  # hear-validator's list
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -83,17 +84,38 @@ def test_timestamp_embeddings_as_hear_validator_checks(model, device, n_sounds, 
     model.to("cpu")
 
 
+def _encoded(model, x: np.ndarray) -> torch.Tensor:
+    """The run's frontend and encoder on one prepared signal x ndarray[N]: z_p ⊕ z_s [T x D]."""
+    with torch.inference_mode():
+        out = model.encoder.embed(model.embedder.frontend(torch.from_numpy(x)[None, None]))
+    return torch.cat([out["z_p"][0], out["z_s"][0]], dim=-1).float()  # (T, D)
+
+
 def test_clip_shorter_than_one_window_and_than_one_hop(model):
-    window_s = model.embedder.window / model.sample_rate
-    emb, ts = hear.get_timestamp_embeddings(_noise(2, window_s / 3, model.sample_rate), model)
-    assert emb.shape[1] == -(-int(window_s / 3 * model.sample_rate) // 512)
-    emb, ts = hear.get_timestamp_embeddings(_noise(1, 100, 1), model)  # 100 samples
+    rate, cfg = model.sample_rate, model.embedder.cfg.features
+    window_s = model.embedder.window / rate
+    audio = _noise(2, window_s / 3, rate)
+    emb, ts = hear.get_timestamp_embeddings(audio, model)
+    assert emb.shape[1] == -(-int(window_s / 3 * rate) // 512)
+    for i in range(2):  # values: the encoder itself on the loudness-normalised sound
+        ref = _encoded(model, preprocess(audio[i].double().numpy(), rate, cfg))
+        torch.testing.assert_close(emb[i], ref, atol=1e-5, rtol=1e-4)
+    short = _noise(1, 100, 1)  # 100 samples: too short to normalise, passed on as it is
+    emb, ts = hear.get_timestamp_embeddings(short, model)
     assert emb.shape[:2] == (1, 1) and float(ts[0, 0]) == 0.0
+    x = np.zeros(LOGMEL_N_FFT, np.float32)  # zero-padded for the STFT; its first frame kept
+    x[:100] = short[0].numpy()
+    torch.testing.assert_close(emb[0], _encoded(model, x)[:1], atol=1e-5, rtol=1e-4)
 
 
 def test_silence_still_gets_embeddings(model):
     emb, _ = hear.get_timestamp_embeddings(torch.zeros(2, model.sample_rate), model)
     assert torch.isfinite(emb).all()
+    # below the loudness gate: no gain, the encoder on the silence itself
+    hop = model.embedder.frontend.hop
+    ref = _encoded(model, np.zeros(-(-model.sample_rate // hop) * hop, np.float32))  # to the hop
+    for i in range(2):
+        torch.testing.assert_close(emb[i], ref[: emb.shape[1]], atol=1e-5, rtol=1e-4)
 
 
 def test_batch_independence(model):

@@ -147,7 +147,7 @@ def test_run_efficiency_reuses_the_runs_probe_and_caches(tmp_path, monkeypatch):
         calls.append(run_dir)
         return FakeRun
 
-    monkeypatch.setattr("mvlib.evaluate.embed.run_embeddings", fake)
+    monkeypatch.setattr(le, "run_embeddings", fake)
     out = le.run_efficiency(run, (0.2, 1.0), n_subsamples=2)
     # the 100% point is the run's own probe, re-ordered to the embedding's clip order
     want = pd.Series(pred["joint.source.test.score"], test_ids)[out["clip_id.test"]]

@@ -10,14 +10,6 @@ from torch import nn
 from mvlib.core.config import ProbeConfig
 from mvlib.evaluate.metrics import EMPTY_CLIP_JACCARD, accuracy, jaccard_samples
 from mvlib.evaluate.probe import (
-    MLPProbe,
-    _heads_forward,
-    _heads_grad,
-    _heads_loss,
-    _score,
-    _standardise,
-    _train_heads,
-    _views,
     evaluate_probe,
     fit_probe,
     fit_probes,
@@ -25,6 +17,16 @@ from mvlib.evaluate.probe import (
     per_clip_outputs,
     prepare_heads,
     probe_features,
+)
+from mvlib.evaluate.probe.fit import _standardise
+from mvlib.evaluate.probe.heads import (
+    MLPProbe,
+    _heads_forward,
+    _heads_grad,
+    _heads_loss,
+    _score,
+    _views,
+    train_one_task_heads,
 )
 
 CFG = ProbeConfig(hidden=64, epochs=40, lr=1e-3, batch_size=64, patience=10, seed=0)
@@ -444,7 +446,7 @@ def test_batched_fit_equals_single_head_fits():
 
 
 def _heads(task, feats, y, part, wds, cfg):
-    """_train_heads on standardised (train, val) inputs of each named feature set."""
+    """train_one_task_heads on standardised (train, val) inputs of each named feature set."""
     tr, va = part == "train", part == "val"
     xs_tr, xs_va = [], []
     for X in feats:
@@ -454,7 +456,7 @@ def _heads(task, feats, y, part, wds, cfg):
     yt = torch.from_numpy(y.astype(np.float32 if task == "source" else np.int64))
     n_out = y.shape[1] if task == "source" else int(y.max()) + 1
     with torch.random.fork_rng(devices=[]):
-        return _train_heads(xs_tr, xs_va, yt[tr], yt[va], y[va], task, n_out, wds, cfg)
+        return train_one_task_heads(xs_tr, xs_va, yt[tr], yt[va], y[va], task, n_out, wds, cfg)
 
 
 def test_weight_decay_of_a_head_affects_only_that_head():

@@ -86,7 +86,7 @@ def test_get_batch_crops(tmp_path):
     assert len(set(starts)) > 1  # random starts
     again = s.get_batch([1, 1, 1, 1, 1], crop_frames=3, rng=np.random.default_rng(1))
     np.testing.assert_array_equal(b1, again)  # deterministic given the seed
-    with pytest.raises(ValueError, match="exceeds"):
+    with pytest.raises(ValueError, match="shorter than the crop"):
         s.get_batch([0, 1], crop_frames=8)
     assert s.get_batch([0], crop_frames=None).shape == (1, 6, D)
     with pytest.raises(IndexError, match="row 3 out of range"):
@@ -451,3 +451,31 @@ def test_store_verify_command_exit_codes(tmp_path, capsys):
     (store / "store.json").write_text("{")
     assert cli.main(["store", "verify", str(store)]) == 2
     assert "problem: header: 1" in capsys.readouterr().out
+
+
+def test_clip_ids_that_leave_a_folder_are_refused(tmp_path):
+    # issue 21: a store's clip ids name files elsewhere (embed outputs), so they stay inside
+    from mvlib.data.paths import UnsafeNameError
+
+    with StoreWriter(tmp_path / "s", HEADER) as w:
+        for bad in ("../../outside.wav", "/abs/x.wav", "audio/../../x.wav"):
+            with pytest.raises(UnsafeNameError, match="clip id"):
+                w.append(bad, np.zeros((2, D), np.float32))
+        w.append("sub/ok.wav", np.ones((2, D), np.float32))
+    assert LatentStore(tmp_path / "s").clip_ids == ["sub/ok.wav"]
+
+
+def test_crop_longer_than_a_clip_names_the_clip_and_the_fix(tmp_path):
+    # issue 20: clips shorter than train.crop_frames: one line naming them, not a traceback
+    from mvlib.core.errors import format_error
+    from mvlib.frontend.store import ClipTooShortError
+
+    write(tmp_path / "s", latents(3))  # 5, 7 and 3 frames
+    store = LatentStore(tmp_path / "s")
+    with pytest.raises(ClipTooShortError) as err:
+        store.get_batch([0, 1, 2], crop_frames=6)
+    line = format_error(err.value)
+    assert "\n" not in line and line.startswith("mvlib: error: clip(s) clip00 (5 frames)")
+    assert "clip02 (3 frames)" in line and "clip01" not in line
+    assert "lower train.crop_frames to at most 3" in line
+    assert store.get_batch([0, 1, 2], crop_frames=3).shape == (3, 3, D)

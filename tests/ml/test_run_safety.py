@@ -8,24 +8,23 @@ import pytest
 import torch
 from test_train import _cfg, _clips, _store
 
-from mvlib import workflow
 from mvlib.cli import main
 from mvlib.core.cache import atomic_write_json
 from mvlib.core.errors import MvlibError
 from mvlib.data.pairing import SplitsMismatchError, make_splits
-from mvlib.evaluate import probe
+from mvlib.evaluate import embed, probe
 from mvlib.ml import train
 
 
 @pytest.fixture()
 def run(tmp_path, monkeypatch):
-    """A finished toy run; workflow.load_dataset returns the toy clip table."""
+    """A finished toy run; the dataset the probe loads is the toy clip table."""
     clips = _clips()
     store = _store(tmp_path / "store", clips)
     cfg = _cfg(**{"probe.epochs": 5, "probe.weight_decays": [0.0001]})
     splits = make_splits(clips, cfg.split)
     res = train.train(cfg, clips, splits, store, run_dir=tmp_path / "run", progress=False)
-    monkeypatch.setattr(workflow, "load_dataset", lambda cfg, progress=True: clips)
+    monkeypatch.setattr(embed, "load_dataset", lambda cfg, progress=True: clips)
     return res.run_dir, cfg, clips, splits, store
 
 
@@ -35,19 +34,19 @@ def test_crash_between_log_row_and_checkpoint_leaves_no_duplicate_epochs(tmp_pat
     cfg = _cfg(**{"train.epochs": 3})
     splits = make_splits(clips, cfg.split)
     full = train.train(cfg, clips, splits, store, run_dir=tmp_path / "full", progress=False)
-    real = train._save_checkpoint
+    real = train.save_checkpoint
 
     def dying(path, payload):
         if path.name == "last.pt" and payload["epoch"] == 1:
             raise KeyboardInterrupt("killed after the losses row of epoch 1 was written")
         return real(path, payload)
 
-    monkeypatch.setattr(train, "_save_checkpoint", dying)
+    monkeypatch.setattr(train, "save_checkpoint", dying)
     with pytest.raises(KeyboardInterrupt):
         train.train(cfg, clips, splits, store, run_dir=tmp_path / "k", progress=False)
     logged = pd.read_csv(tmp_path / "k" / "losses.csv")
     assert logged["epoch"].max() == 1  # the row is there, its checkpoint is not
-    monkeypatch.setattr(train, "_save_checkpoint", real)
+    monkeypatch.setattr(train, "save_checkpoint", real)
     resumed = train.train(cfg, clips, splits, store, run_dir=tmp_path / "k", progress=False)
     hist = resumed.history
     assert list(hist["epoch"]) == [0, 0, 1, 1, 2, 2]
@@ -145,7 +144,7 @@ def test_probe_refuses_a_checkpoint_of_another_config(run, tmp_path):
 def test_saved_splits_are_rechecked_against_the_clip_table(run, monkeypatch):
     run_dir, cfg, clips, *_ = run
     fewer = clips.iloc[:-3].reset_index(drop=True)
-    monkeypatch.setattr(workflow, "load_dataset", lambda cfg, progress=True: fewer)
+    monkeypatch.setattr(embed, "load_dataset", lambda cfg, progress=True: fewer)
     with pytest.raises(SplitsMismatchError, match="do not fit the dataset's current clip table"):
         probe.probe_run(run_dir, progress=False)
 
@@ -153,7 +152,7 @@ def test_saved_splits_are_rechecked_against_the_clip_table(run, monkeypatch):
 def test_results_json_is_strict_and_names_undefined_values(run, monkeypatch):
     run_dir, cfg, clips, *_ = run
     no_dog = clips.assign(**{"8_dog": 0})  # a class without a test positive: AUPRC undefined
-    monkeypatch.setattr(workflow, "load_dataset", lambda cfg, progress=True: no_dog)
+    monkeypatch.setattr(embed, "load_dataset", lambda cfg, progress=True: no_dog)
     out = probe.probe_run(run_dir, progress=False)
     text = (run_dir / "results.json").read_text()
     data = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON: {c}"))

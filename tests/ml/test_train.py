@@ -105,7 +105,7 @@ def test_end_to_end_store_train_checkpoint_reload_encode(toy, tmp_path):
     hist = pd.read_csv(run / "losses.csv")
     assert list(hist["epoch"]) == [0, 0, 1, 1] and set(hist["split"]) == {"train", "val"}
     assert np.isfinite(hist["total"]).all()
-    model, cfg2, ckpt = train.load_model(run)
+    model, cfg2, ckpt = train.load_run_model(run)
     assert cfg2 == cfg and ckpt["provenance"]["frontend"] == "logmel"
     z = embed.embed_array(model, store.get(0).astype(np.float32))
     assert z["z_p"].shape == (T, D // 2) and z["z_s"].shape == (T, D // 2)
@@ -186,7 +186,7 @@ def test_every_baseline_trains(toy, tmp_path, method, task):
     cfg = _cfg(**over)
     splits = make_splits(clips, cfg.split)
     res = train.train(cfg, clips, splits, store, run_dir=tmp_path / method, progress=False)
-    model, _, _ = train.load_model(res.run_dir)
+    model, _, _ = train.load_run_model(res.run_dir)
     assert model.method == method
     z = embed.embed_rows(model, store, [0, 1, 2])
     assert all(v.shape[0] == 3 for v in z.values())
@@ -235,14 +235,13 @@ def test_batch_loader_crops_and_orders(toy):
 
 
 def test_probe_run_writes_results_with_provenance(toy, tmp_path, monkeypatch):
-    from mvlib import workflow
     from mvlib.evaluate import probe
 
     clips, store = toy
     cfg = _cfg(**{"probe.epochs": 60, "probe.lr": 0.01, "probe.weight_decays": [0.0001]})
     splits = make_splits(clips, cfg.split)
     res = train.train(cfg, clips, splits, store, run_dir=tmp_path / "run", progress=False)
-    monkeypatch.setattr(workflow, "load_dataset", lambda cfg, progress=True: clips)
+    monkeypatch.setattr(embed, "load_dataset", lambda cfg, progress=True: clips)
     out = probe.probe_run(res.run_dir, progress=False)
     saved = (res.run_dir / "results.json").read_text()
     assert '"git_commit"' in saved and '"config"' in saved
@@ -282,16 +281,15 @@ def test_probe_run_on_embeddings_the_caller_holds_equals_probe_run_alone(
     toy, tmp_path, monkeypatch
 ):
     """The sweep's worker embeds a run once (with its clip table) for probes and truth."""
-    from mvlib import workflow
-    from mvlib.evaluate import embed, probe
+    from mvlib.evaluate import probe
 
     clips, store = toy
     cfg = _cfg(**{"probe.epochs": 5, "probe.weight_decays": [0.0001]})
     splits = make_splits(clips, cfg.split)
     res = train.train(cfg, clips, splits, store, run_dir=tmp_path / "run", progress=False)
-    monkeypatch.setattr(workflow, "load_dataset", lambda cfg, progress=True: clips)
+    monkeypatch.setattr(embed, "load_dataset", lambda cfg, progress=True: clips)
     alone = probe.probe_run(res.run_dir, progress=False)
-    monkeypatch.setattr(workflow, "load_dataset", lambda *a, **k: pytest.fail("loaded again"))
+    monkeypatch.setattr(embed, "load_dataset", lambda *a, **k: pytest.fail("loaded again"))
     held = embed.run_embeddings(res.run_dir, clips=clips)
     given = probe.probe_run(res.run_dir, progress=False, run=held)
     for k in ("source_jaccard", "sensor_accuracy", "dsc_priv", "dsc_shared"):

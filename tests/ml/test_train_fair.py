@@ -99,7 +99,7 @@ def test_every_method_gets_the_same_optimiser_budget(toy, tmp_path, monkeypatch,
 def test_fixed_steps_cycle_deterministically(toy):
     clips, store = toy
     loader = train.BatchLoader(store, list(range(10)), batch_size=4, seed=3)  # 3 batches a pass
-    fixed = train._FixedSteps(loader, 7)
+    fixed = train.FixedSteps(loader, 7)
     fixed.set_epoch(2)
     a = [b["x"] for b in fixed]
     fixed.set_epoch(2)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import types
 
 import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
 
+from mvlib.data.taxonomy import coarse_label_columns
 from mvlib.report import explorer
 
 
@@ -69,11 +71,6 @@ def test_explorer_html_embeds_data_and_escapes():
 
 
 def test_run_projections_embeds_one_run_per_configuration_its_first_seed(monkeypatch):
-    import types
-
-    import mvlib.evaluate.embed
-    from mvlib.data.taxonomy import coarse_label_columns
-
     cols = list(coarse_label_columns())
     clips = pd.DataFrame({"clip_id": ["a", "b", "c"], "sensor_id": ["s1", "s1", "s2"]})
     for c in cols:
@@ -85,7 +82,7 @@ def test_run_projections_embeds_one_run_per_configuration_its_first_seed(monkeyp
         z = np.random.default_rng(len(embedded)).normal(size=(3, 4))
         return types.SimpleNamespace(embeddings={"z_p": z, "z_s": z + 1}, clips=clips)
 
-    monkeypatch.setattr(mvlib.evaluate.embed, "run_embeddings", fake)
+    monkeypatch.setattr(explorer, "run_embeddings", fake)  # as the explorer imported it
     results = pd.DataFrame(
         {
             "config": ["rec", "rec", "rec + cos- sample", "rec + cos- sample", "singleview AE"],

@@ -6,10 +6,12 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from fake_results import make_results  # noqa: E402
+from matplotlib.collections import PolyCollection  # noqa: E402
 
 from mvlib.core import config  # noqa: E402
 from mvlib.data.taxonomy import coarse_label_columns  # noqa: E402
-from mvlib.report import plots  # noqa: E402
+from mvlib.report import plots, tables  # noqa: E402
 
 
 def test_banner_names_data_frontend_and_warns_on_random_weights():
@@ -137,3 +139,43 @@ def test_figure2_one_panel_per_task_configurations_as_labels(tmp_path):
     assert "Look at" in text
     assert "- source: beat the frontend alone (CI clear of its band): rec + mask z_p r=0.4;" in text
     assert "DSCΔ clearly > 0: rec + mask z_p r=0.4." in text
+
+
+def test_forest_plot_shows_every_delta_its_ci_zero_and_the_row_mdd(tmp_path):
+    t = tables.table1(make_results(tmp_path / "runs"), n_boot=200)
+    fig = plots.plot_forest(t)
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes] == [
+        "source: Δ vs multiview (best)",
+        "sensor: Δ vs multiview (best)",
+    ]
+    for ax, task in zip(axes, ("source", "sensor"), strict=True):
+        c = t.comparisons[t.comparisons.task == task]
+        # one dot per comparison at its estimate, with its CI as the error bar
+        dots = [ln for ln in ax.lines if ln.get_marker() == "o"]
+        xs = sorted(float(ln.get_xdata()[0]) for ln in dots)
+        np.testing.assert_allclose(xs, sorted(c.estimate))
+        bars = [col for col in ax.collections if col.__class__.__name__ == "LineCollection"]
+        spans = sorted(tuple(seg[:, 0]) for b in bars for seg in b.get_segments())
+        want = sorted(zip(c.ci_low, c.ci_high, strict=True))
+        np.testing.assert_allclose(spans, want)
+        # the zero line, and each row's band spanning ± its MDD
+        assert any(list(ln.get_xdata()) == [0, 0] for ln in ax.lines)
+        bands = [p for p in ax.collections if isinstance(p, PolyCollection)]
+        widths = sorted(float(np.ptp(p.get_paths()[0].vertices[:, 0])) / 2 for p in bands)
+        np.testing.assert_allclose(widths, sorted(c.mdd), rtol=1e-9)
+        # colour = verdict: green better, red worse, hollow not resolved
+        faces = {tuple(np.round(matplotlib.colors.to_rgb(ln.get_mfc()), 3)) for ln in dots}
+        assert faces <= {
+            tuple(np.round(matplotlib.colors.to_rgb(v[0]), 3))
+            for v in plots.FOREST_VERDICTS.values()
+        }
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    want = [
+        plots.FOREST_VERDICTS[v][1]
+        for v in plots.FOREST_VERDICTS
+        if v in set(t.comparisons.verdict)
+    ]
+    assert legend == ["± the row's MDD", *want]
+    labels = [tl.get_text() for tl in axes[0].get_yticklabels()]
+    assert labels == ["singleview AE", "contrastive (InfoNCE)", "frontend only", "supervised"]

@@ -4,122 +4,22 @@ import hashlib
 import io
 import json
 import math
-import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
+from fake_results import EFFECTS, N_CLIPS, make_results
 
 from mvlib.core.errors import MvlibError
-from mvlib.evaluate.significance import holm
-from mvlib.report import tables
-
-N_CLIPS = 240
-SEEDS = (0, 1, 2)
-METHOD = {
-    "singleview AE": "singleview",
-    "contrastive (InfoNCE)": "contrastive",
-    "supervised source": "supervised",
-    "supervised sensor": "supervised",
-    "frontend only": "frontend",
-}
-FEATURE = {"multiview": "joint", "singleview": "joint", "frontend": "x"}
-
-
-def _write_run(run_dir, config, seed, source, sensor, val=(0.5, 0.5), frontend="logmel"):
-    """A probed run as probe.py writes it: results.json + predictions.npz (hash checked)."""
-    method = METHOD.get(config, "multiview")
-    feat = FEATURE.get(method, "z")
-    run_dir.mkdir(parents=True)
-    ids = np.array([f"clip{i:04d}" for i in range(N_CLIPS)])
-    arrays = {
-        "clip_id.test": ids,
-        "clip_id.val": ids[:20],
-        f"{feat}.source.test.score": source,
-        f"{feat}.source.test.jaccard_empty0": source * 0.8,
-        f"{feat}.sensor.test.score": sensor,
-        f"{feat}.source.val.score": np.full(20, val[0]),
-        f"{feat}.sensor.val.score": np.full(20, val[1]),
-    }
-    if method == "multiview":  # subspace probes: z_p holds the source, z_s the sensor
-        arrays.update(
-            {
-                "z_p.source.test.score": source,
-                "z_s.source.test.score": source - 0.1,
-                "z_s.sensor.test.score": sensor,
-                "z_p.sensor.test.score": np.zeros_like(sensor),
-            }
-        )
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    (run_dir / "predictions.npz").write_bytes(buf.getvalue())
-    summary = {
-        "profile": "ci",
-        "method": method,
-        "seed": seed,
-        "data": "synth:test",
-        "frontend": frontend,
-        "weights": "n/a (no weights)",
-        "source_jaccard": float(source.mean()),
-        "sensor_accuracy": float(sensor.mean()),
-        "source_jaccard_empty0": float(source.mean() * 0.8),
-        "source_micro_auprc": 0.5,
-        "source_macro_auprc": None,  # undefined: written as null, shown as —
-        "source_val_jaccard": val[0],
-        "sensor_val_accuracy": val[1],
-        "main_feature": feat,
-    }
-    res = {
-        "summary": summary,
-        "git_commit": "abc123",
-        "provenance": {"feature_identity": {"frontend": frontend}},
-        "predictions": {
-            "file": "predictions.npz",
-            "sha256": hashlib.sha256(buf.getvalue()).hexdigest(),
-        },
-    }
-    (run_dir / "results.json").write_text(json.dumps(res, allow_nan=False))
-
-
-#: configuration -> (source effect, sensor effect, validation score)
-EFFECTS = {
-    "rec": (0.0, 0.0, 0.50),
-    "rec + cos- sample": (0.10, 0.10, 0.60),  # the best on validation
-    "rec + cos- batch": (0.0, 0.0, 0.40),
-    "rec + cos+ sample": (-0.05, -0.05, 0.45),
-    "rec + cos+ batch": (0.0, 0.0, 0.40),
-    "rec + mask z_p r=0.4": (0.15, 0.15, 0.55),  # best on TEST, not on validation
-    "singleview AE": (0.10, 0.10, 0.5),  # same as the best: no difference
-    "contrastive (InfoNCE)": (-0.30, -0.30, 0.3),
-    "frontend only": (0.08, 0.08, 0.5),
-    "supervised source": (0.2, 0.0, 0.6),
-    "supervised sensor": (0.0, 0.3, 0.6),
-}
+from mvlib.evaluate.significance import holm, mdd
+from mvlib.report import claims, tables
+from mvlib.report.results import best_probabilities, clip_sensors
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    root = tmp_path_factory.mktemp("runs")
-    rng = np.random.default_rng(0)
-    clip_src = rng.uniform(0.2, 0.7, N_CLIPS)  # clip difficulty shared by every run
-    clip_sen = rng.uniform(0.2, 0.7, N_CLIPS)
-    paths, names, groups = [], [], []
-    for config, (e_src, e_sen, val) in EFFECTS.items():
-        for s in SEEDS:
-            src = np.clip(clip_src + e_src + rng.normal(0, 0.05, N_CLIPS), 0, 1)
-            sen = (rng.random(N_CLIPS) < np.clip(clip_sen + e_sen, 0, 1)).astype(float)
-            d = root / f"{config.replace(' ', '_')}-seed{s}"
-            _write_run(d, config, s, src, sen, val=(val, val))
-            paths.append(d)
-            names.append(config)
-            groups.append(
-                config.split(" ")[2].rstrip("-+") if config.startswith("rec +") else "rec"
-            )
-    df = tables.load_results(paths)
-    df["config"] = names
-    df["group"] = groups
-    return df
+    return make_results(tmp_path_factory.mktemp("runs"))
 
 
 def test_best_multiview_is_chosen_on_validation_not_test(results):
@@ -131,6 +31,7 @@ def test_best_multiview_is_chosen_on_validation_not_test(results):
     assert test_means["rec + mask z_p r=0.4"] > test_means["rec + cos- sample"]
     t1 = tables.table1(results, n_boot=500)
     assert "**rec + cos- sample**" in t1.notes
+    assert "25% of its 240 test clips have no source at all." in t1.notes
     assert t1.data.loc[0, "source config"] == "rec + cos- sample"
     html = t1._repr_html_()  # what a notebook shows: the display table, no NaN
     assert html.startswith("<table") and "multiview (best)" in html and "nan" not in html.lower()
@@ -138,7 +39,7 @@ def test_best_multiview_is_chosen_on_validation_not_test(results):
 
 def test_table1_paired_differences_holm_and_winners(results):
     t1 = tables.table1(results, n_boot=1000)
-    assert list(t1.display.index) == [
+    assert list(dict.fromkeys(t1.display.index.get_level_values("configuration"))) == [
         "multiview (best)",
         "singleview AE",
         "contrastive (InfoNCE)",
@@ -155,34 +56,86 @@ def test_table1_paired_differences_holm_and_winners(results):
     assert row.n_seeds == 3 and row.n_clips == N_CLIPS
     np.testing.assert_allclose(c.p_holm, holm(c.p))
     # a real gap is found; no gap is not called a win
-    assert row.significant and row.winner == "multiview (best)"
+    assert row.significant and row.winner == "multiview (best)" and row.verdict == "worse"
     same = c[c.configuration == "singleview AE"]
     assert not same.significant.any() and (same.winner == "").all()
-    assert t1.display.loc["singleview AE", "better (Holm)"] == "no significant difference"
-    assert t1.display.loc["contrastive (InfoNCE)", "better (Holm)"].startswith(
-        "source: multiview (best)"
-    )
+    assert t1.display.loc[("singleview AE", "source"), "verdict"] == "not resolved"
+    assert t1.display.loc[("contrastive (InfoNCE)", "source"), "verdict"] == "worse"
     # supervised: source from the source-trained run, sensor from the sensor-trained run
     sup = c[(c.configuration == "supervised") & (c.task == "sensor")].iloc[0]
     assert sup.estimate == pytest.approx(0.2, abs=0.06) and sup.winner == "supervised"
-    assert t1.display.loc["multiview (best)", "Δ source [95% CI]"] == "reference"
+    assert t1.display.loc[("supervised", "sensor"), "verdict"] == "better"
+    assert t1.display.loc[("multiview (best)", "source"), "Δ [95% CI]"] == "reference"
+    # the test sensors are the clusters: 12 sensors of 20 clips in the fixture
+    assert (c.n_clusters == 12).all() and (c.method == "cluster").all()
 
 
-def test_mdd_line_states_the_strictest_holm_level(results):
+def test_every_row_has_its_own_mdd_and_the_notes_give_median_and_range(results):
     t1 = tables.table1(results, n_boot=1000)
-    lines = re.findall(r"minimum detectable difference: (0\.\d{3})", t1.notes)
-    assert len(lines) == 2
-    se = t1.comparisons.loc[t1.comparisons.task == "source", "se"].max()
-    want = (stats.norm.ppf(1 - 0.05 / 8 / 2) + stats.norm.ppf(0.8)) * se
-    assert t1.mdd["source"] == pytest.approx(want)
-    assert lines[0] == f"{want:.3f}" and "0.05/8" in t1.notes
-    # the line names the two sources of that SE (which one a larger design should add)
-    worst = t1.comparisons.loc[t1.comparisons.loc[t1.comparisons.task == "source", "se"].idxmax()]
-    assert (
-        f"of which seeds alone {worst.se_units:.4f} and test clips alone {worst.se_clips:.4f}"
-        in (t1.notes)
+    c = t1.comparisons
+    # each row's MDD at Holm's strictest level α/m, with its own SE and t degrees of freedom
+    for r in c.itertuples():
+        assert r.mdd == pytest.approx(mdd(r.se, 0.05 / 8, 0.8, df=r.df))
+    src = c[c.task == "source"]
+    assert t1.mdd["source"] == pytest.approx(
+        {"median": src.mdd.median(), "min": src.mdd.min(), "max": src.mdd.max()}
     )
+    assert (
+        f"per-row MDD median {src.mdd.median():.3f}, range {src.mdd.min():.3f}–"
+        f"{src.mdd.max():.3f}" in t1.notes
+    )
+    assert "0.0063" in t1.notes  # 0.05 / 8
+    # the widest row is named with the two parts of its SE
+    worst = src.loc[src.mdd.idxmax()]
+    assert f"largest: {worst.configuration}, SE {worst.se:.4f}" in t1.notes
     assert 0 < worst.se_units < worst.se and 0 < worst.se_clips < worst.se
+    # the main table shows the row's MDD in its own column
+    shown = t1.display.loc[(worst.configuration, "source"), "MDD"]
+    assert shown == f"{worst.mdd:.3f}"
+    assert "No comparison's SE is dominated by one unit." in t1.notes
+
+
+def test_a_collapsed_run_is_named_as_dominating_its_comparison(results):
+    df = results.copy()
+    # seed 2 of "singleview AE" collapsed: its scores fall to 0 on every clip
+    bad = (df.config == "singleview AE") & (df.seed == 2)
+    run = df.loc[bad, "run_dir"].iloc[0]
+    pred = dict(np.load(f"{run}/predictions.npz"))
+    collapsed = run + "-collapsed"
+    import shutil
+
+    shutil.copytree(run, collapsed)
+    pred["joint.sensor.test.score"] = np.zeros_like(pred["joint.sensor.test.score"])
+    buf = io.BytesIO()
+    np.savez(buf, **pred)
+    (Path(collapsed) / "predictions.npz").write_bytes(buf.getvalue())
+    res = json.loads((Path(collapsed) / "results.json").read_text())
+    res["predictions"]["sha256"] = hashlib.sha256(buf.getvalue()).hexdigest()
+    (Path(collapsed) / "results.json").write_text(json.dumps(res))
+    df.loc[bad, "run_dir"] = collapsed
+    t1 = tables.table1(df, n_boot=200)
+    dom = tables.dominated(t1.comparisons)
+    assert list(zip(dom.configuration, dom.task, dom.dominating_seed)) == [
+        ("singleview AE", "sensor", 2)
+    ]
+    assert "SE dominated by one unit (an unstable run?): singleview AE (sensor): seed 2" in (
+        t1.notes
+    )
+
+
+def test_main_table_fits_the_text_column_and_secondary_metrics_move_out(results):
+    for t in (tables.table1(results, n_boot=200), tables.table2(results, (0.4,), n_boot=200)):
+        assert list(t.display.columns) == tables.MAIN_COLUMNS
+        assert t.display.index.names == ["configuration", "task"]  # 7 columns in all
+        html = t._repr_html_()
+        # each CI goes on a second line under its estimate, so that no line of a cell is
+        # longer than a CI: 5 data columns of at most 16 characters and the two index
+        # levels fit the ~700-pixel text column (checked in Chromium at 700 px: no scroll)
+        assert html.count("<br>[") == len(t.display) + len(t.comparisons)  # scores and Δs
+        lines = [part for v in t.display.to_numpy().ravel() for part in v.split(" [")]
+        assert max(len(x.strip("[]")) for x in lines) <= 16, max(lines, key=len)
+        for col in ("source micro AUPRC", "source Jaccard (empty=0)", "paper source"):
+            assert col in t.secondary.columns and col not in t.display.columns
 
 
 def test_cells_without_a_value_show_a_dash_never_nan(results):
@@ -190,9 +143,10 @@ def test_cells_without_a_value_show_a_dash_never_nan(results):
     html = t2.display.to_html()
     assert "nan" not in html.lower()
     # r=0.8 was not run: no row; r=0.4 has a paper value; cos+ batch has one too
-    assert "rec + mask z_p r=0.8" not in t2.display.index
-    assert t2.display.loc["rec", "paper sensor"] == "0.739"
-    assert t2.display.loc["rec", "source macro AUPRC"] == tables.DASH  # null in results
+    assert "rec + mask z_p r=0.8" not in t2.display.index.get_level_values(0)
+    assert t2.secondary.loc["rec", "paper sensor"] == "0.739"
+    assert t2.secondary.loc["rec", "source macro AUPRC"] == tables.DASH  # null in results
+    assert "nan" not in t2.secondary.to_html().lower()
     t1 = tables.table1(results, n_boot=200)
     assert "nan" not in t1.display.to_html().lower()
     assert len(t2.comparisons) == 2 * 5
@@ -212,16 +166,23 @@ def test_csv_has_every_row_with_provenance_and_no_nan(results, tmp_path):
     text = out.read_text()
     assert "nan" not in text.lower()
     csv = pd.read_csv(out)
-    assert list(csv["configuration"]) == list(t1.display.index)
+    assert list(csv["configuration"]) == list(t1.secondary.index)
     for col in ("seeds", "profile", "git_commit", "frontend", "weights", "data"):
         assert col in csv, col
     assert (csv["seeds"] == "0 1 2").all() and (csv["git_commit"] == "abc123").all()
     assert (csv["frontend"] == "logmel").all() and (csv["profile"] == "ci").all()
     assert csv.loc[0, "source_config"] == "rec + cos- sample"
-    assert csv["minimum_detectable_difference_source"].iloc[0] == pytest.approx(
-        t1.mdd["source"], rel=1e-5
+    c = t1.comparisons.set_index(["configuration", "task"])
+    assert csv["delta_source_mdd"].iloc[1] == pytest.approx(
+        c.loc[("singleview AE", "source"), "mdd"], rel=1e-5
     )
-    for col in ("source_jaccard", "delta_source_estimate", "delta_sensor_p_holm"):
+    assert math.isnan(csv["delta_source_mdd"].iloc[0])  # the reference has no comparison
+    for col in (
+        "source_jaccard",
+        "delta_source_estimate",
+        "delta_sensor_p_holm",
+        "delta_sensor_df",
+    ):
         assert col in csv, col
     assert math.isnan(csv.loc[0, "delta_source_p_holm"])  # reference: empty cell
     assert (tmp_path / "tables" / "table1.notes.md").read_text().startswith("The multiview")
@@ -240,10 +201,11 @@ def test_reading_states_claims_with_corrected_tests(results):
     # the fixture's supervised row is better than the best multi-view: not a paper claim,
     # but a claim contradicted by a significant opposite difference says so
     assert (
-        tables._claim("x", [(-0.1, True), (0.2, True)], "d") == "* x — **contradicted here** (d)."
+        claims.claim_line("x", [(-0.1, True), (0.2, True)], "d")
+        == "* x — **contradicted here** (d)."
     )
-    assert tables._claim("x", [(0.1, True), (0.2, True)], "d") == "* x — **holds here** (d)."
-    assert tables._claim("x", None, "") == "* x — **not measured**."
+    assert claims.claim_line("x", [(0.1, True), (0.2, True)], "d") == "* x — **holds here** (d)."
+    assert claims.claim_line("x", None, "") == "* x — **not measured**."
     assert "Separation (cos−) beats similarity (cos+)" in text and "Holm p" in text
     assert "chosen on validation: **rec + cos- sample**" in text
     # fixture: z_s - z_p on the sensor task is the same per-clip score for rec and mask
@@ -275,28 +237,29 @@ def test_figure2_data_has_overall_and_dsc_with_cis(results):
     assert len(base) == 2 and base.dsc.isna().all()
 
 
-@pytest.mark.parametrize(
-    "chapter, names",
-    [
-        ("04_ablations.ipynb", ["table1", "table2"]),
-        ("06_label_efficiency.ipynb", ["label_efficiency"]),
-    ],
-)
-def test_chapters_link_the_csv_they_write(chapter, names):
-    # the CSV lands in the chapter's own folder (jupyter-book runs chapters there) and the
-    # {download} link makes jupyter-book copy it into _build/html/_downloads
-    from pathlib import Path
-
+@pytest.mark.parametrize("chapter", ["04_ablations.ipynb", "06_label_efficiency.ipynb"])
+def test_chapters_offer_their_csv_without_writing_beside_themselves(chapter):
+    # the CSV goes to the cache (tables_dir None) and the link carries it in the page
     nb = json.loads((Path(__file__).parents[2] / "book" / chapter).read_text())
     text = {
         k: "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == k)
         for k in ("markdown", "code")
     }
-    assert 'tables_dir = "_tables"' in text["code"]
-    for name in names:
-        assert f"<_tables/{name}.csv>`" in text["markdown"], name
-        assert "{download}" in text["markdown"]
+    assert "tables_dir = None" in text["code"] and '"_tables"' not in text["code"]
+    assert "{download}" not in text["markdown"] and "_tables/" not in text["markdown"]
+    assert "export.download_link(" in text["code"]
     assert "write_csv(" in text["code"] or "write_frame(" in text["code"]
+    assert "export.default_tables_dir(cfg.profile)" in text["code"]
+    # plumbing (set-up, generated prose) hides its input; the chapter imports the public API
+    for c in nb["cells"]:
+        src = "".join(c["source"])
+        if c["cell_type"] == "code" and ("import " in src or src.startswith("display(Markdown(")):
+            assert "hide-input" in c["metadata"].get("tags", []), src[:60]
+    assert "from mvlib import load_config, run_sweep, sweep" in text["code"]
+    # no figure typed into the prose: numbers in the text are computed by prose cells
+    assert "prose." in text["code"]
+    for typed in ("0.05–0.09", "76.6 min", "0.028", "About a quarter"):
+        assert typed not in text["markdown"], typed
 
 
 def test_training_summary_reads_how_each_run_ended(tmp_path):
@@ -322,3 +285,24 @@ def test_training_summary_reads_how_each_run_ended(tmp_path):
     assert t.loc["rec + cos- sample", "epochs run (median)"] == 15
     empty = tables.training_summary(pd.DataFrame(rows[-1:]))
     assert len(empty) == 0 and "best before last" in empty.columns
+
+
+def test_probability_of_best_on_validation_sums_to_one_and_follows_the_gap(results):
+    best, val = tables.best_multiview(results)
+    p = best_probabilities(results, list(val.index), n_boot=400)
+    assert list(p.index) == list(val.index) and p.sum() == pytest.approx(1.0)
+    # the fixture's validation scores are constant per configuration: the best always wins
+    assert p[best] == 1.0
+    sensors = clip_sensors(results, "val")
+    assert len(set(sensors.values())) == 4  # 20 validation clips from 4 sensors
+
+
+def test_a_table_under_the_former_procedure_for_comparison(results):
+    new = tables.table1(results, n_boot=300)
+    old = tables.table1(results, n_boot=300, method="pigeonhole")
+    assert (old.comparisons.method == "pigeonhole").all() and (old.comparisons.df == np.inf).all()
+    # same estimates, other intervals: the former ignores the sensors and uses z
+    np.testing.assert_allclose(old.comparisons.estimate, new.comparisons.estimate)
+    assert not np.allclose(old.comparisons.se, new.comparisons.se)
+    assert "former bootstrap of seeds × test clips (300 replicates" in old.notes
+    assert "test sensors as clusters" in new.notes

@@ -1,0 +1,322 @@
+"""The public API: the calls a researcher's own code makes, re-exported by ``mvlib``.
+
+Each is a thin, documented entry to the layers below, with the same behaviour as the
+command that does the same thing (``mvlib train``, ``mvlib probe``, ``mvlib sweep``,
+``mvlib embed``)::
+
+    import mvlib
+
+    cfg = mvlib.load_config("ci", {"train.epochs": 1})
+    result = mvlib.train_run(cfg)             # dataset, store, then training (cached)
+    metrics = mvlib.probe_run(result.run_dir)  # results.json of the run
+    status = mvlib.run_sweep(cfg, only=["rec"], seeds=[0])
+
+The modules below this one never import it (``make lint`` checks the layers).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mvlib import sweep as _sweep
+from mvlib import workflow as _workflow
+from mvlib.core.config import Config
+from mvlib.core.errors import MvlibError
+from mvlib.core.registry import FRONTENDS, OBJECTIVES
+from mvlib.evaluate import embed_audio as _embed_audio
+from mvlib.evaluate.probe import probe_run as _probe_run
+from mvlib.frontend import choice as _choice
+from mvlib.ml.runlock import run_lock
+from mvlib.ml.runs import TrainResult
+from mvlib.ml.train import train as _train
+from mvlib.workflow import Prepared
+
+
+def load_config(
+    profile: str | os.PathLike | None = None, overrides: Mapping[str, Any] | None = None
+) -> Config:
+    """Load a profile and apply overrides: the one resolved config of a run.
+
+    Parameters
+    ----------
+    profile : a profile name (``ci``, ``default``, ``paper``: mvlib's own, the files of
+        ``params/``) or the path of a YAML file (``inherits: ci`` in it starts from a named
+        one); None: ``$MVLIB_PROFILE`` or ``default``
+    overrides : dotted keys to values, e.g. ``{"train.epochs": 1}`` (as ``--set`` does)
+
+    Returns
+    -------
+    Config
+        Frozen and validated, with ``features.frontend: auto`` resolved to the concrete
+        frontend (``dac`` when pretrained DAC weights are on disk, else ``logmel``). A
+        profile or override that does not fit raises a one-line :class:`MvlibError`.
+
+    Examples
+    --------
+    >>> import mvlib
+    >>> cfg = mvlib.load_config("ci", {"train.epochs": 1})
+    >>> cfg.train.epochs, cfg.features.frontend
+    (1, 'logmel')
+    """
+    return _choice.load_config(profile, overrides)
+
+
+def prepare(cfg: Config, *, progress: bool = True) -> Prepared:
+    """Make (or load from the cache) what a run of ``cfg`` needs.
+
+    Dataset (generated when ``data.source: synth`` and missing) → clip table →
+    sensor-disjoint splits and pairs → latent store (extracted when missing). Every step
+    is cached under ``$MVLIB_CACHE``; a second call only reads.
+
+    Parameters
+    ----------
+    cfg : a resolved config (:func:`mvlib.load_config`)
+    progress : show progress bars
+
+    Returns
+    -------
+    Prepared
+        ``root`` (dataset folder), ``clips`` (clip table), ``splits`` and ``store``.
+
+    Examples
+    --------
+    >>> import mvlib
+    >>> prep = mvlib.prepare(mvlib.load_config("ci"))  # doctest: +SKIP
+    >>> len(prep.clips), prep.store.root  # doctest: +SKIP
+    """
+    return _workflow.prepare(cfg, progress=progress)
+
+
+def train_run(
+    cfg: Config,
+    *,
+    run_dir: str | os.PathLike | None = None,
+    resume: bool = True,
+    wait: bool = True,
+    progress: bool = True,
+) -> TrainResult:
+    """Train the model of ``cfg`` (``mvlib train``): :func:`prepare`, then training.
+
+    A finished run is returned as it is; an unfinished one resumes from its last checkpoint.
+    The run folder is locked while it is written: another process training the same run is
+    waited for (``wait=True``) or named in a :class:`MvlibError` (``wait=False``).
+
+    Parameters
+    ----------
+    cfg : a resolved config (:func:`mvlib.load_config`)
+    run_dir : the run folder (default: ``<cache>/runs/<profile>/<run name>``)
+    resume : continue an unfinished run in ``run_dir``
+    wait : wait for another process that is training the same run, then reuse it
+    progress : show progress bars
+
+    Returns
+    -------
+    TrainResult
+        ``run_dir``, ``best_epoch``, ``best_val``, ``epochs_run`` and the loss ``history``.
+
+    Examples
+    --------
+    >>> import mvlib
+    >>> cfg = mvlib.load_config("ci", {"train.epochs": 1})
+    >>> result = mvlib.train_run(cfg)  # doctest: +SKIP
+    >>> result.best_epoch, result.run_dir  # doctest: +SKIP
+    """
+    prep = _workflow.prepare(cfg, progress=progress)
+    return _train(
+        cfg,
+        prep.clips,
+        prep.splits,
+        prep.store,
+        run_dir=run_dir,
+        resume=resume,
+        progress=progress,
+        wait=wait,
+    )
+
+
+def probe_run(
+    run_dir: str | os.PathLike, *, allow_unfinished: bool = False, progress: bool = True
+) -> dict:
+    """Probe a trained run's subspaces (``mvlib probe``); writes ``<run_dir>/results.json``.
+
+    Frozen encoder, single view, time mean, then MLP probes of z_p, z_s and z_p ⊕ z_s on
+    both tasks (paper 3.4). Waits for a process that is still writing the run.
+
+    Parameters
+    ----------
+    run_dir : a run folder made by :func:`train_run` (or ``mvlib train``)
+    allow_unfinished : probe a run that has not finished (the results then say so)
+    progress : show progress bars
+
+    Returns
+    -------
+    dict
+        The contents of ``results.json``: every metric under ``summary``, the run's config,
+        seed, frontend identity and git commit.
+
+    Examples
+    --------
+    >>> import mvlib
+    >>> results = mvlib.probe_run(result.run_dir)  # doctest: +SKIP
+    >>> results["summary"]  # doctest: +SKIP
+    """
+    with run_lock(run_dir, wait=True, create=False):
+        return _probe_run(run_dir, progress=progress, allow_unfinished=allow_unfinished)
+
+
+def run_sweep(
+    cfg: Config,
+    *,
+    only: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
+    workers: int | None = None,
+    frontend: bool = True,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Train and probe the ablation grid of Tables 1 and 2 (``mvlib sweep``).
+
+    Runs every (configuration, seed) not finished yet, in ``workers`` processes; finished
+    runs are skipped, a failed run is reported in the table and the others go on.
+
+    Parameters
+    ----------
+    cfg : a resolved config; each run applies its configuration's overrides and seed to it
+    only : names of the grid's configurations to run (e.g. ``["rec", "rec + cos- sample"]``;
+        default: all of them)
+    seeds : training seeds (default: ``cfg.sweep.seeds``)
+    workers : parallel processes (default: ``cfg.sweep.workers``)
+    frontend : also probe the frontend-only baseline ("DAC only" in the paper)
+    progress : show progress bars
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per run: ``name``, ``seed``, ``status`` (done, skipped, failed), ``run_dir``
+        and ``error``. :func:`mvlib.sweep.collect` then reads their results.
+
+    Examples
+    --------
+    >>> import mvlib
+    >>> cfg = mvlib.load_config("ci", {"train.epochs": 1})
+    >>> status = mvlib.run_sweep(cfg, only=["rec"], seeds=[0])  # doctest: +SKIP
+    >>> list(status.status)  # doctest: +SKIP
+    ['done']
+    """
+    entries = _sweep.grid(cfg.sweep.mask_ratios)
+    if only is not None:
+        names = [e.name for e in entries]
+        unknown = [n for n in only if n not in names]
+        if unknown:
+            raise MvlibError(f"only={unknown[0]!r}", "no such configuration", f"use one of {names}")
+        entries = [e for e in entries if e.name in only]
+    if frontend:
+        _sweep.frontend_results(cfg, seeds=seeds, progress=progress)
+    return _sweep.run_sweep(cfg, entries, seeds=seeds, workers=workers, progress=progress)
+
+
+def embed_files(
+    inputs: str | os.PathLike | Iterable[str | os.PathLike],
+    run_dir: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    *,
+    subspace: str = "both",
+    level: str = "clip",
+    fmt: str = "npy",
+    checkpoint: str = "best",
+    window_s: float | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+) -> Any:
+    """Embed audio files, folders and globs with a trained run's encoder (``mvlib embed``).
+
+    Any rate and channel count is read (resampled to the run's rate, downmixed to mono); a
+    file that cannot be read is skipped and named in the report, never fatal.
+
+    Parameters
+    ----------
+    inputs : audio files, folders (searched recursively) or glob patterns
+    run_dir : a run folder made by :func:`train_run`
+    out : output folder (new, or one made by mvlib embed), or None to only return arrays
+    subspace : ``"z_p"``, ``"z_s"`` or ``"both"`` (z_p ⊕ z_s)
+    level : ``"clip"`` (time mean per file), ``"frame"`` (per frame, with times) or ``"both"``
+    fmt : ``"npy"`` (files per input) or ``"npz"`` (one ``embeddings.npz`` table)
+    checkpoint : ``"best"`` or ``"last"``
+    window_s : window length in seconds (default: the training clips')
+    device : ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``
+    progress : show a progress bar
+
+    Returns
+    -------
+    EmbedReport
+        ``results`` (per file: ``clip`` ``[D]``, ``frames`` ``[T x D]``, ``times``), ``failed``
+        (the skipped inputs with their reasons) and ``summary()``.
+
+    Examples
+    --------
+    >>> import mvlib
+    >>> report = mvlib.embed_files(["a.wav", "b.wav"], result.run_dir)  # doctest: +SKIP
+    >>> report.results[0].clip.shape  # doctest: +SKIP
+    """
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    return _embed_audio.embed_files(
+        [str(Path(p)) for p in inputs],
+        run_dir,
+        out,
+        subspace=subspace,
+        level=level,
+        fmt=fmt,
+        which=checkpoint,
+        window_s=window_s,
+        device=device,
+        progress=progress,
+    )
+
+
+def register_objective(name: str, obj: Callable | None = None) -> Any:
+    """Register a training objective under ``name``, for ``objective.objective: <name>``.
+
+    Use it as a decorator in your own module, and name that module under ``plugins:`` in
+    the profile, so that every process (sweep workers, torchrun ranks, papermill) imports
+    it before the config is checked. ``book/extending.md`` has a worked example.
+
+    Parameters
+    ----------
+    name : the value of ``objective.objective`` that selects it
+    obj : the objective function (omit to use as a decorator); see
+        :mod:`mvlib.ml.losses` for its arguments and the dict of loss terms it returns
+
+    Examples
+    --------
+    >>> import mvlib
+    >>> @mvlib.register_objective("my_rec")  # doctest: +SKIP
+    ... def my_rec(out, x1, x2, cfg, gather):
+    ...     ...
+    """
+    return OBJECTIVES.register(name, obj)
+
+
+def register_frontend(name: str, obj: Callable | None = None) -> Any:
+    """Register an audio frontend under ``name``, for ``features.frontend: <name>``.
+
+    As :func:`register_objective`: in your own module, named under ``plugins:`` in the
+    profile. ``book/extending.md`` says what a frontend provides.
+
+    Parameters
+    ----------
+    name : the value of ``features.frontend`` that selects it
+    obj : the frontend factory (omit to use as a decorator)
+
+    Examples
+    --------
+    >>> import mvlib
+    >>> @mvlib.register_frontend("my_codec")  # doctest: +SKIP
+    ... def my_codec(features_config):
+    ...     ...
+    """
+    return FRONTENDS.register(name, obj)

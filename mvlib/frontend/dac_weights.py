@@ -1,0 +1,279 @@
+"""DAC weights: finding, reading and checking the 44.1 kHz / 8 kbps codec's weights file.
+
+Where mvlib looks, first found wins: ``features.dac_weights``; ``$MVLIB_DAC_WEIGHTS``; dac's
+cache file ``~/.cache/descript/dac/weights_44khz_8kbps_0.0.1.pth``; ``dac.utils.download()``
+(only if github.com resolves); else, if ``features.allow_random_dac``, a seeded random init
+(with a warning: such features are *not* the paper's). A weights file must hold exactly the
+state-dict keys and shapes of ``dac.DAC()`` (checked here, since ``dac.DAC.load`` loads with
+``strict=False``). Every way a file can fail (missing, not a weights file, other keys or
+shapes) is a :class:`WeightsError`: one line naming the file, where mvlib found it, where
+it looks, and how to get the right file.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import socket
+import warnings
+from pathlib import Path
+
+import torch
+
+from mvlib.core.config import FeatureConfig
+from mvlib.core.errors import MvlibError
+
+__all__ = [
+    "DAC_CACHE_FILE",
+    "DAC_OFFICIAL_TAG",
+    "WEIGHTS_ENV",
+    "WeightsError",
+    "check_state_dict",
+    "find_dac_weights",
+    "find_dac_weights_source",
+    "import_dac",
+    "load_dac_weights",
+    "random_dac",
+    "real_dac_weights_available",
+    "weights_tag",
+]
+
+WEIGHTS_ENV = "MVLIB_DAC_WEIGHTS"
+#: where ``dac.utils.download()`` keeps the 44.1 kHz / 8 kbps weights
+DAC_CACHE_FILE = Path.home() / ".cache" / "descript" / "dac" / "weights_44khz_8kbps_0.0.1.pth"
+DAC_OFFICIAL_TAG = "dac_44khz_8kbps_0.0.1"
+_RELEASE = "https://github.com/descriptinc/descript-audio-codec/releases/tag/0.0.1"
+
+
+class WeightsError(MvlibError):
+    """DAC weights that are missing, unreadable, or do not fit the 44.1 kHz / 8 kbps model."""
+
+
+def looked_in() -> str:
+    """Where mvlib looks for DAC weights, in order (for error messages)."""
+    return f"features.dac_weights, then ${WEIGHTS_ENV}, then dac's cache {DAC_CACHE_FILE}"
+
+
+def import_dac():
+    """The ``dac`` package, imported without its deprecation warnings (torch.jit, weight_norm).
+
+    An optional heavy dependency (seconds to import): imported only when DAC is used.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        import dac  # optional heavy dependency: dac (slow to import; only for DAC)
+    return dac
+
+
+def weights_help(random_hint: bool = True) -> str:
+    """How to get the right weights file, and where mvlib looks for it (one line)."""
+    return (
+        f"give the DAC 44.1 kHz 8 kbps weights (weights.pth of {_RELEASE}, or `python -m dac "
+        f"download`) as features.dac_weights=<file> or ${WEIGHTS_ENV}=<file> (mvlib looks in "
+        f"{looked_in()})"
+        + (
+            "; or set features.allow_random_dac=true for random-init features (not the paper's)"
+            if random_hint
+            else ""
+        )
+    )
+
+
+def weights_tag(path: Path) -> str:
+    """The weights' name in a frontend's identity: dac's official tag, or ``file-<stem>``."""
+    if path.name in (DAC_CACHE_FILE.name, "weights.pth"):
+        return DAC_OFFICIAL_TAG  # dac's cache name / the 0.0.1 release asset's name
+    return "file-" + re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem)
+
+
+def find_dac_weights_source(cfg: FeatureConfig) -> tuple[Path | None, str]:
+    """The weights file to use and where it was named (None when only a random init is left).
+
+    Returns
+    -------
+    path : Path or None
+    where : str
+        ``"features.dac_weights"``, ``"$MVLIB_DAC_WEIGHTS"``, ``"dac's cache"``,
+        ``"dac's download"``, or ``"random init"``.
+
+    Raises
+    ------
+    WeightsError
+        A named file that does not exist, or no weights at all with
+        ``allow_random_dac=false``.
+    """
+    for where, value in (
+        ("features.dac_weights", cfg.dac_weights),
+        (f"${WEIGHTS_ENV}", os.environ.get(WEIGHTS_ENV)),
+    ):
+        if value:
+            p = Path(value).expanduser()
+            if not p.is_file():
+                what = "is a folder, not a file" if p.is_dir() else "no such file"
+                raise WeightsError(value, f"{what} (named by {where})", weights_help())
+            return p, where
+    if DAC_CACHE_FILE.is_file():
+        return DAC_CACHE_FILE, "dac's cache"
+    downloaded = _try_download()
+    if downloaded is not None:
+        return downloaded, "dac's download"
+    if cfg.allow_random_dac:
+        return None, "random init"
+    raise WeightsError(
+        "DAC weights",
+        f"none found (features.dac_weights and ${WEIGHTS_ENV} are unset, {DAC_CACHE_FILE} does "
+        "not exist) and features.allow_random_dac is false",
+        weights_help(),
+    )
+
+
+def find_dac_weights(cfg: FeatureConfig) -> Path | None:
+    """The weights file to use, or None when only a random init is left (see the module)."""
+    return find_dac_weights_source(cfg)[0]
+
+
+def real_dac_weights_available(cfg: FeatureConfig) -> bool:
+    """Whether pretrained DAC weights are on disk (path, $MVLIB_DAC_WEIGHTS or dac's cache).
+
+    Never touches the network: this decides the ``frontend: auto`` profile quickly.
+    """
+    return bool(cfg.dac_weights or os.environ.get(WEIGHTS_ENV) or DAC_CACHE_FILE.is_file())
+
+
+def _try_download(host: str = "github.com", timeout: float = 3.0) -> Path | None:
+    # dac's download() calls requests.get without a timeout: probe the network first
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError:
+        return None
+    try:
+        dac = import_dac()
+        return Path(dac.utils.download(model_type="44khz", model_bitrate="8kbps", tag="0.0.1"))
+    except Exception as e:  # noqa: BLE001 - any failure of the download: fall back
+        warnings.warn(f"DAC weights download failed: {e}", stacklevel=3)
+        return None
+
+
+def random_dac(seed: int):
+    """``dac.DAC()`` with seeded random weights (global RNG state left untouched)."""
+    dac = import_dac()
+    warnings.warn(
+        f"No DAC weights found: using a RANDOMLY INITIALISED DAC encoder (seed {seed}). "
+        "Its latents are NOT the paper's pretrained DAC features. " + weights_help(False),
+        stacklevel=3,
+    )
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # dac's weight_norm / jit deprecations
+        torch.manual_seed(seed)
+        return dac.DAC()
+
+
+def _fix(where: str) -> str:
+    found = f"found through {where}; " if where else ""
+    return found + weights_help(random_hint=False)
+
+
+def _unreadable(path: Path) -> str:
+    """What a file that ``torch.load`` refuses holds, in a few words (no torch advice)."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError as e:
+        return f"cannot be read ({e.strerror or e})"
+    if size == 0:
+        return "is empty, not a PyTorch weights file"
+    if head.startswith(b"PK"):
+        kind = "a damaged or truncated zip archive"
+    elif b"\0" not in head and all(32 <= c < 127 or c in b"\t\r\n" for c in head):
+        kind = "a text file"
+    else:
+        kind = "unrecognised bytes"
+    return f"is not a PyTorch weights file ({kind}, {size} bytes: torch.load cannot read it)"
+
+
+def load_dac_weights(path: str | os.PathLike, where: str = ""):
+    """Load a DAC 44.1 kHz / 8 kbps weights file, checking every key and shape.
+
+    The file is dac's (audiotools') plain format ``{"state_dict": ..., "metadata": ...}``
+    as written by ``model.save(path, package=False)``.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The weights file.
+    where : str, optional
+        Where it was named (``features.dac_weights``, ...): said in errors.
+
+    Raises
+    ------
+    WeightsError
+        Not loadable, not that format, or missing / unexpected keys or wrong shapes.
+    """
+    path = Path(path)
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises many types for a bad file
+        raise WeightsError(path, _unreadable(path), _fix(where)) from e
+    if not isinstance(blob, dict) or not isinstance(blob.get("state_dict"), dict):
+        keys = sorted(map(str, blob))[:5] if isinstance(blob, dict) else type(blob).__name__
+        raise WeightsError(
+            path,
+            f'holds {keys}, not dac\'s format {{"state_dict": ..., "metadata": ...}}',
+            _fix(where),
+        )
+    state = blob["state_dict"]
+    check_state_dict(state, _dac_shapes(), path, where)
+    dac = import_dac()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # dac's deprecation warnings (weight_norm, jit)
+        model = dac.DAC()
+    model.load_state_dict(state, strict=True)
+    model.metadata = blob.get("metadata", {})
+    return model
+
+
+@functools.lru_cache(maxsize=1)
+def _dac_shapes() -> dict[str, torch.Tensor]:
+    """State dict of ``dac.DAC()`` on the meta device: names and shapes, no memory."""
+    dac = import_dac()
+    with warnings.catch_warnings(), torch.device("meta"):
+        warnings.simplefilter("ignore")
+        return dac.DAC().state_dict()
+
+
+def check_state_dict(
+    state: dict[str, torch.Tensor],
+    expected: dict[str, torch.Tensor],
+    path: str | os.PathLike,
+    where: str = "",
+) -> None:
+    """Raise :class:`WeightsError` naming missing/unexpected keys and shape mismatches."""
+    not_tensors = sorted(str(k) for k, v in state.items() if not isinstance(v, torch.Tensor))
+    if not_tensors:
+        raise WeightsError(
+            path,
+            f"not DAC 44.1 kHz 8 kbps weights: {len(not_tensors)} state_dict entries are not "
+            f"tensors {not_tensors[:5]}",
+            _fix(where),
+        )
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    shapes = [
+        f"{k}: {tuple(state[k].shape)} (expected {tuple(expected[k].shape)})"
+        for k in sorted(set(state) & set(expected))
+        if tuple(state[k].shape) != tuple(expected[k].shape)
+    ]
+    if missing or unexpected or shapes:
+        parts = [
+            f"{len(shapes)} wrong shape(s) {shapes[:5]}" if shapes else "",
+            f"{len(missing)} missing key(s) {missing[:5]}" if missing else "",
+            f"{len(unexpected)} unexpected key(s) {unexpected[:5]}" if unexpected else "",
+        ]
+        raise WeightsError(
+            path,
+            "not DAC 44.1 kHz 8 kbps weights: " + ", ".join(p for p in parts if p),
+            _fix(where),
+        )

@@ -1,0 +1,110 @@
+"""Measured figures of book builds: results files with their profile, commit, machine, date.
+
+A chapter states a figure of another build (the ``full`` profile's MDDs and build time,
+measured on another day) only by reading it from a results file, never as typed text.
+The files live in the source repository's ``benchmarks/results/`` (``book-<profile>.json``,
+rendered into ``benchmarks/README.md`` by ``benchmarks/readme.py``); an installed mvlib
+without the repository has none, and the chapters say so.
+
+A book-build file holds::
+
+    what        "book build from an empty cache (benchmarks/book.py)"
+    profile     params profile built
+    commit      git commit measured
+    date        day measured (ISO), and date_source: how that day is known
+    machine     {"cpu", "cores", ...}
+    wall_s      wall time of the whole build; chapters: {chapter: seconds}
+    procedure   the statistical procedure the table figures were computed with
+    design      the profile's design in words (units × test clips, trainings)
+    tables      {"table1": {"mdd": {"source", "sensor"}}, "table2": ...}
+    kept_from   {"commit", "date", "fields"}: fields kept from an earlier measurement when
+                ``benchmarks/book.py`` re-measured the build's times (their own provenance)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mvlib.core.errors import MvlibError
+from mvlib.core.resources import checkout_root
+
+__all__ = ["RESULTS_DIR", "REQUIRED", "BuildResult", "book_results_file", "load_build"]
+
+#: benchmarks/results/ of the source repository (absent from an installed package)
+RESULTS_DIR = (checkout_root() or Path(__file__).resolve().parents[2]) / "benchmarks" / "results"
+#: what every results file must say about where its figures come from
+REQUIRED = ("what", "commit", "date", "machine")
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """One measured book build (see the module docstring for the file's fields)."""
+
+    path: Path
+    profile: str
+    commit: str
+    date: str
+    machine: dict
+    wall_s: float
+    chapters: dict = field(default_factory=dict)
+    procedure: str = ""
+    design: str = ""
+    tables: dict = field(default_factory=dict)
+    kept_from: dict = field(default_factory=dict)
+
+    def provenance_of(self, name: str) -> tuple[str, str]:
+        """(commit, date) that measured field ``name``: the file's own, or ``kept_from``'s."""
+        if name in (self.kept_from.get("fields") or ()):
+            return str(self.kept_from.get("commit")), str(self.kept_from.get("date"))
+        return self.commit, self.date
+
+    def machine_text(self) -> str:
+        """The machine in words: ``AMD EPYC (Zen 3), 2 cores``."""
+        m = self.machine
+        cores = f", {m['cores']} cores" if m.get("cores") else ""
+        return f"{m.get('cpu', 'unknown CPU')}{cores}"
+
+    def mdd(self, table: str, task: str) -> float | None:
+        """The table's minimum detectable difference on a task, as measured (None: absent)."""
+        v = (self.tables.get(table) or {}).get("mdd", {}).get(task)
+        return None if v is None else float(v)
+
+
+def book_results_file(profile: str, folder: Path | None = None) -> Path:
+    """``benchmarks/results/book-<profile>.json`` (or in ``folder``)."""
+    return Path(folder or RESULTS_DIR) / f"book-{profile}.json"
+
+
+def load_build(path) -> BuildResult | None:
+    """A measured book build from its results file; None when the file does not exist.
+
+    Raises :class:`MvlibError` when the file exists but lacks its provenance (profile,
+    commit, machine, date) or the build time.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        d = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise MvlibError(path, f"not valid JSON ({e.msg}, line {e.lineno})", "fix the file") from e
+    missing = [k for k in (*REQUIRED, "profile", "wall_s") if k not in d]
+    if missing:
+        raise MvlibError(
+            path, f"results file lacks {', '.join(missing)}", "add them (see mvlib.report.measured)"
+        )
+    return BuildResult(
+        path=path,
+        profile=str(d["profile"]),
+        commit=str(d["commit"]),
+        date=str(d["date"]),
+        machine=dict(d["machine"]),
+        wall_s=float(d["wall_s"]),
+        chapters=dict(d.get("chapters") or {}),
+        procedure=str(d.get("procedure", "")),
+        design=str(d.get("design", "")),
+        tables=dict(d.get("tables") or {}),
+        kept_from=dict(d.get("kept_from") or {}),
+    )

@@ -1,0 +1,166 @@
+"""The chapters' sentences that carry numbers, generated from the results they describe.
+
+A chapter never types a figure: each function here builds a Markdown paragraph from the
+current build's tables or from a measured build's results file
+(:mod:`mvlib.report.measured`), and the chapter displays it (``display(Markdown(...))``).
+A rebuild on another machine or profile therefore states its own numbers, and a figure of
+another build names its profile, commit, machine, date and statistical procedure.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mvlib.report.comparison import Table, p_text
+from mvlib.report.measured import BuildResult
+from mvlib.report.reference import PAPER_TABLE1
+from mvlib.report.results import TASKS
+
+__all__ = [
+    "choice_firmness",
+    "power_of_design",
+    "measured_build",
+    "label_efficiency_summary",
+    "paper_gaps",
+]
+
+
+def paper_gaps() -> list[float]:
+    """The paper's own Table 1 gaps between its best multi-view row and the single-view
+    and frontend-only rows, on both tasks (what this book would need to resolve)."""
+    best = PAPER_TABLE1["multiview (best)"]
+    return [
+        abs(best[i] - PAPER_TABLE1[row][i])
+        for row in ("singleview AE", "frontend only")
+        for i in range(2)
+    ]
+
+
+def choice_firmness(validation: pd.DataFrame, best: str | None) -> str:
+    """How clear the choice on validation is, from the "P(best)" column of the table."""
+    if best is None or "P(best)" not in validation or validation.empty:
+        return "No multi-view configuration was measured, so none was chosen."
+    p = validation["P(best)"].sort_values(ascending=False)
+    runner = p.drop(best, errors="ignore")
+    text = (
+        f"The choice, **{best}**, is the best on validation in {p.get(best, 0.0):.0%} of the "
+        "bootstrap replicates"
+    )
+    if len(runner) and runner.iloc[0] > 0:
+        text += f"; the runner-up, {runner.index[0]}, in {runner.iloc[0]:.0%}"
+    if p.get(best, 0.0) >= 0.9:
+        verdict = "The choice is clear."
+    elif p.get(best, 0.0) >= 0.5:
+        verdict = "The choice is likely but not firm: another build may pick another row."
+    else:
+        verdict = "The choice is close to a coin toss: another build may well pick another row."
+    return f"{text}. {verdict}"
+
+
+def _mdd_range(t: Table, task: str) -> str:
+    v = t.mdd.get(task)
+    if not v:
+        return "not measured"
+    return f"median {v['median']:.3f} (range {v['min']:.3f}–{v['max']:.3f})"
+
+
+def power_of_design(t1: Table, t2: Table, profile: str) -> str:
+    """What this build's design can resolve: each table's per-row MDDs, against the paper's gaps."""
+    c = pd.concat([t1.comparisons, t2.comparisons]) if len(t1.comparisons) else t2.comparisons
+    if c.empty:
+        return "No comparison was measured in this build."
+    units, clips = int(c["n_seeds"].max()), int(c["n_clips"].max())
+    med = float(np.median(c["mdd"]))
+    gaps = paper_gaps()
+    resolvable = sum(g >= med for g in gaps)
+    lines = [
+        f"On this build (profile `{profile}`: {units} units × {clips} test clips), the "
+        f"per-row minimum detectable difference of Table 1 is {_mdd_range(t1, 'source')} on "
+        f"source and {_mdd_range(t1, 'sensor')} on sensor; of Table 2, "
+        f"{_mdd_range(t2, 'source')} and {_mdd_range(t2, 'sensor')}. The paper's own Table 1 "
+        f"gaps between its best multi-view row and the single-view and frontend-only rows "
+        f"are {min(gaps):.3f}–{max(gaps):.3f}: {resolvable} of those {len(gaps)} are at least "
+        f"this build's median MDD ({med:.3f})."
+    ]
+    few = int((~c["resolvable"].astype(bool)).sum()) if "resolvable" in c else 0
+    if few:
+        lines.append(
+            f"{few} of the {len(c)} comparisons have too few units for any verdict: more "
+            "seeds (or split seeds) would change that, more test clips would not."
+        )
+    units_larger = int((c["se_units"] > c["se_clips"]).sum())
+    lines.append(
+        f"In {units_larger} of the {len(c)} comparisons the units' part of the SE is the "
+        "larger one."
+    )
+    return " ".join(lines)
+
+
+def measured_build(build: BuildResult | None, profile: str = "full") -> str:
+    """A measured build of another profile in words, from its results file."""
+    if build is None:
+        return (
+            f"No measured build of the `{profile}` profile is available here (its results "
+            f"file, `benchmarks/results/book-{profile}.json`, is part of the source "
+            f"repository). Measure one with `python benchmarks/book.py --profile {profile}`."
+        )
+    t1 = [build.mdd("table1", t) for t in TASKS]
+    t2 = [build.mdd("table2", t) for t in TASKS]
+
+    def pair(v):
+        return " / ".join("—" if x is None else f"{x:.3f}" for x in v)
+
+    text = (
+        f"A larger design, `params/{build.profile}.yml` ({build.design}), was measured by "
+        f"`python benchmarks/book.py --profile {build.profile}` from an empty cache on "
+        f"{build.machine_text()} at commit `{build.commit}` ({build.date}): "
+        f"{build.wall_s / 60:.1f} min for the whole book."
+    )
+    commit, date = build.provenance_of("tables")
+    when = "" if commit == build.commit else f" (measured at commit `{commit}`, {date})"
+    text += (
+        f" Its minimum detectable differences{when} are {pair(t1)} (source / sensor) for "
+        f"Table 1 and {pair(t2)} for Table 2."
+    )
+    if build.procedure:
+        text += (
+            f" Those figures were computed with an earlier statistical procedure "
+            f"({build.procedure}: one MDD per table from its largest SE, normal quantiles, "
+            f"test clips resampled as independent), so they are not the per-row MDDs above; "
+            f"the file `{build.path.name}` records them as measured."
+        )
+    return text + f" Build it with `MVLIB_PROFILE={build.profile} make book`."
+
+
+def label_efficiency_summary(
+    scores: pd.DataFrame, comparisons: pd.DataFrame, reference: str
+) -> str:
+    """Chapter 6's reading: per task, at the fewest and at all labels, who is ahead of the
+    multi-view encoder, with the paired test's verdict (Holm)."""
+    if scores.empty:
+        return "No label-efficiency scores were measured."
+    lines = []
+    lo, hi = scores["fraction"].min(), scores["fraction"].max()
+    for task, metric in TASKS.items():
+        s = scores[scores["task"] == task]
+        if s.empty:
+            continue
+        parts = []
+        for f in (lo, hi):
+            at = s[s["fraction"] == f]
+            top = at.loc[at["estimate"].idxmax()]
+            n = at["n_train"].mean()
+            c = comparisons[(comparisons["task"] == task) & (comparisons["fraction"] == f)]
+            tests = "; ".join(
+                f"{r['encoder']} − {reference}: {r['estimate']:+.3f} "
+                f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}], Holm p {p_text(r['p_holm'])}"
+                + ("" if r["significant"] else ", not resolved")
+                for r in c.to_dict("records")
+            )
+            parts.append(
+                f"with {f:.0%} of the labels (≈{n:.0f} clips) the highest {metric} is "
+                f"{top['encoder']}'s, {top['estimate']:.3f}" + (f" ({tests})" if tests else "")
+            )
+        lines.append(f"* **{task}**: " + "; ".join(parts) + ".")
+    return "\n".join(lines)

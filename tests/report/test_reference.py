@@ -1,0 +1,34 @@
+"""The paper's reference numbers have one home, and the report layer imports downward only."""
+
+import ast
+from pathlib import Path
+
+from mvlib import sweep
+from mvlib.report import figure2, reference, tables
+
+REPORT = Path(__file__).resolve().parents[2] / "mvlib" / "report"
+
+
+def test_paper_numbers_live_in_reference_and_are_the_same_objects_everywhere():
+    assert sweep.PAPER_TABLE1 is reference.PAPER_TABLE1
+    assert sweep.PAPER_TABLE2 is reference.PAPER_TABLE2
+    assert figure2.PAPER_TABLE2 is reference.PAPER_TABLE2 is tables.PAPER_TABLE2
+    assert reference.PAPER_TABLE1["multiview (best)"] == (0.633, 0.735)
+    assert set(reference.PAPER_TABLE1) == set(tables.table1_rows("x"))
+    assert set(reference.PAPER_TABLE2) <= set(tables.table2_rows())
+    assert "2510.02500" in reference.PAPER
+
+
+def test_report_imports_mvlib_at_module_top_and_never_a_higher_layer():
+    for f in sorted(REPORT.glob("*.py")):
+        tree = ast.parse(f.read_text())
+        top = set(id(n) for n in tree.body)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mvlib"):
+                assert id(node) in top, f"{f.name}:{node.lineno}: function-level mvlib import"
+                assert not node.module.startswith(
+                    ("mvlib.sweep", "mvlib.workflow", "mvlib.cli", "mvlib.compare")
+                ), f"{f.name}:{node.lineno}: report imports {node.module}"
+                names = {a.name for a in node.names}
+                assert node.module != "mvlib" or not names & {"sweep", "workflow", "cli"}, f.name
+        assert len(f.read_text().splitlines()) <= 600, f"{f.name} is over 600 lines"

@@ -1,0 +1,129 @@
+"""``mvlib compare``: the paired table of a user's runs, and its refusals, through the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mvlib
+from mvlib import cli
+from mvlib.compare import compare_runs, find_runs
+
+#: the CI profile, shrunk to a few seconds of training and probing per run
+TINY = [
+    "--profile",
+    "ci",
+    "--set",
+    "synth.n_sensors=6",
+    "--set",
+    "synth.clips_per_sensor=4",
+    "--set",
+    "synth.duration_s=1.0",
+    "--set",
+    "train.epochs=1",
+    "--set",
+    "split.n_pairs=[32,8,8]",
+    "--set",
+    "split.sensor_fractions=[0.5,0.17,0.33]",
+    "--set",
+    "probe.epochs=3",
+    "-q",
+]
+
+
+def _train_and_probe(run, *extra):
+    assert cli.main(["train", "--run-dir", str(run), *TINY, *extra]) == 0
+    assert cli.main(["probe", str(run), "-q"]) == 0
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Two objectives on the same data (rec, cos−) and rec on another synthetic set."""
+    root = tmp_path_factory.mktemp("compare")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MVLIB_CACHE", str(root / "cache"))
+    try:
+        _train_and_probe(root / "rec")
+        _train_and_probe(root / "cosm", "--set", "objective.objective=cos_minus")
+        _train_and_probe(root / "other", "--set", "synth.seed=1")
+    finally:
+        mp.undo()
+    return root
+
+
+def test_compare_two_ci_runs_prints_and_writes_the_paired_table(runs, tmp_path, capsys):
+    out = tmp_path / "table.csv"
+    argv = ["compare", str(runs / "rec"), str(runs / "cosm"), "--reference", "multiview rec"]
+    assert cli.main([*argv, "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "multiview rec" in text and "multiview cos_minus sample" in text
+    assert "reference" in text and "MDD" in text
+    csv = pd.read_csv(out)
+    assert list(csv["configuration"]) == ["multiview rec", "multiview cos_minus sample"]
+    # the CSV's numbers are the runs' own: each row's score is its run's test score
+    res = json.loads((runs / "cosm" / "results.json").read_text())["summary"]
+    row = csv[csv["configuration"] == "multiview cos_minus sample"].iloc[0]
+    assert row["sensor_accuracy"] == pytest.approx(res["sensor_accuracy"], abs=1e-9)
+    assert row["source_jaccard"] == pytest.approx(res["source_jaccard"], abs=1e-9)
+    # the paired Δ is row − reference on the same clips
+    ref = json.loads((runs / "rec" / "results.json").read_text())["summary"]
+    want = res["sensor_accuracy"] - ref["sensor_accuracy"]
+    assert row["delta_sensor_estimate"] == pytest.approx(want, abs=1e-9)
+    # one unit (seed) per configuration: no verdict can rest on it
+    assert not bool(row["delta_sensor_resolvable"])
+    # the file is only replaced when asked
+    assert cli.main([*argv, "--out", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    # nothing written without --out; the reference may be given as a run folder
+    table = compare_runs([runs / "rec", runs / "cosm"], str(runs / "cosm"))
+    assert table.reference == "multiview cos_minus sample"
+    assert mvlib.compare_runs is compare_runs  # the public name
+
+
+def test_compare_refuses_runs_of_another_dataset_in_one_line(runs, capsys):
+    argv = ["compare", str(runs / "rec"), str(runs / "other"), "--reference", "multiview rec"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("mvlib: error: ")
+    assert str(runs / "other") in err and "other data" in err
+
+
+def test_compare_refuses_another_test_partition(runs, tmp_path, capsys):
+    # a copy of the cos− run probed on one test clip fewer (its hash updated, so that only
+    # the partition differs)
+    moved = tmp_path / "cosm-fewer"
+    shutil.copytree(runs / "cosm", moved)
+    res = json.loads((moved / "results.json").read_text())
+    with np.load(moved / res["predictions"]["file"]) as z:
+        arrays = {k: z[k] for k in z.files}
+    keep = slice(1, None)
+    for k in list(arrays):
+        if k.endswith(".test") or ".test." in k:
+            arrays[k] = arrays[k][keep]
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    (moved / res["predictions"]["file"]).write_bytes(buf.getvalue())
+    res["predictions"]["sha256"] = hashlib.sha256(buf.getvalue()).hexdigest()
+    (moved / "results.json").write_text(json.dumps(res))
+    argv = ["compare", str(runs / "rec"), str(moved), "--reference", "multiview rec"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "another test partition" in err and str(moved) in err
+
+
+def test_compare_names_unknown_references_and_non_runs(runs, tmp_path, capsys):
+    argv = ["compare", str(runs / "rec"), str(runs / "cosm"), "--reference", "nope"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "is not one of the configurations compared" in err and "multiview rec" in err
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["compare", str(tmp_path / "empty"), "--reference", "x"]) == 2
+    assert "is not a probed run" in capsys.readouterr().err
+    # a folder of runs is searched
+    assert len(find_runs([runs])) == 3
