@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -127,3 +128,26 @@ def test_compare_names_unknown_references_and_non_runs(runs, tmp_path, capsys):
     assert "is not a probed run" in capsys.readouterr().err
     # a folder of runs is searched
     assert len(find_runs([runs])) == 3
+
+
+PLUGIN = Path(__file__).resolve().parent / "fixtures" / "plugins" / "shared_l1.py"
+
+
+def test_a_users_objective_from_outside_mvlib_trains_and_is_compared_with_rec(
+    runs, tmp_path, capsys, monkeypatch
+):
+    # book/extending.md's worked example: the objective lives in the user's own file
+    monkeypatch.setenv("MVLIB_CACHE", str(runs / "cache"))
+    run = tmp_path / "shared_l1"
+    plugin = ["--set", f"plugins=[{PLUGIN}]", "--set", "objective.objective=shared_l1"]
+    _train_and_probe(run, *plugin)
+    capsys.readouterr()
+    out = tmp_path / "table.csv"
+    argv = ["compare", str(runs / "rec"), str(run), "--reference", "multiview rec"]
+    assert cli.main([*argv, "--out", str(out)]) == 0
+    assert "shared_l1" in capsys.readouterr().out
+    csv = pd.read_csv(out)
+    assert any("shared_l1" in c for c in csv["configuration"])
+    res = json.loads((run / "results.json").read_text())["summary"]
+    row = csv[csv["configuration"].str.contains("shared_l1")].iloc[0]
+    assert row["sensor_accuracy"] == pytest.approx(res["sensor_accuracy"], abs=1e-9)

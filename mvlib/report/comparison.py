@@ -330,7 +330,10 @@ def _notes(comp: pd.DataFrame, reference: str, n_boot: int, alpha: float, method
         f"{m} comparisons. Verdict: *better* or *worse* than {reference} where the "
         f"corrected p < {alpha:g}, *not resolved* otherwise, *too few units* where the "
         f"seeds cannot carry a verdict. MDD: the true difference the row's design detects "
-        f"with {POWER:.0%} power at Holm's strictest level α/{m} = {alpha / m:.4f}."
+        f"with {POWER:.0%} power at Holm's strictest level α/{max(m, 1)} = "
+        f"{alpha / max(m, 1):.4f}"
+        + ("" if m else " (no comparison has a defined p: every Δ has zero spread)")
+        + "."
     ]
     for task, label in TASKS.items():
         c = comp[comp["task"] == task]
