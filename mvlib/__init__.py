@@ -26,8 +26,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from mvlib._version import __version__
 from mvlib.core.errors import MvlibError
+from mvlib.core.version import __version__
 
 if TYPE_CHECKING:  # what the names are, for readers and type checkers (import-linter too)
     from mvlib.api import (

@@ -16,10 +16,10 @@ from pathlib import Path
 import yaml
 
 from mvlib import sweep
-from mvlib._version import __version__
 from mvlib.compare import compare_runs, format_table
 from mvlib.core.config import to_dict
 from mvlib.core.errors import EXIT_CODE, MvlibError, format_error, from_os_error
+from mvlib.core.version import __version__
 from mvlib.data import sonyc, synth
 from mvlib.data.dataset import dataset_root, ensure_dataset
 from mvlib.data.labels import describe, write_labels

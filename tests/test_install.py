@@ -33,7 +33,7 @@ pytestmark = pytest.mark.slow
 
 def _version() -> str:
     ns: dict = {}
-    exec((ROOT / "mvlib" / "_version.py").read_text(), ns)
+    exec((ROOT / "mvlib" / "core" / "version.py").read_text(), ns)
     return ns["__version__"]
 
 

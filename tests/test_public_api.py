@@ -58,11 +58,11 @@ def test_each_name_has_a_docstring_with_an_example(name):
 
 def test_version_is_single_sourced():
     ns: dict = {}
-    exec((ROOT / "mvlib" / "_version.py").read_text(), ns)
+    exec((ROOT / "mvlib" / "core" / "version.py").read_text(), ns)
     assert mvlib.__version__ == ns["__version__"]
     assert re.fullmatch(r"\d+\.\d+\.\d+", mvlib.__version__)
     pyproject = (ROOT / "pyproject.toml").read_text()
-    assert 'dynamic = ["version"]' in pyproject and "mvlib._version.__version__" in pyproject
+    assert 'dynamic = ["version"]' in pyproject and "mvlib.core.version.__version__" in pyproject
     citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
     assert str(citation["version"]) == mvlib.__version__
 

@@ -33,9 +33,9 @@ import pandas as pd
 import torch
 from tqdm import tqdm  # text bars on stderr: widget bars would freeze at 0% in the built book
 
-from mvlib._version import __version__
 from mvlib.core.cache import cache_dir
 from mvlib.core.config import FeatureConfig, to_dict
+from mvlib.core.version import __version__
 from mvlib.frontend.audio import BadAudioError, load_audio, mono_downmix
 from mvlib.frontend.choice import make_frontend
 from mvlib.frontend.interface import Frontend

@@ -32,13 +32,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from mvlib._version import __version__
 from mvlib.core import config as cfgmod
 from mvlib.core.cache import atomic_write_bytes, atomic_write_text, cache_dir
 from mvlib.core.config import Config
 from mvlib.core.errors import MvlibError
 from mvlib.core.resources import checkout_root
 from mvlib.core.runconfig import RUN_CONFIG, RunConfigMismatch, describe, diff, load_resolved
+from mvlib.core.version import __version__
 from mvlib.frontend.store import LatentStore
 from mvlib.ml import distributed as ddp
 from mvlib.ml.model import build_model

@@ -202,24 +202,6 @@ def plot_reconstruction(x: np.ndarray, x_hat: np.ndarray, title: str = ""):
     return fig
 
 
-def plot_probe_bars(table: pd.DataFrame, chance: dict[str, float], title: str = ""):
-    """Grouped bars of probe scores per feature set and task, with chance marked."""
-    import matplotlib.pyplot as plt
-
-    tasks = list(table.columns)
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3), squeeze=False)
-    for ax, task in zip(axes[0], tasks, strict=True):
-        ax.bar(table.index.astype(str), table[task], color="tab:green")
-        if task in chance:
-            ax.axhline(chance[task], color="red", ls="--", label="chance")
-            ax.legend()
-        ax.set_ylim(0, 1)
-        ax.set_title(task, fontsize=9)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
 def clip_titles(rows: pd.DataFrame) -> list[str]:
     """``clip · sensor · sources`` of each row of a clip table."""
     names = coarse_names()
