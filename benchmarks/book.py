@@ -47,6 +47,8 @@ EXECUTED = re.compile(r"([^\s/]+)\.ipynb: Executed notebook in ([0-9.]+) seconds
 
 sys.path.insert(0, str(ROOT / "tests"))
 import browser_book  # noqa: E402  (tests/browser_book.py: the browser checks of a built book)
+import provenance  # noqa: E402  (benchmarks/provenance.py)
+from provenance import commit  # noqa: E402, F401
 
 
 def chapters() -> list[str]:
@@ -65,42 +67,8 @@ def parse_log(text: str) -> dict[str, float]:
 
 
 def machine() -> dict:
-    """What the figures were measured on: CPU model, cores, memory, load."""
-    cpu = "unknown"
-    mem = 0
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(
-                (ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu
-            )
-        with open("/proc/meminfo") as f:
-            mem = next((int(ln.split()[1]) * 1024 for ln in f if ln.startswith("MemTotal:")), 0)
-    except OSError:  # not Linux: the model stays unknown
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "gpu": None,  # the book runs on the CPU
-        "ram_bytes": mem,
-        "load_avg_1min": os.getloadavg()[0],
-        "python": sys.version.split()[0],
-    }
-
-
-def commit() -> str:
-    """The checkout's commit, ``+dirty`` when files differ from it."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    except OSError:  # no git: not a checkout
-        return "unknown"
-    return (head or "unknown") + ("+dirty" if dirty else "")
+    """What the figures were measured on (the book runs on the CPU)."""
+    return provenance.machine()
 
 
 def build_jupyter_book(env: dict, log_path: Path, out_dir: Path) -> tuple[dict, float]:

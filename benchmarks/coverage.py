@@ -26,15 +26,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
-import subprocess
 import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
+import provenance  # benchmarks/provenance.py: a script beside this one
 from scipy import stats
 
 from mvlib.core.cache import atomic_write_json
@@ -86,21 +84,6 @@ def two_stage(n_boot: int):
         return replace(res, se=se, ci_low=est - q * se, ci_high=est + q * se, p=p, df=df)
 
     return proc
-
-
-def _commit() -> str | None:
-    try:
-        sha = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        return (sha + ("+dirty" if dirty else "")) or None
-    except OSError:
-        return None
 
 
 def main(argv=None) -> int:
@@ -173,10 +156,9 @@ def main(argv=None) -> int:
             "after": "sensors as clusters, bias-corrected parts, Student t, Satterthwaite df",
         },
         "rows": rows,
-        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs "
-        f"{platform.python_implementation()} {platform.python_version()}",
+        "machine": provenance.machine(),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "commit": _commit(),
+        "commit": provenance.commit(),
         "wall_s": round(wall, 1),
         "command": "python benchmarks/coverage.py " + " ".join(argv or sys.argv[1:]),
     }

@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import platform
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import provenance  # benchmarks/provenance.py: a script beside this one
 import torch
 
 from mvlib import scale
@@ -53,30 +53,14 @@ RESULTS = Path(__file__).resolve().parent / "results" / "scale.json"
 
 
 def machine() -> dict:
-    """What the figures were measured on."""
-    cpu = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem = 0
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                mem = int(line.split()[1]) * 1024
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "load_avg_1min": os.getloadavg()[0],
-        "ram_bytes": mem,
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "python": platform.python_version(),
-        "torch": str(torch.__version__),
-        "numpy": np.__version__,
-        "platform": platform.platform(),
-        "torch_threads": torch.get_num_threads(),
-    }
+    """What the figures were measured on (benchmarks/provenance.py, plus torch's view)."""
+    return provenance.machine(
+        gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        torch=str(torch.__version__),
+        numpy=np.__version__,
+        platform=platform.platform(),
+        torch_threads=torch.get_num_threads(),
+    )
 
 
 def logmel_extraction(cfg, n_clips: int, tmp: Path) -> dict:
@@ -169,6 +153,7 @@ def main() -> None:
         "profile": cfg.profile,
         "args": vars(args),
         "machine": machine(),
+        "commit": provenance.commit(),
     }
     t0 = time.perf_counter()
     clips = scale.clip_table(cfg.synth)

@@ -354,16 +354,19 @@ def run_sweep(
 
     bar = tqdm(total=len(jobs), desc="sweep", disable=not progress, unit="run")
     # runs that another process holds are passed over, and waited for after the others
-    # (then reused): concurrent sweeps on one cache share the work instead of queueing
-    for wait in (False, True):
-        busy = []
-        for st, job in _execute_all(executor, jobs, wait, workers):
-            if st.get("status") == BUSY:
-                busy.append(job)
-                continue
-            status.append(finish(st, job[1], job[4]))
-            bar.update()
-        jobs = busy
+    # (then reused): concurrent sweeps on one cache share the work instead of queueing.
+    # The wait is in this process (no worker pool to start for runs others are writing);
+    # a run whose holder died meanwhile is taken over and trained here.
+    busy = []
+    for st, job in _execute_all(executor, jobs, False, workers):
+        if st.get("status") == BUSY:
+            busy.append(job)
+            continue
+        status.append(finish(st, job[1], job[4]))
+        bar.update()
+    for st, job in _execute_all(executor, busy, True, 1):
+        status.append(finish(st, job[1], job[4]))
+        bar.update()
     bar.close()
     df = pd.DataFrame(status)
     failed = df[df["status"] == "failed"] if len(df) else df
@@ -416,20 +419,31 @@ def frontend_results(cfg: Config, seeds=None, progress: bool = True) -> list[Pat
 
     Cached results are reused only when the config they saved is this one.
     """
-    out = []
-    for sp in split_seeds_of(cfg):
-        for s in seeds if seeds is not None else cfg.sweep.seeds:
-            c = frontend_config(cfg, s, sp)
-            d = frontend_dir(cfg, s, sp)
-            f = d / RESULTS_FILE
-            with run_lock(d, wait=True):  # one writer; concurrent sweeps reuse its results
-                if not (
-                    f.exists() and json.loads(f.read_text()).get("config") == cfgmod.to_dict(c)
-                ):
-                    prep = _prepared(c)  # the clips and store it probes
-                    probe_frontend(c, d, prep.clips, prep.store, progress=progress)
-            out.append(d)
-    return out
+    todo = [
+        (frontend_config(cfg, s, sp), frontend_dir(cfg, s, sp))
+        for sp in split_seeds_of(cfg)
+        for s in (seeds if seeds is not None else cfg.sweep.seeds)
+    ]
+    # one writer per baseline; one that another sweep is probing is passed over and
+    # waited for at the end (then its results are reused), as run_sweep does with runs
+    busy = []
+    for c, d in todo:
+        try:
+            _probe_frontend_once(c, d, wait=False, progress=progress)
+        except RunBusyError:
+            busy.append((c, d))
+    for c, d in busy:
+        _probe_frontend_once(c, d, wait=True, progress=progress)
+    return [d for _c, d in todo]
+
+
+def _probe_frontend_once(c: Config, d: Path, wait: bool, progress: bool) -> None:
+    """Probe the frontend-only baseline ``c`` into ``d`` unless it holds ``c``'s results."""
+    f = d / RESULTS_FILE
+    with run_lock(d, wait=wait):
+        if not (f.exists() and json.loads(f.read_text()).get("config") == cfgmod.to_dict(c)):
+            prep = _prepared(c)  # the clips and store it probes
+            probe_frontend(c, d, prep.clips, prep.store, progress=progress)
 
 
 def collect(cfg: Config, entries: list[Entry] | None = None, seeds=None) -> pd.DataFrame:

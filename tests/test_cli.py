@@ -1,5 +1,6 @@
 """The ``mvlib`` command line: help, synth → SONYC loader, sharded extract, train."""
 
+import os
 import subprocess
 import sys
 
@@ -93,3 +94,27 @@ def test_train_and_probe_from_the_command_line(tmp_path, monkeypatch, capsys):
     assert cli.main(["probe", str(tmp_path / "run"), "-q"]) == 0
     assert (tmp_path / "run" / "results.json").exists()
     assert '"sensor_accuracy"' in capsys.readouterr().out
+
+
+def test_a_clip_shorter_than_the_crop_prints_one_line(tmp_path):
+    """Issue 20: ``train.crop_frames`` longer than the clips ends in one line naming the
+    clips and the fix (exit 2), not a traceback; run as a user runs it, in a subprocess."""
+    env = {**os.environ, "MVLIB_CACHE": str(tmp_path / "cache")}
+    args = [*TINY, "--set", "train.epochs=1", "--set", "split.n_pairs=[32,8,8]"]
+    args += ["--set", "train.crop_frames=100000"]
+    cmd = [sys.executable, "-m", "mvlib", "train", "--run-dir", str(tmp_path / "run"), *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert [ln for ln in lines if ln.startswith("mvlib: error:")] == lines[-1:]
+    line = lines[-1]
+    assert line.startswith("mvlib: error: clip(s) ") and ".wav (" in line
+    assert "shorter than the crop of train.crop_frames=100000 frames" in line
+    # the fix names the longest crop every clip allows: the store's shortest clip
+    (store,) = (tmp_path / "cache" / "latents").glob("*/*")
+    shortest = int(LatentStore(store).frames.min())
+    assert line.endswith(
+        f"lower train.crop_frames to at most {shortest}, or drop or lengthen the clip(s)"
+    )
+    assert not (tmp_path / "run" / "done.json").exists()

@@ -10,10 +10,17 @@ fraction, its index and ``seed``, so every encoder is probed on the SAME labelle
 (the comparison between encoders is paired). The 100% point is the run's own probe (its
 ``predictions.npz``), the one Table 1 reports.
 
-Per-clip test scores are kept, so that :func:`summarise` gives each (encoder, fraction)
-a 95% CI from the bootstrap of :mod:`mvlib.evaluate.significance` over runs × subsamples (the
-"seeds" axis) and test clips, and paired differences between encoders at each fraction
-with Holm's correction. Results are cached in each run folder
+Per-clip test scores are kept, with each test clip's sensor, so that :func:`summarise`
+gives each (encoder, fraction) a 95% CI from the procedure of
+:mod:`mvlib.evaluate.significance` that Tables 1 and 2 use: the runs (seeds) are its units
+and the test clips are clustered in their sensors (the sensor of a clip is read from the
+run's ``predictions.npz``, as :func:`mvlib.report.results.clip_sensors` reads it for the
+tables). The subsamples of a run are nested in it (they share its encoder, and every
+encoder of that seed gets the same ones), so a unit's per-clip score is the mean over its
+subsamples: counting them as units of their own would take their spread for the seeds'
+and give the t-interval degrees of freedom the design does not have. Paired differences
+between encoders at each fraction are Holm-corrected, and a comparison the units cannot
+resolve is never called significant. Results are cached in each run folder
 (``label_efficiency-<key>.npz``), keyed by everything that made them.
 """
 
@@ -42,7 +49,7 @@ from mvlib.evaluate.probe import (
     prepare_heads,
 )
 from mvlib.evaluate.probe.results import provenance_cells
-from mvlib.evaluate.significance import holm, mean_bootstrap, paired_bootstrap
+from mvlib.evaluate.significance import holm_verdicts, mean_bootstrap, paired_bootstrap
 
 __all__ = [
     "FRACTIONS",
@@ -50,6 +57,8 @@ __all__ = [
     "efficiency_probes",
     "run_efficiency",
     "per_clip_scores",
+    "per_run",
+    "sensor_of_clips",
     "summarise",
     "encoder_runs",
     "run_all",
@@ -125,7 +134,8 @@ def efficiency_probes(
     Returns
     -------
     dict of ndarray
-        ``clip_id.test``; per (fraction f, subsample k): ``"{f}.{k}.{task}.score"`` per-clip
+        ``clip_id.test`` and ``sensor.test`` (each test clip's sensor, the clusters of
+        :func:`summarise`); per (fraction f, subsample k): ``"{f}.{k}.{task}.score"`` per-clip
         test scores (see :func:`mvlib.evaluate.probe.per_clip_outputs`), ``"{f}.{k}.{task}.val"``
         (selected head's validation score) and ``"{f}.{k}.n_train"``.
     """
@@ -141,7 +151,7 @@ def efficiency_probes(
     codes = np.searchsorted(classes, sen_ids)
     labels = {"source": y_src, "sensor": codes}
     va, te = part == "val", part == "test"
-    out: dict = {"clip_id.test": ids[te]}
+    out: dict = {"clip_id.test": ids[te], "sensor.test": sen_ids[te]}
     jobs = [(f, k) for f in fractions for k in range(n_subsamples if f < 1 else 1)]
     for f, k in tqdm(jobs, desc="label efficiency", disable=not progress):
         tr = subsample_train(ids, sen_ids, part, f, k, seed)
@@ -197,7 +207,8 @@ def run_efficiency(
 
     Returns
     -------
-    dict as :func:`efficiency_probes` (with the 1.0 entries from the run's own probe)
+    dict as :func:`efficiency_probes` (with the 1.0 entries from the run's own probe, and
+    ``sensor.test`` from the run's ``predictions.npz`` where it holds the sensor labels)
     """
     run_dir = Path(run_dir)
     res = json.loads((run_dir / "results.json").read_text())
@@ -207,7 +218,7 @@ def run_efficiency(
     out_file = run_dir / f"label_efficiency-{key}.npz"
     if out_file.exists():
         with np.load(out_file, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+            return _with_sensors({k: z[k] for k in z.files}, run_dir)
     cfg = cfgmod.from_dict(res["config"])
     if method == "frontend":  # the frontend-only baseline: its store, read as it is
         feats, clips, part = result_frontend_embeddings(cfg, res["provenance"], run_dir)
@@ -237,9 +248,38 @@ def run_efficiency(
         for task in tasks:
             out[f"1.0.{task}.score"] = pred[f"{feature}.{task}.test.score"][order]
             out[f"1.0.{task}.val"] = np.array(pred[f"{feature}.{task}.val.score"].mean())
+    out = _with_sensors(out, run_dir)
     buf = io.BytesIO()
     np.savez_compressed(buf, **out)
     atomic_write_bytes(out_file, buf.getvalue())
+    return out
+
+
+def _with_sensors(out: dict, run_dir: Path) -> dict:
+    """``out`` with ``sensor.test`` read as the tables read it: from ``predictions.npz``.
+
+    A file written before the sensors were kept gets them here, without refitting.
+    """
+    pred = load_predictions(run_dir)
+    if "y_sensor.test" not in pred or "sensor_classes" not in pred:
+        return out  # no sensor labels in the run's file: keep the probes' own, if any
+    names = np.asarray(pred["sensor_classes"]).astype(str)[pred["y_sensor.test"]]
+    sensor_of = dict(zip(np.asarray(pred["clip_id.test"]).astype(str), names, strict=True))
+    ids = np.asarray(out["clip_id.test"]).astype(str)
+    missing = [c for c in ids if c not in sensor_of]
+    assert not missing, f"{run_dir}: test clips {missing[:3]} are not in its predictions"
+    return {**out, "sensor.test": np.array([sensor_of[c] for c in ids])}
+
+
+def sensor_of_clips(results: dict) -> dict:
+    """clip id -> sensor of every test clip of ``results`` ({run label: dict from
+    :func:`run_efficiency`}); the clusters of :func:`summarise`. Results without
+    ``sensor.test`` add nothing."""
+    out: dict = {}
+    for res in results.values():
+        if "sensor.test" in res:
+            ids = np.asarray(res["clip_id.test"]).astype(str)
+            out.update(zip(ids, np.asarray(res["sensor.test"]).astype(str), strict=True))
     return out
 
 
@@ -259,38 +299,74 @@ def per_clip_scores(results: dict, task: str, fraction: float) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
+def per_run(scores: pd.DataFrame) -> pd.DataFrame:
+    """One row per run of :func:`per_clip_scores`: the mean over its subsamples per clip.
+
+    The run (seed) is the unit of the statistics; its subsamples are nested in it.
+    """
+    return scores.groupby(level=0, sort=False).mean()
+
+
 def summarise(
     encoders: dict,
     fractions=FRACTIONS,
     reference: str | None = None,
     n_boot: int = 2000,
     alpha: float = 0.05,
+    method: str = "cluster",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Scores per (encoder, task, fraction) with CIs, and paired differences to a reference.
+
+    The procedure is that of Tables 1 and 2 (:func:`mvlib.report.comparison.compare`):
+    :func:`mvlib.evaluate.significance.paired_bootstrap` with the test clips clustered in
+    their sensors (``sensor.test`` of the results, see :func:`sensor_of_clips`), Holm's
+    correction over all comparisons, and no verdict where the units cannot carry one.
 
     Parameters
     ----------
     encoders : {encoder label: {task: {run label: dict from run_efficiency}}}
         Per task, since an encoder may be a different run per task (supervised baselines).
     reference : encoder every other one is compared with at each fraction (paired on
-        the same runs' seeds, subsamples and test clips); None: no comparisons
+        the same runs' seeds, whose subsamples are shared, and test clips); None: no
+        comparisons
+    n_boot, alpha, method : as :func:`mvlib.evaluate.significance.paired_bootstrap`
+        ("cluster": the book's procedure; "pigeonhole": the former one, ignores sensors)
 
     Returns
     -------
     (scores, comparisons)
-        scores: encoder, task, fraction, n_train, estimate, ci_low, ci_high, units, clips.
+        scores: encoder, task, fraction, n_train, estimate, ci_low, ci_high, units (runs,
+        each the mean of its subsamples, :func:`per_run`), subsamples (all runs'), clips,
+        clusters (test sensors; 0: none known, every clip its own cluster).
         comparisons: encoder, task, fraction, estimate (encoder − reference), ci_low,
-        ci_high, p, p_holm (over all rows), significant.
+        ci_high, se, df, p, mdd, n_clusters, resolvable, note, p_holm (over all rows),
+        significant (Holm p < alpha and resolvable).
     """
-    rows, tests = [], []
+    sensor_of = {}
+    for per_task in encoders.values():
+        for res in per_task.values():
+            sensor_of.update(sensor_of_clips(res or {}))
+
+    def clusters(clips) -> np.ndarray | None:  # the sensor of every clip: the clusters
+        return np.array([sensor_of[c] for c in clips]) if sensor_of else None
+
+    rows, tests, diffs = [], [], []
     for enc, per_task in encoders.items():
         for task in PROBE_TASKS:
             res = per_task.get(task) or {}
             for f in fractions:
-                m = per_clip_scores(res, task, f)
-                if m.empty:
+                subsamples = per_clip_scores(res, task, f)
+                if subsamples.empty:
                     continue
-                est = mean_bootstrap(m.to_numpy(np.float64), n_boot, 0, alpha)
+                m = per_run(subsamples)
+                est = mean_bootstrap(
+                    m.to_numpy(np.float64),
+                    n_boot,
+                    0,
+                    alpha,
+                    clusters=clusters(m.columns),
+                    method=method,
+                )
                 n_train = [float(o[f"{f:g}.0.n_train"]) for o in res.values()]
                 rows.append(
                     {
@@ -302,45 +378,50 @@ def summarise(
                         "ci_low": max(0.0, est.ci_low),  # scores live in [0, 1]
                         "ci_high": min(1.0, est.ci_high),
                         "units": est.n_seeds,
+                        "subsamples": len(subsamples),
                         "clips": est.n_clips,
+                        "clusters": est.n_clusters,
                     }
                 )
                 if reference is None or enc == reference:
                     continue
                 ref = per_clip_scores((encoders[reference].get(task) or {}), task, f)
-                a, b = _paired(m, ref)
+                a, b, clips = _paired(m, per_run(ref) if len(ref) else ref)
                 if a is None:
                     continue
-                d = paired_bootstrap(a, b, n_boot, 0, alpha)
+                d = paired_bootstrap(
+                    a, b, n_boot, 0, alpha, clusters=clusters(clips), method=method
+                )
+                diffs.append(d)
                 tests.append(
                     {
                         "encoder": enc,
                         "task": task,
                         "fraction": f,
-                        "estimate": d.estimate,
-                        "ci_low": d.ci_low,
-                        "ci_high": d.ci_high,
-                        "p": d.p,
+                        **{k: getattr(d, k) for k in ("estimate", "ci_low", "ci_high", "se")},
+                        **{k: getattr(d, k) for k in ("df", "p", "mdd", "n_clusters")},
+                        "resolvable": d.resolvable,
+                        "note": d.note,
                     }
                 )
     comp = pd.DataFrame(tests)
     if len(comp):
-        comp["p_holm"] = holm(comp["p"].to_numpy())
-        comp["significant"] = comp["p_holm"] < alpha
+        comp["p_holm"], comp["significant"] = holm_verdicts(diffs, alpha)
     return pd.DataFrame(rows), comp
 
 
 def _paired(a: pd.DataFrame, b: pd.DataFrame):
-    """Align two per-clip frames by (run, subsample) unit and clip id; None if nothing shared."""
+    """Align two per-clip frames by unit (run) and clip id: (a, b, clip ids);
+    Nones if nothing is shared."""
     units = [u for u in a.index if u in b.index]
     clips = [c for c in a.columns if c in set(b.columns)]
     if not units or not clips:
-        return None, None
+        return None, None, None
     x = a.loc[units, clips].to_numpy(np.float64, copy=True)
     y = b.loc[units, clips].to_numpy(np.float64, copy=True)
     both = ~np.isnan(x) & ~np.isnan(y)
     x[~both] = y[~both] = math.nan
-    return x, y
+    return x, y, clips
 
 
 def encoder_runs(results: pd.DataFrame, best: str) -> dict:
@@ -383,7 +464,8 @@ def run_all(
 
 
 def with_provenance(scores: pd.DataFrame, results: pd.DataFrame, best: str) -> pd.DataFrame:
-    """``scores`` with each row's provenance (see :func:`mvlib.evaluate.probe.results.provenance_cells`)."""
+    """``scores`` with each row's provenance (see
+    :func:`mvlib.evaluate.probe.results.provenance_cells`)."""
     configs = {
         "frontend only": ["frontend only"],
         f"multiview ({best})": [best],

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mvlib.report.comparison import DASH, p_text
+from mvlib.report.comparison import DASH, p_text, verdict
 
 __all__ = ["cell", "readable", "with_ci", "label_efficiency_scores", "label_efficiency_tests"]
 
@@ -80,10 +80,10 @@ def label_efficiency_scores(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def label_efficiency_tests(comparisons: pd.DataFrame, reference: str) -> pd.DataFrame:
-    """Chapter 6's paired differences: Δ with CI, Holm p, verdict against ``reference``."""
+    """Chapter 6's paired differences: Δ with CI, Holm p, MDD, verdict against ``reference``
+    (as Tables 1 and 2 give it: "too few units" where the units cannot carry a verdict)."""
     rows = []
     for r in comparisons.to_dict("records"):
-        sig = bool(r.get("significant"))
         rows.append(
             {
                 "encoder": r["encoder"],
@@ -93,7 +93,14 @@ def label_efficiency_tests(comparisons: pd.DataFrame, reference: str) -> pd.Data
                     r["estimate"], r["ci_low"], r["ci_high"], signed=True
                 ),
                 "Holm p": p_text(r["p_holm"]),
-                "verdict": ("better" if r["estimate"] > 0 else "worse") if sig else "not resolved",
+                "MDD": cell(r.get("mdd")),
+                "verdict": verdict(
+                    {
+                        **r,
+                        "significant": bool(r.get("significant")),
+                        "resolvable": bool(r.get("resolvable", True)),
+                    }
+                ),
             }
         )
     if not rows:

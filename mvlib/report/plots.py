@@ -342,7 +342,7 @@ def plot_label_efficiency(scores: pd.DataFrame):
         fraction, n_train, estimate, ci_low, ci_high)
 
     Encoders are dodged sideways on the log fraction axis so that their 95% CIs
-    (seeds × subsamples × test clips) never overlap; ticks name the fraction and the mean
+    (seeds, each the mean of its subsamples; test clips clustered in sensors) never overlap; ticks name the fraction and the mean
     number of labelled clips.
     """
     import matplotlib.pyplot as plt

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mvlib.report.comparison import Table, p_text
+from mvlib.report.comparison import Table, p_text, verdict
 from mvlib.report.measured import BuildResult
 from mvlib.report.reference import PAPER_TABLE1
 from mvlib.report.results import TASKS
@@ -133,6 +133,11 @@ def measured_build(build: BuildResult | None, profile: str = "full") -> str:
     return text + f" Build it with `MVLIB_PROFILE={build.profile} make book`."
 
 
+def _unresolved(r: dict) -> str:
+    """The verdict of a comparison that is not significant: "not resolved" or "too few units"."""
+    return verdict({**r, "significant": False, "resolvable": bool(r.get("resolvable", True))})
+
+
 def label_efficiency_summary(
     scores: pd.DataFrame, comparisons: pd.DataFrame, reference: str
 ) -> str:
@@ -155,7 +160,7 @@ def label_efficiency_summary(
             tests = "; ".join(
                 f"{r['encoder']} − {reference}: {r['estimate']:+.3f} "
                 f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}], Holm p {p_text(r['p_holm'])}"
-                + ("" if r["significant"] else ", not resolved")
+                + ("" if r["significant"] else f", {_unresolved(r)}")
                 for r in c.to_dict("records")
             )
             parts.append(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from mvlib.core import ownedlock
 from mvlib.ml import runlock
 from mvlib.ml.runlock import RunBusyError, run_lock
 
@@ -21,7 +22,7 @@ _FORK = multiprocessing.get_context("fork")  # a child without a fresh interpret
 
 
 def _hold(run: str, started, stop) -> None:  # in a forked child: a fresh process's state
-    runlock._HELD.clear()
+    ownedlock._HELD.clear()
     with run_lock(run, wait=True):
         started.set()
         stop.wait(120)
@@ -48,7 +49,7 @@ class _Holder:
 
 
 def _try(run: str, queue) -> None:  # in a forked child: wait=False, report the outcome
-    runlock._HELD.clear()
+    ownedlock._HELD.clear()
     try:
         with run_lock(run, wait=False):
             queue.put("locked")
@@ -95,19 +96,20 @@ def test_the_lock_is_reentrant_and_passes_to_processes_its_holder_starts(tmp_pat
     with run_lock(run, wait=False):
         with run_lock(run, wait=False):  # train() inside a sweep worker's locked run
             pass
-        held = runlock._HELD[run.resolve()]
+        key = (run / runlock.LOCK_FILE).resolve()
+        held = ownedlock._HELD[key]
         assert str(run.resolve()) in os.environ[runlock.HELD_ENV]
         # a child (papermill's kernel running chapter 3 for a sweep worker) may write it
         out = subprocess.run(
             ["sh", "-c", f'echo "${runlock.HELD_ENV}"'], capture_output=True, text=True
         )
         assert str(run.resolve()) in out.stdout.strip().split(os.pathsep)
-        runlock._HELD.clear()  # as in that child: not ours, but inherited
+        ownedlock._HELD.clear()  # as in that child: not ours, but inherited
         try:
             with run_lock(run, wait=False):
                 pass
         finally:
-            runlock._HELD[run.resolve()] = held
+            ownedlock._HELD[key] = held
         # another process that did not inherit it is refused
         queue = _FORK.Queue()
         env, os.environ[runlock.HELD_ENV] = os.environ[runlock.HELD_ENV], ""
@@ -173,3 +175,14 @@ def test_probe_of_a_missing_run_folder_creates_nothing(tmp_path):
     with run_lock(run, wait=True, create=False):
         pass
     assert not run.exists()
+
+
+def test_a_holder_that_finished_normally_is_not_called_killed(tmp_path, caplog):
+    # e.g. chapter 6 reusing a frontend-only baseline that chapter 4's sweep probed and left
+    run = tmp_path / "run"
+    proc = _Holder(run)
+    proc.release()
+    with caplog.at_level(logging.WARNING, logger="mvlib.ml.runlock"):
+        with run_lock(run, wait=False):
+            pass
+    assert "killed" not in caplog.text and "taking the run over" not in caplog.text

@@ -47,3 +47,6 @@ def test_label_efficiency_frames():
     tests = frames.label_efficiency_tests(comp, "multiview")
     assert list(tests["verdict"]) == ["worse", "not resolved"]
     assert list(tests["Holm p"]) == ["0.001", "0.400"]
+    # as in Tables 1 and 2: the row's MDD, and no verdict where the units cannot carry one
+    few = frames.label_efficiency_tests(comp.assign(resolvable=[True, False], mdd=0.2), "m")
+    assert list(few["verdict"]) == ["worse", "too few units"] and set(few["MDD"]) == {"0.200"}

@@ -83,6 +83,8 @@ def test_label_efficiency_summary_names_the_leader_and_the_tests():
     )
     assert "frontend only − multiview (m): -0.100 [-0.150, -0.050], Holm p < 0.001" in text
     assert "-0.040 [-0.090, +0.010], Holm p 0.200, not resolved" in text
+    few = prose.label_efficiency_summary(scores, comp.assign(resolvable=False), "multiview (m)")
+    assert "Holm p 0.200, too few units" in few
 
 
 def test_figures_kept_from_an_earlier_measurement_name_their_own_commit(tmp_path):

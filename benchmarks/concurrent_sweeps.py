@@ -1,0 +1,98 @@
+"""Three sweeps at once on one cache against one sweep alone: do they share the work?
+
+Several sweeps on one cache (a notebook and a terminal, a Slurm array) take each run's lock
+(:mod:`mvlib.ml.runlock`) and pass over the runs another one holds, so together they should
+take about as long as one sweep doing all the work, not three times as long. Each side
+starts from an empty cache, so both include the work that must be done once (the dataset
+and the latent store), measured on its own as ``shared_s``::
+
+    python benchmarks/concurrent_sweeps.py            # ci data, 2 configurations x 2 seeds
+    python benchmarks/concurrent_sweeps.py --sweeps 4
+
+Prints the wall times side by side and their ratio, and writes
+``benchmarks/results/concurrent.json`` (profile, commit, machine, date).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import provenance  # benchmarks/provenance.py: a script beside this one
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).resolve().parent / "results"
+ONLY = ("rec", "rec + cos- sample")
+SEEDS = "0,1"
+PROFILE = "inherits: ci\ntrain:\n  epochs: 1\nprobe:\n  epochs: 5\n"
+
+
+def _cmd(*args) -> list[str]:
+    return [sys.executable, "-m", "mvlib", *map(str, args)]
+
+
+def _sweep(profile: Path) -> list[str]:
+    cmd = _cmd("sweep", "--profile", profile, "--seeds", SEEDS, "-q")
+    for name in ONLY:
+        cmd += ["--only", name]
+    return cmd
+
+
+def _timed(cmds: list[list[str]], cache: Path) -> float:
+    env = {**os.environ, "MVLIB_CACHE": str(cache)}
+    t0 = time.perf_counter()
+    procs = [
+        subprocess.Popen(c, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for c in cmds
+    ]
+    for p in procs:
+        _, err = p.communicate()
+        if p.returncode != 0:
+            sys.exit(f"benchmark: a process failed:\n{err.decode()[-2000:]}")
+    return time.perf_counter() - t0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sweeps", type=int, default=3, help="sweeps started at once")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="mvlib-concurrent-") as tmp:
+        tmp = Path(tmp)
+        profile = tmp / "tiny.yml"
+        profile.write_text(PROFILE)
+        shared = _timed([_cmd("extract", "--profile", profile, "-q")], tmp / "shared")
+        one = _timed([_sweep(profile)], tmp / "one")
+        many = _timed([_sweep(profile)] * args.sweeps, tmp / "many")
+    ratio = many / one
+    print(f"shared work alone (dataset + store, `mvlib extract`): {shared:.1f} s")
+    print(f"one sweep from an empty cache: {one:.1f} s")
+    print(f"{args.sweeps} sweeps at once from an empty cache: {many:.1f} s")
+    print(f"ratio {ratio:.2f} ({args.sweeps} together / one alone)")
+    result = {
+        "what": f"{args.sweeps} `mvlib sweep` at once on one empty cache vs one alone "
+        f"({len(ONLY)} configurations x 2 seeds, ci data, 1 epoch)",
+        "command": "python benchmarks/concurrent_sweeps.py",
+        "profile": "ci (1 epoch)",
+        "commit": provenance.commit(),
+        "date": datetime.date.today().isoformat(),
+        "machine": provenance.machine(),
+        "shared_s": round(shared, 1),
+        "one_s": round(one, 1),
+        "many_s": round(many, 1),
+        "sweeps": args.sweeps,
+        "ratio": round(ratio, 2),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "concurrent.json").write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
