@@ -20,13 +20,20 @@ Output: one line per comparison, the MDD lines, and a JSON line.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import os
 import sys
+from pathlib import Path
 
-from mvlib.core.config import load_config
+import provenance  # benchmarks/provenance.py: a script beside this one
+
+from mvlib import load_config  # the public one: `frontend: auto` resolved, as the chapters do
 from mvlib.core.errors import EXIT_CODE, MvlibError, format_error
 from mvlib.report import claims, tables
 from mvlib.sweep import collect, grid
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main(argv=None) -> int:
@@ -38,6 +45,12 @@ def main(argv=None) -> int:
         choices=("cluster", "pigeonhole"),
         default="cluster",
         help="the book's procedure (cluster, default) or the former one (pigeonhole)",
+    )
+    ap.add_argument(
+        "--write",
+        action="store_true",
+        help="record the tables' per-row MDDs (median, range) and the procedure in "
+        "benchmarks/results/book-<profile>.json, with this measurement's commit and date",
     )
     args = ap.parse_args(argv)
     cfg = load_config(args.profile)
@@ -84,7 +97,59 @@ def main(argv=None) -> int:
         print(f"  {c.verdict:18s} {c.text}")
     report["claims"] = [{"claim": c.text, "verdict": c.verdict} for c in verdicts]
     print(json.dumps(report))
+    if args.write:
+        path = write_tables(cfg.profile, report, args)
+        print(f"written: {path}", file=sys.stderr)
     return 0
+
+
+#: how each procedure is named in a results file (``procedure``)
+PROCEDURES = {
+    "cluster": "sensors as clusters, bias-corrected variance parts, Student t with "
+    "Satterthwaite df, one MDD per comparison",
+    "pigeonhole": "paired bootstrap seeds x clips, z quantiles, clips independent",
+}
+
+
+def write_tables(profile: str, report: dict, args) -> Path:
+    """Put the tables' MDDs into ``benchmarks/results/book-<profile>.json`` (temp, rename).
+
+    Written under ``tables`` (with chapter 4's claims and its multi-view row) and their own
+    provenance, ``tables_measured`` (commit, date, machine, command), since they are
+    computed from a build's runs after the build.
+    """
+    path = RESULTS / f"book-{profile}.json"
+    record = json.loads(path.read_text()) if path.is_file() else {}
+    record["tables"] = {
+        name: {
+            "mdd": {
+                task: {k: round(float(v), 4) for k, v in m.items()}
+                for task, m in report[name]["mdd"].items()
+            }
+        }
+        for name in ("table1", "table2")
+    }
+    record["best_multiview_on_validation"] = report["best_multiview_on_validation"]
+    record["claims"] = report["claims"]
+    record["procedure"] = args.method
+    record["procedure_note"] = PROCEDURES[args.method]
+    record["tables_measured"] = {
+        "commit": provenance.commit(),
+        "date": datetime.date.today().isoformat(),
+        "machine": provenance.machine(),
+        "command": f"python benchmarks/power.py --profile {profile} --method {args.method} "
+        "--write",
+    }
+    kept = record.get("kept_from") or {}
+    fields = [
+        f for f in kept.get("fields", ()) if f not in ("tables", "procedure", "procedure_note")
+    ]
+    if kept:
+        record["kept_from"] = {**kept, "fields": fields}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+    return path
 
 
 if __name__ == "__main__":

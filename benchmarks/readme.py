@@ -83,15 +83,25 @@ def _book(d: dict) -> list[str]:
         ]
     tables = d.get("tables") or {}
     if tables:
+
+        def mdd(v) -> str:  # one MDD (former procedure), or the per-row median (range)
+            if isinstance(v, dict):
+                return f"{v['median']:.3f} ({v['min']:.3f}–{v['max']:.3f})"
+            return "—" if v is None else f"{v:.4g}"
+
         lines += ["", "| table | MDD source | MDD sensor |", "|---|---|---|"]
         for name, t in tables.items():
             m = t.get("mdd", {})
-            lines.append(
-                f"| {name} | {m.get('source', float('nan')):.4g} | "
-                f"{m.get('sensor', float('nan')):.4g} |"
-            )
+            lines.append(f"| {name} | {mdd(m.get('source'))} | {mdd(m.get('sensor'))} |")
         kept = d.get("kept_from") or {}
-        if "tables" in (kept.get("fields") or ()):
+        measured = d.get("tables_measured") or {}
+        if measured:
+            lines += [
+                "",
+                f"The MDDs (per row: median, range) were computed by `{measured.get('command')}` "
+                f"at commit `{measured.get('commit')}` ({measured.get('date')}).",
+            ]
+        elif "tables" in (kept.get("fields") or ()):
             lines += [
                 "",
                 f"These MDDs were measured at commit `{kept.get('commit')}` "

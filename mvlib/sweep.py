@@ -15,11 +15,14 @@ on a rerun; a failing run is reported and the others go on. The frontend-only ba
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Iterator
+from concurrent import futures
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +31,7 @@ from tqdm import tqdm
 
 from mvlib import workflow
 from mvlib.core import config as cfgmod
+from mvlib.core import ownedlock
 from mvlib.core.cache import atomic_write_json, cache_dir
 from mvlib.core.config import Config
 from mvlib.core.errors import MvlibError, format_error
@@ -249,6 +253,9 @@ def notebook_path() -> Path:
     return book / NOTEBOOK_NAME
 
 
+#: a sweep's claim on a job, and its holder record (see :func:`claim`)
+CLAIM_FILE, CLAIM_RECORD = "run.claim", "run.claim.json"
+
 #: status of a run another process holds; :func:`run_sweep` comes back to it at the end
 BUSY = "busy"
 
@@ -376,21 +383,91 @@ def run_sweep(
 
 
 def _execute_all(executor, jobs: list[tuple], wait: bool, workers: int):
-    """Yield ``(status, job)`` of every job run under its run lock (see :func:`run_locked`)."""
+    """Yield ``(status, job)`` of every job run under its run lock (see :func:`run_locked`).
+
+    This process claims each job before it hands it on (:func:`claim`), so that sweeps
+    sharing a cache pass over each other's jobs at once, before starting a worker for
+    them; a job another sweep has claimed is :data:`BUSY` (``wait=False``) or waited for.
+    At most ``workers`` jobs are in flight, each in a worker process started on demand,
+    which takes the run's lock itself: one writer per run folder holds even when this
+    process dies while its worker trains.
+    """
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
             path, e, s, rd, _rc = job
-            yield run_locked(executor, path, e, s, rd, wait), job
+            try:
+                with claim(rd, wait):
+                    st = run_locked(executor, path, e, s, rd, wait)
+            except RunBusyError:
+                st = _status(e, s, Path(rd), BUSY)
+            yield st, job
         return
+    pending, in_flight = list(jobs), {}
     # spawn, not fork: the parent may be a Jupyter kernel with torch threads running
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futs = {
-            pool.submit(run_locked, executor, path, e, s, rd, wait): (path, e, s, rd, rc)
-            for path, e, s, rd, rc in jobs
-        }
-        for f in as_completed(futs):
-            yield f.result(), futs[f]
+    with contextlib.ExitStack() as stack:
+        pool = None
+        while pending or in_flight:
+            while pending and len(in_flight) < workers:
+                job = pending.pop(0)
+                path, e, s, rd, _rc = job
+                held = contextlib.ExitStack()
+                try:
+                    held.enter_context(claim(rd, wait))
+                except RunBusyError:
+                    yield _status(e, s, Path(rd), BUSY), job
+                    continue
+                if pool is None:  # workers start with the first job this sweep claims
+                    pool = stack.enter_context(
+                        ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+                    )
+                in_flight[pool.submit(run_locked, executor, path, e, s, rd, wait)] = job, held
+            if not in_flight:
+                break
+            done, _ = futures.wait(in_flight, return_when=futures.FIRST_COMPLETED)
+            for f in done:
+                job, held = in_flight.pop(f)
+                held.close()
+                yield f.result(), job
+
+
+@contextlib.contextmanager
+def claim(run_dir, wait: bool) -> Iterator[None]:
+    """This sweep's claim on a job (``<run>/run.claim``), held while the job is in flight.
+
+    It only schedules: sweeps skip the jobs others have claimed instead of starting a
+    worker that would find the run locked. What keeps one writer per run folder is the
+    run lock (:mod:`mvlib.ml.runlock`), which the process that trains takes itself.
+
+    Raises
+    ------
+    RunBusyError
+        Another sweep holds the claim (and ``wait`` is False).
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(
+                ownedlock.owned_lock(
+                    run_dir / CLAIM_FILE,
+                    run_dir / CLAIM_RECORD,
+                    wait=wait,
+                    on_wait=lambda info: log.warning(
+                        "%s: another sweep (%s) has claimed this run; waiting for it",
+                        run_dir,
+                        ownedlock.describe(info),
+                    ),
+                )
+            )
+        except ownedlock.LockBusy as busy:
+            raise RunBusyError(
+                run_dir,
+                f"another sweep ({ownedlock.describe(busy.holder)}) has claimed this run",
+                "wait for it to finish and run again (a finished run is reused)",
+                holder=busy.holder,
+            ) from None
+        yield
 
 
 def frontend_config(cfg: Config, seed: int, split_seed: int | None = None) -> Config:

@@ -1,11 +1,15 @@
 """The sweep: grid declaration, skipping finished runs, surviving failures, tables."""
 
+import contextlib
 import json
+import multiprocessing
+import threading
+import time
 
 import pytest
 
 from mvlib import sweep
-from mvlib.core import config, runconfig
+from mvlib.core import config, ownedlock, runconfig
 from mvlib.core.cache import atomic_write_json
 
 
@@ -207,3 +211,53 @@ def test_collect_labels_finished_runs_and_the_frontend_baseline(cfg):
         ("singleview AE", "baseline", 0),
     ]
     assert df.loc[df.config == "frontend only", "git_commit"].item() == "c0"
+
+
+def _claim_and_train_some(cfg, jobs, trained, started, stop) -> None:  # in a forked child
+    ownedlock._HELD.clear()
+    with contextlib.ExitStack() as held:
+        for _e, _s, _sp, _rc, rd in jobs:
+            held.enter_context(sweep.claim(rd, wait=False))
+        started.set()
+        time.sleep(0.5)  # mostly while the sweep under test waits for its claims
+        for e, s, _sp, rc, rd in jobs[:trained]:  # this "sweep" trains some of its runs
+            path = runconfig.save_resolved(rc, rd / "claimed-config.yaml")
+            _fake_executor(None, [])(str(path), e, s, str(rd))
+        stop.wait(60)
+
+
+def test_a_sweep_passes_over_runs_another_sweep_claimed_without_starting_workers(cfg, monkeypatch):
+    entries = sweep.grid((0.4,))[:2]
+    jobs = sweep.plan(cfg, entries, [0, 1])
+    fork = multiprocessing.get_context("fork")
+    started, stop = fork.Event(), fork.Event()
+    other = fork.Process(target=_claim_and_train_some, args=(cfg, jobs, 2, started, stop))
+    other.start()
+    assert started.wait(60)
+    pools = []
+
+    class CountingPool(sweep.ProcessPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            pools.append(kwargs)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(sweep, "ProcessPoolExecutor", CountingPool)
+    with pytest.raises(sweep.RunBusyError, match=rf"another sweep \(PID {other.pid} on host"):
+        with sweep.claim(jobs[0][4], wait=False):
+            pass
+    threading.Timer(1.0, stop.set).start()  # the other sweep ends while this one waits
+    calls = []
+    st = sweep.run_sweep(
+        cfg,
+        entries,
+        seeds=[0, 1],
+        progress=False,
+        workers=2,
+        executor=_fake_executor(None, calls),
+        prepare=False,
+    )
+    other.join(60)
+    assert pools == []  # every run was claimed: no worker was started for any of them
+    # the two the other sweep trained are reused; the two it left are trained here
+    assert (st.status == "done").sum() == 2 and st.status.str.startswith("skipped").sum() == 2
+    assert sorted(calls) == sorted((e.name, s) for e, s, *_ in jobs[2:])

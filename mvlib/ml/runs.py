@@ -9,6 +9,7 @@
     <run>/checkpoints/last.pt, best.pt   state_dict + config (+ optimiser, RNG in last)
     <run>/done.json          written last: the run finished
     <run>/run.lock, run.lock.json   the writer's lock and its holder (mvlib.ml.runlock)
+    <run>/run.claim, run.claim.json a sweep's claim on the run (mvlib.sweep.claim)
 
 Names (:func:`run_name`, :func:`default_run_dir`), provenance, the checks that a store or
 a folder fits a run, safe checkpoint loading, and :func:`load_run_model` (the trained

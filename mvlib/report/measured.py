@@ -16,7 +16,11 @@ A book-build file holds::
     wall_s      wall time of the whole build; chapters: {chapter: seconds}
     procedure   the statistical procedure the table figures were computed with
     design      the profile's design in words (units × test clips, trainings)
-    tables      {"table1": {"mdd": {"source", "sensor"}}, "table2": ...}
+    tables      {"table1": {"mdd": {task: MDD}}, "table2": ...}: per task either one
+                number (the former procedure's one MDD per table) or {"median", "min",
+                "max"} of the per-row MDDs (``procedure`` "cluster", the book's)
+    tables_measured  {"commit", "date", "machine", "command"}: who computed ``tables``
+                (``benchmarks/power.py --write``, from the build's runs)
     kept_from   {"commit", "date", "fields"}: fields kept from an earlier measurement when
                 ``benchmarks/book.py`` re-measured the build's times (their own provenance)
 """
@@ -53,9 +57,13 @@ class BuildResult:
     design: str = ""
     tables: dict = field(default_factory=dict)
     kept_from: dict = field(default_factory=dict)
+    tables_measured: dict = field(default_factory=dict)
 
     def provenance_of(self, name: str) -> tuple[str, str]:
-        """(commit, date) that measured field ``name``: the file's own, or ``kept_from``'s."""
+        """(commit, date) that measured field ``name``: its own record (``tables_measured``),
+        ``kept_from``'s, or the file's."""
+        if name == "tables" and self.tables_measured:
+            return str(self.tables_measured.get("commit")), str(self.tables_measured.get("date"))
         if name in (self.kept_from.get("fields") or ()):
             return str(self.kept_from.get("commit")), str(self.kept_from.get("date"))
         return self.commit, self.date
@@ -67,9 +75,24 @@ class BuildResult:
         return f"{m.get('cpu', 'unknown CPU')}{cores}"
 
     def mdd(self, table: str, task: str) -> float | None:
-        """The table's minimum detectable difference on a task, as measured (None: absent)."""
+        """The table's minimum detectable difference on a task, as measured (None: absent):
+        the one MDD of the former procedure, or the median of the per-row MDDs."""
+        r = self.mdd_range(table, task)
+        return None if r is None else r[0]
+
+    def mdd_range(self, table: str, task: str) -> tuple[float, float, float] | None:
+        """(median, min, max) of the table's per-row MDDs on a task (one number: all three)."""
         v = (self.tables.get(table) or {}).get("mdd", {}).get(task)
-        return None if v is None else float(v)
+        if v is None:
+            return None
+        if isinstance(v, dict):
+            return float(v["median"]), float(v["min"]), float(v["max"])
+        return float(v), float(v), float(v)
+
+    @property
+    def per_row(self) -> bool:
+        """Are the tables' MDDs per row (the book's procedure), not one per table?"""
+        return self.procedure == "cluster"
 
 
 def book_results_file(profile: str, folder: Path | None = None) -> Path:
@@ -107,4 +130,5 @@ def load_build(path) -> BuildResult | None:
         design=str(d.get("design", "")),
         tables=dict(d.get("tables") or {}),
         kept_from=dict(d.get("kept_from") or {}),
+        tables_measured=dict(d.get("tables_measured") or {}),
     )

@@ -105,11 +105,18 @@ def measured_build(build: BuildResult | None, profile: str = "full") -> str:
             f"file, `benchmarks/results/book-{profile}.json`, is part of the source "
             f"repository). Measure one with `python benchmarks/book.py --profile {profile}`."
         )
-    t1 = [build.mdd("table1", t) for t in TASKS]
-    t2 = [build.mdd("table2", t) for t in TASKS]
+    t1 = [build.mdd_range("table1", t) for t in TASKS]
+    t2 = [build.mdd_range("table2", t) for t in TASKS]
+
+    def one(r) -> str:
+        if r is None:
+            return "—"
+        if not build.per_row:
+            return f"{r[0]:.3f}"
+        return f"{r[0]:.3f} ({r[1]:.3f}–{r[2]:.3f})"
 
     def pair(v):
-        return " / ".join("—" if x is None else f"{x:.3f}" for x in v)
+        return " / ".join(one(r) for r in v)
 
     text = (
         f"A larger design, `params/{build.profile}.yml` ({build.design}), was measured by "
@@ -119,6 +126,13 @@ def measured_build(build: BuildResult | None, profile: str = "full") -> str:
     )
     commit, date = build.provenance_of("tables")
     when = "" if commit == build.commit else f" (measured at commit `{commit}`, {date})"
+    if build.per_row:
+        text += (
+            f" Under this book's statistical procedure{when}, the per-row minimum detectable "
+            f"differences have median (range) {pair(t1)} (source / sensor) in Table 1 and "
+            f"{pair(t2)} in Table 2."
+        )
+        return text + f" Build it with `MVLIB_PROFILE={build.profile} make book`."
     text += (
         f" Its minimum detectable differences{when} are {pair(t1)} (source / sensor) for "
         f"Table 1 and {pair(t2)} for Table 2."

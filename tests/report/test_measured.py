@@ -21,11 +21,20 @@ def test_the_repository_results_files_load_with_their_provenance(profile):
             assert 0 < b.mdd(table, task) < 0.2
 
 
-def test_full_build_figures_as_measured():
-    b = measured.load_build(measured.book_results_file("full"))
-    assert (b.commit, b.wall_s) == ("72f9f7a", 4597.2)
-    assert (b.mdd("table1", "source"), b.mdd("table1", "sensor")) == (0.0278, 0.0299)
-    assert b.procedure == "paired bootstrap seeds×clips, z, max-SE MDD"
+def test_the_former_one_mdd_per_table_and_the_per_row_range_both_read(tmp_path):
+    f = tmp_path / "book-x.json"
+    base = {"what": "w", "profile": "x", "commit": "c", "date": "d", "machine": {}, "wall_s": 1}
+    f.write_text(json.dumps({**base, "tables": {"table1": {"mdd": {"source": 0.0278}}}}))
+    b = measured.load_build(f)
+    assert b.mdd("table1", "source") == 0.0278 and not b.per_row
+    assert b.mdd_range("table1", "source") == (0.0278,) * 3 and b.mdd("table2", "source") is None
+    per_row = {"source": {"median": 0.05, "min": 0.02, "max": 0.11}}
+    f.write_text(
+        json.dumps({**base, "procedure": "cluster", "tables": {"table1": {"mdd": per_row}}})
+    )
+    b = measured.load_build(f)
+    assert b.per_row and b.mdd("table1", "source") == 0.05
+    assert b.mdd_range("table1", "source") == (0.05, 0.02, 0.11)
 
 
 def test_missing_file_is_none_and_a_file_without_provenance_is_refused(tmp_path):

@@ -9,6 +9,7 @@ from fake_results import make_results
 
 from mvlib.report import measured, prose, tables
 from mvlib.report.reference import PAPER_TABLE1
+from mvlib.report.results import TASKS
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +37,32 @@ def test_power_paragraph_states_this_builds_per_row_mdds(both):
     assert f"In {units} of the {n} comparisons" in text
 
 
-def test_measured_build_paragraph_comes_from_the_results_file():
-    build = measured.load_build(measured.book_results_file("full"))
+#: a results file of the full build as the former procedure measured it (one MDD per table)
+_OLD_FULL = {
+    "what": "book build from an empty cache (benchmarks/book.py)",
+    "profile": "full",
+    "commit": "72f9f7a",
+    "date": "2026-12-01",
+    "machine": {"cpu": "AMD EPYC (Zen 3, AVX2 only)", "cores": 2, "gpu": None},
+    "wall_s": 4597.2,
+    "design": "4 split seeds × 3 seeds (12 units), 2160 test clips per split",
+    "procedure": "paired bootstrap seeds×clips, z, max-SE MDD",
+    "tables": {
+        "table1": {"mdd": {"source": 0.0278, "sensor": 0.0299}},
+        "table2": {"mdd": {"source": 0.013, "sensor": 0.037}},
+    },
+}
+
+
+@pytest.fixture()
+def old_full(tmp_path):
+    f = tmp_path / "book-full.json"
+    f.write_text(json.dumps(_OLD_FULL))
+    return f
+
+
+def test_measured_build_paragraph_comes_from_the_results_file(old_full):
+    build = measured.load_build(old_full)
     text = prose.measured_build(build)
     assert "`72f9f7a` (2026-12-01)" in text and "76.6 min" in text
     assert "are 0.028 / 0.030 (source / sensor) for Table 1 and 0.013 / 0.037 for Table 2" in text
@@ -88,7 +113,7 @@ def test_label_efficiency_summary_names_the_leader_and_the_tests():
 
 
 def test_figures_kept_from_an_earlier_measurement_name_their_own_commit(tmp_path):
-    d = json.loads(measured.book_results_file("full").read_text())
+    d = dict(_OLD_FULL)
     d.update(commit="new1234", date="2026-12-09", wall_s=4000.0)
     d["kept_from"] = {"commit": "72f9f7a", "date": "2026-12-01", "fields": ["tables"]}
     f = tmp_path / "book-full.json"
@@ -96,3 +121,22 @@ def test_figures_kept_from_an_earlier_measurement_name_their_own_commit(tmp_path
     text = prose.measured_build(measured.load_build(f))
     assert "at commit `new1234` (2026-12-09): 66.7 min" in text
     assert "differences (measured at commit `72f9f7a`, 2026-12-01) are 0.028 / 0.030" in text
+
+
+def test_per_row_mdds_of_the_books_procedure_are_stated_with_their_own_provenance(tmp_path):
+    d = dict(_OLD_FULL, procedure="cluster")
+    d["tables"] = {
+        "table1": {"mdd": {t: {"median": 0.04, "min": 0.02, "max": 0.09} for t in TASKS}},
+        "table2": {"mdd": {t: {"median": 0.03, "min": 0.01, "max": 0.05} for t in TASKS}},
+    }
+    d["tables_measured"] = {"commit": "abc9999", "date": "2026-12-04", "command": "power.py"}
+    f = tmp_path / "book-full.json"
+    f.write_text(json.dumps(d))
+    build = measured.load_build(f)
+    assert build.mdd("table1", "source") == 0.04  # the median of the per-row MDDs
+    assert build.mdd_range("table2", "sensor") == (0.03, 0.01, 0.05)
+    text = prose.measured_build(build)
+    assert "(measured at commit `abc9999`, 2026-12-04)" in text
+    assert "median (range) 0.040 (0.020–0.090) / 0.040 (0.020–0.090)" in text
+    assert "0.030 (0.010–0.050) / 0.030 (0.010–0.050) in Table 2" in text
+    assert "earlier statistical procedure" not in text
