@@ -71,11 +71,13 @@ def main(argv=None) -> int:
         c = t.comparisons
         print(f"\n{t.name}: {int(c.n_seeds.max())} seeds x {int(c.n_clips.max())} test clips")
         print(
-            f"{'comparison':28s} {'task':6s} {'Δ':>8s} {'se':>7s} {'se_units':>8s} {'se_clips':>8s}"
+            f"{'comparison':28s} {'task':6s} {'Δ':>8s} {'95% CI':>18s} {'se':>7s} "
+            f"{'se_units':>8s} {'se_clips':>8s}"
         )
         for r in c.itertuples():
             print(
-                f"{r.configuration:28s} {r.task:6s} {r.estimate:8.4f} {r.se:7.4f} "
+                f"{r.configuration:28s} {r.task:6s} {r.estimate:8.4f} "
+                f"[{r.ci_low:7.4f}, {r.ci_high:7.4f}] {r.se:7.4f} "
                 f"{r.se_units:8.4f} {r.se_clips:8.4f}  Holm p {r.p_holm:.2g}  MDD {r.mdd:.3f}  "
                 f"{r.verdict}"
             )

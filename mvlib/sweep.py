@@ -488,7 +488,8 @@ def frontend_dir(cfg: Config, seed: int, split_seed: int | None = None) -> Path:
     key = cfgmod.config_hash(
         {k: getattr(c, k) for k in ("data", "synth", "split", "features", "probe")}, 8
     )
-    return cache_dir("runs", cfg.profile, f"frontend-{cfg.features.frontend}-seed{seed}-{key}")
+    # made by whoever probes it (its run lock), not by asking where it is (collect)
+    return cache_dir("runs", cfg.profile) / f"frontend-{cfg.features.frontend}-seed{seed}-{key}"
 
 
 def frontend_results(cfg: Config, seeds=None, progress: bool = True) -> list[Path]:

@@ -134,6 +134,7 @@ def test_split_seed_axis_and_seeds_vary_pairs(cfg):
 
 def test_frontend_results_folder_names_its_config(cfg):
     a = sweep.frontend_dir(cfg, 0)
+    assert not a.exists()  # naming a folder does not make it (collect only reads)
     assert a == sweep.frontend_dir(cfg, 0)
     assert a != sweep.frontend_dir(cfg.replace({"probe.epochs": 3}), 0)
     assert a != sweep.frontend_dir(cfg.replace({"synth.seed": 3}), 0)
