@@ -64,6 +64,7 @@ def main(argv=None) -> int:
     results = results[results.frontend == results.frontend.iloc[0]]
     best, _ = tables.best_multiview(results)
     report = {"profile": cfg.profile, "method": args.method, "best_multiview_on_validation": best}
+    report["n_runs"] = len(results)
     print(f"profile {cfg.profile}: {len(results)} runs; multi-view row (validation): {best}")
     t1 = tables.table1(results, best, n_boot=args.n_boot, method=args.method)
     t2 = tables.table2(results, cfg.sweep.mask_ratios, n_boot=args.n_boot, method=args.method)
@@ -100,6 +101,7 @@ def main(argv=None) -> int:
     report["claims"] = [{"claim": c.text, "verdict": c.verdict} for c in verdicts]
     print(json.dumps(report))
     if args.write:
+        report["runs_commits"] = sorted({str(c) for c in results.git_commit.dropna()})
         path = write_tables(cfg.profile, report, args)
         print(f"written: {path}", file=sys.stderr)
     return 0
@@ -141,6 +143,8 @@ def write_tables(profile: str, report: dict, args) -> Path:
         "machine": provenance.machine(),
         "command": f"python benchmarks/power.py --profile {profile} --method {args.method} "
         "--write",
+        "runs_commits": report["runs_commits"],  # the code that trained and probed the runs
+        "runs": f"{report['n_runs']} finished runs of the profile's sweep",
     }
     kept = record.get("kept_from") or {}
     fields = [

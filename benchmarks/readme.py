@@ -99,7 +99,13 @@ def _book(d: dict) -> list[str]:
             lines += [
                 "",
                 f"The MDDs (per row: median, range) were computed by `{measured.get('command')}` "
-                f"at commit `{measured.get('commit')}` ({measured.get('date')}).",
+                f"at commit `{measured.get('commit')}` ({measured.get('date')})"
+                + (
+                    f" from runs trained at {', '.join(f'`{c}`' for c in measured['runs_commits'])}"
+                    if measured.get("runs_commits")
+                    else ""
+                )
+                + ".",
             ]
         elif "tables" in (kept.get("fields") or ()):
             lines += [
