@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--simulate", action="store_true", help="bf16 by rounding (see above)")
     args = p.parse_args(argv)
-    cfg = config.load_config(args.profile)
+    cfg = config.read_profile(args.profile)
     root = workflow.ensure_dataset(cfg, progress=False)
     clips = sonyc.load_clips(root)
     splits = make_splits(clips, cfg.split)

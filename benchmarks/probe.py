@@ -205,7 +205,7 @@ def main(argv=None) -> None:
     )
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    cfg = config.load_config(args.profile).probe
+    cfg = config.read_profile(args.profile).probe
     if args.epochs is not None:
         cfg = replace(cfg, epochs=args.epochs)
     feats, labels, part = synthetic()

@@ -41,7 +41,7 @@ import torch
 
 from mvlib import scale
 from mvlib.core.cache import atomic_write_json
-from mvlib.core.config import SynthConfig, load_config
+from mvlib.core.config import SynthConfig, read_profile
 from mvlib.data import sonyc, synth
 from mvlib.data.pairing import make_splits
 from mvlib.frontend.extract import extract
@@ -146,7 +146,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args()
     torch.set_num_threads(1)  # per-process figures: one process per core
-    cfg = load_config(args.profile)
+    cfg = read_profile(args.profile)
     report = {
         "what": "paper-scale dry run (benchmarks/scale.py)",
         "measured_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

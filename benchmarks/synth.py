@@ -43,7 +43,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from mvlib.core.config import load_config
+from mvlib.core.config import read_profile
 from mvlib.data import filters, synth
 from mvlib.data.synth import channel as synth_channel
 from mvlib.data.synth import dsp as synth_dsp
@@ -170,18 +170,18 @@ def main() -> None:
     args = ap.parse_args()
     baseline = load_baseline(args.baseline) if args.baseline else None
 
-    base = load_config("default", {}).synth
+    base = read_profile("default", {}).synth
     sr = int(base.sample_rate)
     n_clips = args.sensors * args.clips
     print(
         f"mvlib.data.synth.generate, workers=1, {args.sensors} sensors x {args.clips} clips, {sr} Hz"
     )
-    warm = load_config("default", {"synth.n_sensors": 1, "synth.clips_per_sensor": 2}).synth
+    warm = read_profile("default", {"synth.n_sensors": 1, "synth.clips_per_sensor": 2}).synth
     time_generate(warm)  # imports, taxonomy, first-call costs
     if baseline is not None:
         time_generate(warm, baseline)
     for dur in args.durations:
-        cfg = load_config(
+        cfg = read_profile(
             "default",
             {
                 "synth.n_sensors": args.sensors,

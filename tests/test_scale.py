@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mvlib import scale
-from mvlib.core.config import SynthConfig, load_config
+from mvlib.core.config import SynthConfig, read_profile
 from mvlib.data import taxonomy
 from mvlib.data.pairing import make_splits
 from mvlib.ml.train import BatchLoader
@@ -24,7 +24,7 @@ def test_clip_table_has_the_network_shape_without_audio():
 
 
 def test_paper_scale_plan_matches_sonyc_ust_v2():
-    cfg = load_config("paper-scale")
+    cfg = read_profile("paper-scale")
     clips = scale.clip_table(cfg.synth)
     plan = scale.plan_extraction(cfg, clips, shards=64)
     assert plan["clips"] == 18510 and sum(plan["clips_per_shard"]) == 18510

@@ -16,7 +16,7 @@ from mvlib.core.cache import atomic_write_json
 @pytest.fixture()
 def cfg(tmp_path, monkeypatch):
     monkeypatch.setenv("MVLIB_CACHE", str(tmp_path / "cache"))
-    return config.load_config("ci")
+    return config.read_profile("ci")
 
 
 def test_grid_holds_tables_1_and_2():

@@ -76,12 +76,12 @@ def test_sweep_command_refuses_an_unknown_configuration(capsys):
 @pytest.mark.slow
 def test_papermill_runs_get_the_config_file_not_a_profile_name(tmp_path, monkeypatch):
     from mvlib import sweep
-    from mvlib.core.config import load_config
+    from mvlib.core.config import read_profile
 
     monkeypatch.setenv("MVLIB_CACHE", str(tmp_path / "cache"))
     data = write_foreign_sonyc(tmp_path / "own", n_sensors=6, clips_per_sensor=6)
     # a profile given as a path outside params/, plus overrides the profile does not hold
-    cfg = load_config(_profile(tmp_path, data), {"train.lr": 0.002, "train.epochs": 2})
+    cfg = read_profile(_profile(tmp_path, data), {"train.lr": 0.002, "train.epochs": 2})
     entry = sweep.grid((0.4,))[0]
     st = sweep.run_sweep(
         cfg, [entry], seeds=[1], workers=1, progress=False, executor=sweep.execute_notebook

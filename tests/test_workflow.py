@@ -7,20 +7,20 @@ from mvlib.core import config
 
 
 def test_sonyc_without_a_root_explains_where_to_get_it():
-    cfg = config.load_config("paper")
+    cfg = config.read_profile("paper")
     with pytest.raises(workflow.MissingDatasetError, match="Zenodo record 3966543"):
         workflow.dataset_root(cfg)
 
 
 def test_sonyc_root_without_annotations_is_an_error(tmp_path):
-    cfg = config.load_config("paper", {"data.root": str(tmp_path)})
+    cfg = config.read_profile("paper", {"data.root": str(tmp_path)})
     with pytest.raises(workflow.MissingDatasetError, match="no annotations.csv"):
         workflow.ensure_dataset(cfg)
 
 
 def test_prepare_makes_dataset_splits_and_store_once(tmp_path, monkeypatch):
     monkeypatch.setenv("MVLIB_CACHE", str(tmp_path))
-    cfg = config.load_config(
+    cfg = config.read_profile(
         "ci",
         {
             "synth.n_sensors": 6,

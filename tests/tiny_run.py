@@ -36,7 +36,7 @@ def tiny_config(**over) -> config.Config:
         "features.device": "cpu",
     }
     base.update(over)
-    return config.load_config("ci", base)
+    return config.read_profile("ci", base)
 
 
 def make_run(path: Path, method: str = "multiview", frontend: str = "logmel", **over) -> Path:

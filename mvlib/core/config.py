@@ -310,10 +310,12 @@ def profile_path(profile: str | os.PathLike) -> Path:
     )
 
 
-def load_config(
+def read_profile(
     profile: str | os.PathLike | None = None, overrides: Mapping[str, Any] | None = None
 ) -> Config:
-    """Load a profile (None: ``$MVLIB_PROFILE`` or ``default``) and apply overrides.
+    """Read a profile (None: ``$MVLIB_PROFILE`` or ``default``) and apply overrides, as
+    written: ``features.frontend: auto`` stays ``auto``. What users call is
+    :func:`mvlib.load_config`, which also resolves the frontend.
 
     Parameters
     ----------
@@ -331,8 +333,7 @@ def load_config(
 
     Examples
     --------
-    >>> import mvlib
-    >>> cfg = mvlib.load_config("ci", {"train.epochs": 1})
+    >>> cfg = read_profile("ci", {"train.epochs": 1})
     >>> cfg.train.epochs
     1
     """

@@ -16,7 +16,7 @@ name under ``objective.objective`` (or ``features.frontend``)::
     plugins: [my_objective]
     objective: {objective: rec_l1}
 
-:func:`mvlib.core.config.load_config` imports the ``plugins`` modules (with
+:func:`mvlib.core.config.read_profile` imports the ``plugins`` modules (with
 :func:`load_plugins`) before it validates the config, so that the one resolved config
 carries them to every process that rebuilds it: sweep workers, torchrun ranks and
 papermill kernels. ``book/extending.md`` has a worked example.
@@ -125,7 +125,7 @@ def load_plugins(modules: Iterable[str]) -> None:
     ----------
     modules : module names (``my_objective``, ``mypkg.frontends``), importable from
         ``sys.path`` (``PYTHONPATH`` or an installed package), or paths of ``.py`` files
-        (a profile's relative paths are made absolute by :func:`mvlib.core.config.load_config`).
+        (a profile's relative paths are made absolute by :func:`mvlib.core.config.read_profile`).
 
     Raises
     ------

@@ -26,8 +26,7 @@ import os
 import re
 from typing import Any
 
-from mvlib.core.config import Config, FeatureConfig
-from mvlib.core.config import load_config as read_profile
+from mvlib.core.config import Config, FeatureConfig, read_profile
 from mvlib.core.errors import MvlibError
 from mvlib.core.registry import FRONTENDS
 from mvlib.frontend.dac_frontend import DACFrontend
@@ -62,7 +61,7 @@ def resolve_frontend(cfg: Config) -> Config:
 def load_config(
     profile: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None
 ) -> Config:
-    """Load a profile ready for use: :func:`mvlib.core.config.load_config`, then
+    """Load a profile ready for use: :func:`mvlib.core.config.read_profile`, then
     :func:`resolve_frontend` (``auto`` -> ``dac`` or ``logmel``).
 
     Examples

@@ -8,7 +8,7 @@ from mvlib.core import config as C
 
 @pytest.mark.parametrize("profile", ["base", "default", "paper", "ci"])
 def test_every_profile_loads_and_round_trips(profile):
-    cfg = C.load_config(profile)
+    cfg = C.read_profile(profile)
     assert cfg.profile == profile
     again = C.from_dict(yaml.safe_load(yaml.safe_dump(C.to_dict(cfg))))
     assert again == cfg
@@ -26,18 +26,18 @@ def test_base_yml_lists_every_field_with_its_dataclass_default():
 
 
 def test_inheritance_merges_sections_recursively():
-    ci, default = C.load_config("ci"), C.load_config("default")
+    ci, default = C.read_profile("ci"), C.read_profile("default")
     assert ci.synth.n_sensors == 12 and default.synth.n_sensors > 12
     # a field ci does not touch comes from default.yml, then base.yml
     # auto stays auto here: the frontend layer resolves it (tests/frontend/test_choice.py)
     assert ci.features.frontend == "logmel" and default.features.frontend == "auto"
     assert ci.train.lr == default.train.lr == 3e-3  # default.yml's, ci.yml leaves it
     assert ci.train.weight_decay == default.train.weight_decay == 0.01  # base.yml's
-    assert C.load_config("paper").features.frontend == "dac"
+    assert C.read_profile("paper").features.frontend == "dac"
 
 
 def test_paper_profile_has_the_papers_recipe():
-    p = C.load_config("paper")
+    p = C.read_profile("paper")
     assert (p.train.batch_size, p.train.lr, p.train.epochs) == (16, 1e-3, 100)
     assert p.features.loudness_lufs == -24.0 and p.features.sample_rate == 44100
     assert p.split.n_pairs == (39000, 6000, 11000)
@@ -45,10 +45,10 @@ def test_paper_profile_has_the_papers_recipe():
 
 
 def test_dotted_overrides_and_env_profile(monkeypatch):
-    cfg = C.load_config("ci", {"objective.objective": "cos_minus", "train.seed": 3})
+    cfg = C.read_profile("ci", {"objective.objective": "cos_minus", "train.seed": 3})
     assert cfg.objective.objective == "cos_minus" and cfg.train.seed == 3
     monkeypatch.setenv(C.PROFILE_ENV, "ci")
-    assert C.load_config().profile == "ci"
+    assert C.read_profile().profile == "ci"
 
 
 @pytest.mark.parametrize(
@@ -65,33 +65,33 @@ def test_dotted_overrides_and_env_profile(monkeypatch):
 )
 def test_bad_overrides_name_the_key(key, value, message):
     with pytest.raises(C.ConfigError, match=message):
-        C.load_config("ci", {key: value})
+        C.read_profile("ci", {key: value})
 
 
 def test_unknown_yaml_key_and_missing_profile(tmp_path):
     bad = tmp_path / "bad.yml"
     bad.write_text("train:\n  epochz: 3\n")
     with pytest.raises(C.ConfigError, match=r"train: unknown key\(s\) \['epochz'\]"):
-        C.load_config(bad)
+        C.read_profile(bad)
     with pytest.raises(C.ConfigError, match="no profile 'nonexistent'"):
-        C.load_config("nonexistent")
+        C.read_profile("nonexistent")
 
 
 def test_circular_inherits_is_an_error(tmp_path):
     (tmp_path / "a.yml").write_text("inherits: b.yml\n")
     (tmp_path / "b.yml").write_text("inherits: a.yml\n")
     with pytest.raises(C.ConfigError, match="circular"):
-        C.load_config(tmp_path / "a.yml")
+        C.read_profile(tmp_path / "a.yml")
 
 
 def test_config_hash_is_stable_and_sensitive():
-    a = C.load_config("ci")
-    assert C.config_hash(a) == C.config_hash(C.load_config("ci"))
+    a = C.read_profile("ci")
+    assert C.config_hash(a) == C.config_hash(C.read_profile("ci"))
     assert C.config_hash(a) != C.config_hash(a.replace({"train.seed": 1}))
 
 
 def test_configs_are_frozen():
-    cfg = C.load_config("ci")
+    cfg = C.read_profile("ci")
     with pytest.raises(AttributeError):
         cfg.train.seed = 5
 
@@ -127,7 +127,7 @@ def test_configs_are_frozen():
 )
 def test_range_checks_name_the_field(key, value):
     with pytest.raises(C.ConfigError) as e:
-        C.load_config("ci", {key: value})
+        C.read_profile("ci", {key: value})
     err = e.value
     assert err.culprit == key and "out of range" in err.what and err.fix
     from mvlib.core.errors import MvlibError, format_error
@@ -138,31 +138,31 @@ def test_range_checks_name_the_field(key, value):
 
 
 def test_values_at_the_edge_of_their_range_load():
-    cfg = C.load_config(
+    cfg = C.read_profile(
         "ci",
         {"objective.mask_ratio": 0.0, "model.dropout": 0.0, "train.epochs": 1, "model.depth": 1},
     )
     assert cfg.objective.mask_ratio == 0.0 and cfg.model.depth == 1
-    assert C.load_config("ci", {"synth.split_fractions": [1.0, 0.0, 0.0]}).synth.split_fractions
+    assert C.read_profile("ci", {"synth.split_fractions": [1.0, 0.0, 0.0]}).synth.split_fractions
 
 
 def test_mask_objective_with_negative_ratio_is_refused_at_load(tmp_path):
     prof = tmp_path / "m.yml"
     prof.write_text("inherits: ci\nobjective:\n  objective: mask\n  mask_ratio: -0.5\n")
     with pytest.raises(C.ConfigError, match=r"objective\.mask_ratio: -0\.5 is out of range"):
-        C.load_config(prof)
+        C.read_profile(prof)
 
 
 def test_profile_outside_params_inherits_a_name_or_a_relative_path(tmp_path):
     (tmp_path / "sub").mkdir()
     by_name = tmp_path / "sub" / "mine.yml"
     by_name.write_text("inherits: ci\ntrain:\n  epochs: 3\n")
-    cfg = C.load_config(by_name)
+    cfg = C.read_profile(by_name)
     assert cfg.profile == "mine" and cfg.train.epochs == 3
-    assert cfg.synth.n_sensors == C.load_config("ci").synth.n_sensors  # from params/ci.yml
+    assert cfg.synth.n_sensors == C.read_profile("ci").synth.n_sensors  # from params/ci.yml
     child = tmp_path / "child.yaml"
     child.write_text("inherits: sub/mine.yml\ntrain:\n  seed: 7\n")
-    cfg = C.load_config(str(child))
+    cfg = C.read_profile(str(child))
     assert (cfg.train.epochs, cfg.train.seed, cfg.split.n_pairs) == (3, 7, (256, 64, 64))
 
 
@@ -170,13 +170,13 @@ def test_bad_inherits_and_bad_yaml_name_the_file(tmp_path):
     p = tmp_path / "x.yml"
     p.write_text("inherits: nowhere\n")
     with pytest.raises(C.ConfigError) as e:
-        C.load_config(p)
+        C.read_profile(p)
     assert e.value.culprit == str(p.resolve()) and "nowhere" in e.value.what
     p.write_text("train: [unclosed\n")
     with pytest.raises(C.ConfigError, match="not valid YAML"):
-        C.load_config(p)
+        C.read_profile(p)
     with pytest.raises(C.ConfigError, match="no profile"):
-        C.load_config(tmp_path / "absent.yml")
+        C.read_profile(tmp_path / "absent.yml")
 
 
 _BAD_CANDIDATES = (

@@ -25,7 +25,7 @@ import filelock
 import pytest
 from foreign_data import tree_digest
 
-from mvlib.core.config import load_config
+from mvlib.core.config import read_profile
 from mvlib.data import dataset, synth
 from mvlib.data.synth import lock
 
@@ -38,7 +38,7 @@ TIMEOUT_S = 240
 HELD_GENERATOR = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from mvlib.core.config import load_config
+    from mvlib.core.config import read_profile
     from mvlib.data import dataset
     from mvlib.data.synth import generation
 
@@ -54,7 +54,7 @@ HELD_GENERATOR = textwrap.dedent("""
 
     generation._render_sensor = held
     overrides = dict(kv.split("=", 1) for kv in sys.argv[3:])
-    cfg = load_config("ci", {k: float(v) if "." in v else int(v) for k, v in overrides.items()})
+    cfg = read_profile("ci", {k: float(v) if "." in v else int(v) for k, v in overrides.items()})
     print(dataset.ensure_dataset(cfg, progress=False))
     """)
 
@@ -69,7 +69,7 @@ def cache(tmp_path, monkeypatch):
 def reference(tmp_path_factory) -> dict[str, str]:
     """The small set made by one generation in one process."""
     out = tmp_path_factory.mktemp("reference") / "set"
-    synth.generate(load_config("ci", SMALL).synth, out, progress=False, workers=1)
+    synth.generate(read_profile("ci", SMALL).synth, out, progress=False, workers=1)
     return tree_digest(out)
 
 
@@ -105,7 +105,7 @@ def _wait_for(cond, what: str) -> None:
 
 
 def _set_dir(cache: Path) -> Path:
-    return cache / "datasets" / synth.set_name(load_config("ci", SMALL).synth)
+    return cache / "datasets" / synth.set_name(read_profile("ci", SMALL).synth)
 
 
 @pytest.mark.slow
@@ -155,7 +155,7 @@ def test_a_killed_generator_leaves_no_lock_and_the_rerun_finishes_the_set(
     first.wait(timeout=TIMEOUT_S)
     assert synth.folder_state(root)[0] == "incomplete"
 
-    cfg = load_config("ci", SMALL)
+    cfg = read_profile("ci", SMALL)
     assert dataset.ensure_dataset(cfg, progress=False) == root  # in this process: no wait
     assert synth.folder_state(root)[0] == "complete"
     assert tree_digest(root) == reference

@@ -114,7 +114,7 @@ def test_audio_only_folder_is_unlabelled_views_for_pairing(tmp_path):
         "validate",
         "test",
     }
-    cfg = config.load_config("ci", {"split.n_pairs": [8, 4, 4]}).split
+    cfg = config.read_profile("ci", {"split.n_pairs": [8, 4, 4]}).split
     splits = pairing.make_splits(clips, cfg)  # pairing needs only sensor_id
     assert len(splits.pairs["train"]) == 8 and (splits.downstream == "").all()
     with pytest.raises(sonyc.AnnotationError, match="all 24 clips are unlabelled"):
@@ -132,7 +132,7 @@ def test_probe_partitions_hold_labelled_clips_only(ds):
     assert (part[held & lab] != "").all()
     # check_leakage accepts it, and refuses an unlabelled clip put in a partition
     splits = pairing.make_splits(
-        clips, config.load_config("ci", {"split.n_pairs": [4, 2, 2]}).split
+        clips, config.read_profile("ci", {"split.n_pairs": [4, 2, 2]}).split
     )
     pairing.check_leakage(splits, clips)
     bad = clips.copy()

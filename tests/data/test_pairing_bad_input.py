@@ -28,7 +28,7 @@ def _table(counts):
 
 
 def _split_cfg(**over):
-    return config.load_config("ci", {"split.n_pairs": [8, 4, 4], **over}).split
+    return config.read_profile("ci", {"split.n_pairs": [8, 4, 4], **over}).split
 
 
 def test_single_clip_sensors_are_reported_and_splitting_carries_on():

@@ -22,7 +22,7 @@ def _cfg(root=None, source="synth", **more):
     over = {**TINY, "data.source": source, **more}
     if root is not None:
         over["data.root"] = str(root)
-    return config.load_config("ci", over)
+    return config.read_profile("ci", over)
 
 
 def test_synth_out_on_a_foreign_dataset_is_refused_and_changes_nothing(tmp_path, capsys):
@@ -106,7 +106,7 @@ def test_dataset_errors_are_mvlib_errors():
     assert issubclass(dataset.MissingDatasetError, MvlibError)
     assert issubclass(synth.DatasetFolderError, MvlibError)
     with pytest.raises(dataset.MissingDatasetError, match="Zenodo record 3966543"):
-        dataset.dataset_root(config.load_config("paper"))
+        dataset.dataset_root(config.read_profile("paper"))
 
 
 def test_ground_truth_only_for_our_unchanged_sets(tmp_path):

@@ -21,7 +21,7 @@ from mvlib.frontend.logmel import LogMelFrontend
 def test_auto_frontend_resolves_to_dac_only_with_real_weights(tmp_path, monkeypatch):
     monkeypatch.delenv("MVLIB_DAC_WEIGHTS", raising=False)
     monkeypatch.setattr(dac_weights, "DAC_CACHE_FILE", tmp_path / "absent.pth")
-    assert C.load_config("default").features.frontend == "auto"  # core leaves it
+    assert C.read_profile("default").features.frontend == "auto"  # core leaves it
     assert load_config("default").features.frontend == "logmel"
     weights = tmp_path / "weights_44khz_8kbps_0.0.1.pth"
     weights.write_bytes(b"x")

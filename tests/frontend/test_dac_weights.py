@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from mvlib.core.config import FeatureConfig, load_config
+from mvlib.core.config import FeatureConfig, read_profile
 from mvlib.core.errors import MvlibError
 from mvlib.frontend import dac_weights
 from mvlib.frontend.choice import make_frontend
@@ -127,7 +127,7 @@ def test_round_tripped_weights_file_accepted(tmp_path, monkeypatch):
 
 def test_paper_profile_stops_without_real_weights(tmp_path, monkeypatch):
     _no_weights_anywhere(monkeypatch, tmp_path)
-    cfg = load_config("paper")
+    cfg = read_profile("paper")
     with pytest.raises(WeightsError, match="MVLIB_DAC_WEIGHTS"):
         make_frontend(cfg.features)
 

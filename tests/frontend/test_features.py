@@ -211,7 +211,7 @@ def test_logmel_on_the_ci_profile_beats_chance_by_a_wide_margin(tmp_path, monkey
     from mvlib.evaluate.crossval_probe import compare_stores
 
     monkeypatch.setenv("MVLIB_CACHE", str(tmp_path))
-    cfg = config.load_config("ci")
+    cfg = config.read_profile("ci")
     assert cfg.features.frontend == "logmel"
     prep = workflow.prepare(cfg, progress=False)
     held = prep.clips[prep.clips.sensor_id.isin(prep.splits.sensors["heldout"])]

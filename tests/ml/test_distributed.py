@@ -44,7 +44,7 @@ def _cfg(**over):
         "features.n_mels": D,
     }
     base.update(over)
-    return config.load_config("ci", base)
+    return config.read_profile("ci", base)
 
 
 def _free_port() -> int:
@@ -235,7 +235,7 @@ def test_two_process_gloo_ddp_equals_one_process_at_the_same_global_batch(toy, t
     )
     assert ("all-gathered" in prov.get("batch_level_terms", "")) == batch_level
     assert not list(two.rglob("*.tmp"))
-    assert config.load_config(two / "config.yaml").train == cfg.train
+    assert config.read_profile(two / "config.yaml").train == cfg.train
     # a one-process run's provenance says nothing about processes
     assert "distributed" not in json.loads((one.run_dir / "provenance.json").read_text())
 

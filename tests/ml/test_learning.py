@@ -173,7 +173,7 @@ def _cfg(over: dict) -> config.Config:
         "probe.lr": 0.05,
         "probe.weight_decays": [0.01],
     }
-    return config.load_config("ci", {**base, **over})
+    return config.read_profile("ci", {**base, **over})
 
 
 def test_configs_cover_every_builtin_objective_and_baseline():

@@ -72,7 +72,7 @@ def _cfg(**over):
         "features.n_mels": D,
     }
     base.update(over)
-    return config.load_config("ci", base)
+    return config.read_profile("ci", base)
 
 
 @pytest.fixture()

@@ -15,7 +15,7 @@ from mvlib.report import plots, tables  # noqa: E402
 
 
 def test_banner_names_data_frontend_and_warns_on_random_weights():
-    cfg = config.load_config("ci")
+    cfg = config.read_profile("ci")
     text = plots.banner(
         cfg, {"frontend": "dac", "weights": "random-init-seed-0", "weights_sha256": "abc"}
     )
@@ -72,11 +72,11 @@ def test_banner_names_a_folder_by_what_it_holds_not_by_data_source(tmp_path):
     from mvlib import workflow
 
     root = write_foreign_sonyc(tmp_path / "mine", n_sensors=3, clips_per_sensor=2)
-    cfg = config.load_config("ci", {"data.root": str(root)})  # data.source: synth
+    cfg = config.read_profile("ci", {"data.root": str(root)})  # data.source: synth
     text = plots.banner(cfg)
     assert f"SONYC-format dataset at {root}" in text and "Synthetic data" not in text
     small = {"synth.n_sensors": 3, "synth.clips_per_sensor": 2, "synth.duration_s": 0.5}
-    gen = config.load_config("ci", {**small, "data.root": str(tmp_path / "gen")})
+    gen = config.read_profile("ci", {**small, "data.root": str(tmp_path / "gen")})
     workflow.ensure_dataset(gen, progress=False)
     assert "Synthetic data" in plots.banner(gen) and "mvlib's synthetic" in plots.banner(gen)
 
