@@ -1,15 +1,19 @@
 """Three sweeps at once on one cache against one sweep alone: do they share the work?
 
-Several sweeps on one cache (a notebook and a terminal, a Slurm array) take each run's lock
-(:mod:`mvlib.ml.runlock`) and pass over the runs another one holds, so together they should
-take about as long as one sweep doing all the work, not three times as long. Each side
+Several sweeps on one cache (a notebook and a terminal, a Slurm array) claim each run before
+they start a worker for it (:func:`mvlib.sweep.claim`; the worker then holds the run's lock,
+:mod:`mvlib.ml.runlock`) and pass over the runs another one has claimed, so together they
+should take about as long as one sweep doing all the work, not three times as long. Each side
 starts from an empty cache, so both include the work that must be done once (the dataset
 and the latent store), measured on its own as ``shared_s``::
 
     python benchmarks/concurrent_sweeps.py            # ci data, 2 configurations x 2 seeds
     python benchmarks/concurrent_sweeps.py --sweeps 4
 
-Prints the wall times side by side and their ratio, and writes
+Each side is then run again on its finished cache (every run skipped), which measures
+what starting the processes costs; what the concurrent side takes beyond one sweep plus
+that is the work it did not share. Prints the medians of ``--repeat`` repetitions side by
+side and their ratio, and writes
 ``benchmarks/results/concurrent.json`` (profile, commit, machine, date).
 """
 
@@ -19,6 +23,7 @@ import argparse
 import datetime
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -62,19 +67,36 @@ def _timed(cmds: list[list[str]], cache: Path) -> float:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sweeps", type=int, default=3, help="sweeps started at once")
+    ap.add_argument("--repeat", type=int, default=3, help="repetitions (medians are reported)")
     args = ap.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="mvlib-concurrent-") as tmp:
-        tmp = Path(tmp)
-        profile = tmp / "tiny.yml"
-        profile.write_text(PROFILE)
-        shared = _timed([_cmd("extract", "--profile", profile, "-q")], tmp / "shared")
-        one = _timed([_sweep(profile)], tmp / "one")
-        many = _timed([_sweep(profile)] * args.sweeps, tmp / "many")
-    ratio = many / one
-    print(f"shared work alone (dataset + store, `mvlib extract`): {shared:.1f} s")
-    print(f"one sweep from an empty cache: {one:.1f} s")
-    print(f"{args.sweeps} sweeps at once from an empty cache: {many:.1f} s")
-    print(f"ratio {ratio:.2f} ({args.sweeps} together / one alone)")
+    rows = []
+    for i in range(args.repeat):
+        with tempfile.TemporaryDirectory(prefix="mvlib-concurrent-") as tmp:
+            tmp = Path(tmp)
+            profile = tmp / "tiny.yml"
+            profile.write_text(PROFILE)
+            row = {"shared": _timed([_cmd("extract", "--profile", profile, "-q")], tmp / "shared")}
+            row["one"] = _timed([_sweep(profile)], tmp / "one")
+            row["many"] = _timed([_sweep(profile)] * args.sweeps, tmp / "many")
+            # the same again on the finished caches: every run is skipped, so what is left
+            # is starting the processes and checking the runs
+            row["one_done"] = _timed([_sweep(profile)], tmp / "one")
+            row["many_done"] = _timed([_sweep(profile)] * args.sweeps, tmp / "many")
+        rows.append(row)
+        print(f"repetition {i + 1}: " + ", ".join(f"{k} {v:.1f} s" for k, v in row.items()))
+    med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+    ratio = med["many"] / med["one"]
+    start_extra = med["many_done"] - med["one_done"]
+    beyond = med["many"] - med["one"] - start_extra
+    print(f"shared work alone (dataset + store, `mvlib extract`): {med['shared']:.1f} s")
+    print(f"one sweep from an empty cache: {med['one']:.1f} s")
+    print(f"{args.sweeps} sweeps at once from an empty cache: {med['many']:.1f} s")
+    print(f"ratio {ratio:.2f} ({args.sweeps} together / one alone; medians of {args.repeat})")
+    print(
+        f"of the {med['many'] - med['one']:.1f} s more, starting {args.sweeps - 1} more processes "
+        f"(a finished sweep: {med['one_done']:.1f} s alone, {med['many_done']:.1f} s "
+        f"{args.sweeps} at once) takes {start_extra:.1f} s; left beyond it: {beyond:.1f} s"
+    )
     result = {
         "what": f"{args.sweeps} `mvlib sweep` at once on one empty cache vs one alone "
         f"({len(ONLY)} configurations x 2 seeds, ci data, 1 epoch)",
@@ -83,11 +105,15 @@ def main(argv=None) -> int:
         "commit": provenance.commit(),
         "date": datetime.date.today().isoformat(),
         "machine": provenance.machine(),
-        "shared_s": round(shared, 1),
-        "one_s": round(one, 1),
-        "many_s": round(many, 1),
+        "repeat": args.repeat,
         "sweeps": args.sweeps,
+        "shared_s": round(med["shared"], 1),
+        "one_s": round(med["one"], 1),
+        "many_s": round(med["many"], 1),
         "ratio": round(ratio, 2),
+        "one_finished_s": round(med["one_done"], 1),
+        "many_finished_s": round(med["many_done"], 1),
+        "beyond_startup_s": round(beyond, 1),
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "concurrent.json").write_text(json.dumps(result, indent=2) + "\n")
