@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 import torch
 import torch.multiprocessing as mp
-from test_train import D, T, _clips  # the same toy clip table as the training tests
+from test_train import D, T  # the same toy store as the training tests
+from toy_clips import toy_clips
 
 from mvlib.core import config
 from mvlib.data.pairing import make_splits
@@ -77,7 +78,7 @@ def test_shard_bounds_partition_contiguously():
 @pytest.mark.parametrize("crop", [8, None])
 @pytest.mark.parametrize("world", [2, 3, 5])
 def test_union_of_rank_batches_is_the_one_process_batch(tmp_path, crop, world):
-    clips = _clips()
+    clips = toy_clips()
     frames = [T, T + 7, T + 13] if crop else None
     store = _store(tmp_path / "s", clips, frames=frames)
     pairs = np.random.default_rng(0).integers(0, len(store), size=(23, 2))
@@ -145,7 +146,7 @@ def _worker(rank, world, port, tmp, cfg_dicts, run_name, kill_epoch):
         from pathlib import Path
 
         tmp = Path(tmp)
-        clips = _clips()
+        clips = toy_clips()
         store = LatentStore(tmp / "store")
         cfg = config.from_dict(cfg_dicts[rank])
         splits = make_splits(clips, cfg.split)
@@ -182,7 +183,7 @@ def _spawn(tmp, cfgs, run_name, kill_epoch=None):
 
 @pytest.fixture()
 def toy(tmp_path):
-    clips = _clips()
+    clips = toy_clips()
     return clips, _store(tmp_path / "store", clips)
 
 

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from toy_clips import toy_clips
 
 from mvlib.core import config
 from mvlib.core.config import ObjectiveConfig
@@ -106,22 +107,6 @@ def one_thread():
     torch.set_num_threads(old)
 
 
-def _clips() -> pd.DataFrame:
-    rng = np.random.default_rng(0)
-    rows = []
-    for s in range(N_SENSORS):
-        for k in range(PER_SENSOR):
-            labels = (rng.random(8) < 0.3).astype(np.int8)
-            rows.append(
-                {
-                    "clip_id": f"{s:02d}_{k:06d}.wav",
-                    "sensor_id": f"{s:02d}",
-                    **dict(zip(coarse_label_columns(), labels)),
-                }
-            )
-    return pd.DataFrame(rows)
-
-
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
     """Clips and a store whose frames are sensor signature + the clip's source patterns + noise.
@@ -130,7 +115,7 @@ def toy(tmp_path_factory):
     P ~ N(0, 1.5^2) one pattern (D,) per source class, y_i the clip's 8 labels, e_t ~ N(0, 1).
     """
     path = tmp_path_factory.mktemp("learning") / "store"
-    clips = _clips()
+    clips = toy_clips(N_SENSORS, PER_SENSOR)
     rng = np.random.default_rng(1)
     sensor_vec = rng.normal(size=(N_SENSORS, D)) * 1.5  # (S, D)
     source_vec = rng.normal(size=(8, D)) * 1.5  # (8, D)

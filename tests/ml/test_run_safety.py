@@ -6,7 +6,8 @@ import shutil
 import pandas as pd
 import pytest
 import torch
-from test_train import _cfg, _clips, _store
+from test_train import _cfg, _store
+from toy_clips import toy_clips
 
 from mvlib.cli import main
 from mvlib.core.cache import atomic_write_json
@@ -19,7 +20,7 @@ from mvlib.ml import train
 @pytest.fixture()
 def run(tmp_path, monkeypatch):
     """A finished toy run; the dataset the probe loads is the toy clip table."""
-    clips = _clips()
+    clips = toy_clips()
     store = _store(tmp_path / "store", clips)
     cfg = _cfg(**{"probe.epochs": 5, "probe.weight_decays": [0.0001]})
     splits = make_splits(clips, cfg.split)
@@ -29,7 +30,7 @@ def run(tmp_path, monkeypatch):
 
 
 def test_crash_between_log_row_and_checkpoint_leaves_no_duplicate_epochs(tmp_path, monkeypatch):
-    clips = _clips()
+    clips = toy_clips()
     store = _store(tmp_path / "store", clips)
     cfg = _cfg(**{"train.epochs": 3})
     splits = make_splits(clips, cfg.split)
@@ -57,7 +58,7 @@ def test_crash_between_log_row_and_checkpoint_leaves_no_duplicate_epochs(tmp_pat
 
 
 def test_resume_refuses_another_config_and_changed_splits(tmp_path, monkeypatch):
-    clips = _clips()
+    clips = toy_clips()
     store = _store(tmp_path / "store", clips)
     cfg = _cfg(**{"train.epochs": 3})
     splits = make_splits(clips, cfg.split)

@@ -6,32 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from toy_clips import toy_clips
 
 from mvlib.core import config
 from mvlib.core.errors import MvlibError
 from mvlib.data.pairing import make_splits
-from mvlib.data.taxonomy import coarse_label_columns
 from mvlib.evaluate import embed
 from mvlib.frontend.store import LatentStore, StoreWriter
 from mvlib.ml import train
 
 D, T = 16, 24
-
-
-def _clips(n_sensors=6, per_sensor=8, seed=0):
-    rng = np.random.default_rng(seed)
-    rows = []
-    for s in range(n_sensors):
-        for k in range(per_sensor):
-            labels = (rng.random(8) < 0.3).astype(np.int8)
-            rows.append(
-                {
-                    "clip_id": f"{s:02d}_{k:06d}.wav",
-                    "sensor_id": f"{s:02d}",
-                    **dict(zip(coarse_label_columns(), labels)),
-                }
-            )
-    return pd.DataFrame(rows)
 
 
 def _store(path, clips, frontend="logmel", seed=0):
@@ -77,7 +61,7 @@ def _cfg(**over):
 
 @pytest.fixture()
 def toy(tmp_path):
-    clips = _clips()
+    clips = toy_clips()
     store = _store(tmp_path / "store", clips)
     return clips, store
 
@@ -193,7 +177,7 @@ def test_every_baseline_trains(toy, tmp_path, method, task):
 
 
 def test_store_of_another_frontend_is_refused(tmp_path):
-    clips = _clips()
+    clips = toy_clips()
     store = _store(tmp_path / "dac_store", clips, frontend="dac")
     cfg = _cfg()
     with pytest.raises(
@@ -205,7 +189,7 @@ def test_store_of_another_frontend_is_refused(tmp_path):
 
 
 def test_non_finite_loss_names_epoch_step_and_term(tmp_path):
-    clips = _clips()
+    clips = toy_clips()
     cfg = _cfg(**{"train.crop_frames": None})
     splits = make_splits(clips, cfg.split)
     victim = clips.clip_id.iloc[splits.pairs["train"][0, 0]]
@@ -270,7 +254,7 @@ def test_probe_run_writes_results_with_provenance(toy, tmp_path, monkeypatch):
 
 
 def test_store_with_another_frame_size_is_refused(tmp_path):
-    clips = _clips()
+    clips = toy_clips()
     store = _store(tmp_path / "s", clips)  # logmel store of dim D = 16
     train.check_store(_cfg(), store)
     with pytest.raises(train.StoreMismatchForRun, match=r"dim=16.*expects 128"):

@@ -5,7 +5,8 @@ import math
 
 import pytest
 import torch
-from test_train import _cfg, _clips, _store
+from test_train import _cfg, _store
+from toy_clips import toy_clips
 
 from mvlib.core.errors import MvlibError
 from mvlib.core.runconfig import RunConfigMismatch
@@ -15,7 +16,7 @@ from mvlib.ml import train
 
 @pytest.fixture()
 def toy(tmp_path):
-    clips = _clips()
+    clips = toy_clips()
     return clips, _store(tmp_path / "store", clips)
 
 
