@@ -11,6 +11,9 @@ declared. The dataset, splits and latent store are prepared once in the parent b
 worker starts. A run whose ``results.json`` exists (and whose config checks) is skipped
 on a rerun; a failing run is reported and the others go on. The frontend-only baseline
 ("DAC only" in the paper) needs no training: its probes run on the store's features.
+Several sweeps may share one cache (a notebook and a terminal, a Slurm array): each claims
+a run before it starts a worker for it (:func:`claim`), passes over the runs the others
+have claimed, and waits for those at the end to reuse them.
 """
 
 from __future__ import annotations
