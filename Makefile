@@ -14,7 +14,9 @@ PROFILE ?= default
 env: $(STAMP)
 	@$(BIN)/pip install --quiet --no-deps --no-build-isolation -e . >/dev/null
 
-$(STAMP): requirements.txt pyproject.toml
+# No file prerequisites: the stamp's name holds the hash of both files' contents, so a change
+# makes a new stamp; a fresh clone (new mtimes, same contents) reuses the venv.
+$(STAMP):
 	@echo ">> creating environment $(VENV) (requirements hash $(REQ_HASH))"
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
