@@ -10,6 +10,7 @@ and the latent store), measured on its own as ``shared_s``::
     python benchmarks/concurrent_sweeps.py            # ci data, 2 configurations x 2 seeds
     python benchmarks/concurrent_sweeps.py --sweeps 4
     python benchmarks/concurrent_sweeps.py --epochs 10 --repeat 1   # longer runs
+    python benchmarks/concurrent_sweeps.py --workers 1 --repeat 1   # no worker processes
 
 Each side is then run again on its finished cache (every run skipped), which measures
 what starting the processes costs; what the concurrent side takes beyond one sweep plus
@@ -37,7 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
 ONLY = ("rec", "rec + cos- sample")
 SEEDS = "0,1"
-PROFILE = "inherits: ci\ntrain:\n  epochs: {epochs}\nprobe:\n  epochs: 5\n"
+PROFILE = (
+    "inherits: ci\ntrain:\n  epochs: {epochs}\nprobe:\n  epochs: 5\nsweep:\n  workers: {workers}\n"
+)
 
 
 def _cmd(*args) -> list[str]:
@@ -70,13 +73,14 @@ def main(argv=None) -> int:
     ap.add_argument("--sweeps", type=int, default=3, help="sweeps started at once")
     ap.add_argument("--repeat", type=int, default=3, help="repetitions (medians are reported)")
     ap.add_argument("--epochs", type=int, default=1, help="training epochs of each run")
+    ap.add_argument("--workers", type=int, default=2, help="worker processes of each sweep")
     args = ap.parse_args(argv)
     rows = []
     for i in range(args.repeat):
         with tempfile.TemporaryDirectory(prefix="mvlib-concurrent-") as tmp:
             tmp = Path(tmp)
             profile = tmp / "tiny.yml"
-            profile.write_text(PROFILE.format(epochs=args.epochs))
+            profile.write_text(PROFILE.format(epochs=args.epochs, workers=args.workers))
             row = {"shared": _timed([_cmd("extract", "--profile", profile, "-q")], tmp / "shared")}
             row["one"] = _timed([_sweep(profile)], tmp / "one")
             row["many"] = _timed([_sweep(profile)] * args.sweeps, tmp / "many")
@@ -101,7 +105,8 @@ def main(argv=None) -> int:
     )
     result = {
         "what": f"{args.sweeps} `mvlib sweep` at once on one empty cache vs one alone "
-        f"({len(ONLY)} configurations x 2 seeds, ci data, {args.epochs} epoch(s))",
+        f"({len(ONLY)} configurations x 2 seeds, ci data, {args.epochs} epoch(s), "
+        f"{args.workers} worker(s) per sweep)",
         "command": "python benchmarks/concurrent_sweeps.py"
         + " ".join([""] + (argv or sys.argv[1:])),
         "profile": f"ci ({args.epochs} epoch(s))",
@@ -119,7 +124,10 @@ def main(argv=None) -> int:
         "beyond_startup_s": round(beyond, 1),
     }
     RESULTS.mkdir(exist_ok=True)
-    name = "concurrent.json" if args.epochs == 1 else f"concurrent-{args.epochs}epochs.json"
+    name = "concurrent"
+    name += "" if args.epochs == 1 else f"-{args.epochs}epochs"
+    name += "" if args.workers == 2 else f"-{args.workers}worker"
+    name += ".json"
     (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
