@@ -12,7 +12,7 @@ The public API, for a researcher's own code (each name's docstring has an exampl
     result = mvlib.train_run(cfg)
     metrics = mvlib.probe_run(result.run_dir)
     report = mvlib.embed_files(["a.wav", "b.wav"], result.run_dir, "embeddings/")
-    table = mvlib.compare_runs(["runs/rec", "runs/mine"], reference="multiview rec")
+    table = mvlib.compare_runs(["runs/rec", "runs/mine"], reference="rec")
 
 Everything else is importable from its module (``mvlib.ml.train``, ``mvlib.sweep`` …) but
 may change between versions. Errors about the user's input are :class:`MvlibError`.

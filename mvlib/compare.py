@@ -12,9 +12,10 @@ Every argument is a probed run folder (``results.json`` + ``predictions.npz``) o
 holding such runs (a sweep's ``runs/<profile>`` folder of the cache, say). Runs are grouped
 into configurations by their resolved config without its seeds (``train.seed``,
 ``probe.seed``, ``split.pair_seed``, ``split.seed``); a run's unit is its (split seed,
-seed). A configuration is named after its method and objective (``multiview cos_minus
-sample``, ``supervised sensor``, ``frontend logmel``…), with the run folder's name added
-where two configurations would share a name.
+seed). A configuration of chapter 4's grid is named as the book's tables name it (``rec``,
+``rec + cos- sample``, ``singleview AE``, ``supervised sensor``…); any other after its
+method and objective (``multiview shared_l1``, ``frontend logmel``…), with the run folder's
+name added where two configurations would share a name.
 
 What is refused (one-line :class:`MvlibError`)
 ----------------------------------------------
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mvlib import sweep
 from mvlib.core.cache import atomic_write_text
 from mvlib.core.errors import MvlibError
 from mvlib.evaluate.probe import load_predictions
@@ -100,6 +102,19 @@ def _label(summary: dict) -> str:
     return str(method)
 
 
+def _grid_name(config: dict) -> str | None:
+    """The name chapter 4 gives this run's configuration, if the grid holds it."""
+    ratio = (config.get("objective") or {}).get("mask_ratio")
+    for entry in sweep.grid((ratio,) if isinstance(ratio, int | float) else ()):
+        wanted = entry.overrides()
+        if all(
+            (config.get(key.split(".")[0]) or {}).get(key.split(".")[1]) == value
+            for key, value in wanted.items()
+        ):
+            return entry.name
+    return None
+
+
 def _run_info(run_dir: Path) -> RunInfo:
     res = json.loads((run_dir / RESULTS_FILE).read_text())
     summary, config = res.get("summary") or {}, res.get("config") or {}
@@ -113,7 +128,8 @@ def _run_info(run_dir: Path) -> RunInfo:
     train = (config.get("train") or {}).get("seed", summary.get("seed", 0))
     return RunInfo(
         run_dir=run_dir,
-        label=_label(summary),
+        label=(_grid_name(config) if summary.get("method") != "frontend" else None)
+        or _label(summary),
         identity=json.dumps(ident, sort_keys=True, default=str),
         group=str(summary.get("method") or ""),
         seed=int(train if train is not None else 0),
@@ -211,7 +227,7 @@ def compare_runs(
 
     Examples
     --------
-    >>> table = mvlib.compare_runs(["runs/rec", "runs/mine"], reference="multiview rec")
+    >>> table = mvlib.compare_runs(["runs/rec", "runs/mine"], reference="rec")
     >>> print(mvlib.compare.format_table(table))  # doctest: +SKIP
     """
     runs = [_run_info(p) for p in find_runs(paths)]

@@ -60,16 +60,16 @@ def runs(tmp_path_factory):
 
 def test_compare_two_ci_runs_prints_and_writes_the_paired_table(runs, tmp_path, capsys):
     out = tmp_path / "table.csv"
-    argv = ["compare", str(runs / "rec"), str(runs / "cosm"), "--reference", "multiview rec"]
+    argv = ["compare", str(runs / "rec"), str(runs / "cosm"), "--reference", "rec"]
     assert cli.main([*argv, "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "multiview rec" in text and "multiview cos_minus sample" in text
+    assert "rec" in text and "rec + cos- sample" in text
     assert "reference" in text and "MDD" in text
     csv = pd.read_csv(out)
-    assert list(csv["configuration"]) == ["multiview rec", "multiview cos_minus sample"]
+    assert list(csv["configuration"]) == ["rec", "rec + cos- sample"]
     # the CSV's numbers are the runs' own: each row's score is its run's test score
     res = json.loads((runs / "cosm" / "results.json").read_text())["summary"]
-    row = csv[csv["configuration"] == "multiview cos_minus sample"].iloc[0]
+    row = csv[csv["configuration"] == "rec + cos- sample"].iloc[0]
     assert row["sensor_accuracy"] == pytest.approx(res["sensor_accuracy"], abs=1e-9)
     assert row["source_jaccard"] == pytest.approx(res["source_jaccard"], abs=1e-9)
     # the paired Δ is row − reference on the same clips
@@ -83,12 +83,12 @@ def test_compare_two_ci_runs_prints_and_writes_the_paired_table(runs, tmp_path, 
     assert "already exists" in capsys.readouterr().err
     # nothing written without --out; the reference may be given as a run folder
     table = compare_runs([runs / "rec", runs / "cosm"], str(runs / "cosm"))
-    assert table.reference == "multiview cos_minus sample"
+    assert table.reference == "rec + cos- sample"
     assert mvlib.compare_runs is compare_runs  # the public name
 
 
 def test_compare_refuses_runs_of_another_dataset_in_one_line(runs, capsys):
-    argv = ["compare", str(runs / "rec"), str(runs / "other"), "--reference", "multiview rec"]
+    argv = ["compare", str(runs / "rec"), str(runs / "other"), "--reference", "rec"]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("mvlib: error: ")
@@ -112,7 +112,7 @@ def test_compare_refuses_another_test_partition(runs, tmp_path, capsys):
     (moved / res["predictions"]["file"]).write_bytes(buf.getvalue())
     res["predictions"]["sha256"] = hashlib.sha256(buf.getvalue()).hexdigest()
     (moved / "results.json").write_text(json.dumps(res))
-    argv = ["compare", str(runs / "rec"), str(moved), "--reference", "multiview rec"]
+    argv = ["compare", str(runs / "rec"), str(moved), "--reference", "rec"]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "another test partition" in err and str(moved) in err
@@ -122,7 +122,7 @@ def test_compare_names_unknown_references_and_non_runs(runs, tmp_path, capsys):
     argv = ["compare", str(runs / "rec"), str(runs / "cosm"), "--reference", "nope"]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
-    assert "is not one of the configurations compared" in err and "multiview rec" in err
+    assert "is not one of the configurations compared: ['rec', 'rec + cos- sample']" in err
     (tmp_path / "empty").mkdir()
     assert cli.main(["compare", str(tmp_path / "empty"), "--reference", "x"]) == 2
     assert "is not a probed run" in capsys.readouterr().err
@@ -143,7 +143,7 @@ def test_a_users_objective_from_outside_mvlib_trains_and_is_compared_with_rec(
     _train_and_probe(run, *plugin)
     capsys.readouterr()
     out = tmp_path / "table.csv"
-    argv = ["compare", str(runs / "rec"), str(run), "--reference", "multiview rec"]
+    argv = ["compare", str(runs / "rec"), str(run), "--reference", "rec"]
     assert cli.main([*argv, "--out", str(out)]) == 0
     assert "shared_l1" in capsys.readouterr().out
     csv = pd.read_csv(out)
