@@ -1,8 +1,9 @@
 """An owned lock: one process at a time holds it, says who it is, and a dead one is replaced.
 
 mvlib's writers exclude each other with it: one process writes a run folder
-(:mod:`mvlib.ml.runlock`), one generates a synthetic set (:mod:`mvlib.data.synth.lock`).
-Both are this lock with their own file names and messages::
+(:mod:`mvlib.ml.runlock`), one generates a synthetic set (:mod:`mvlib.data.synth.lock`), one
+writes a latent store part (:class:`mvlib.frontend.store.StoreWriter`, not re-entrant). Each
+is this lock with its own file names and messages::
 
     with owned_lock(lock_file, record_file, wait=True) as previous:
         ...  # nobody else holds lock_file meanwhile; ``previous`` is the last holder's record
@@ -123,6 +124,7 @@ def owned_lock(
     extra: dict | None = None,
     on_wait: Callable[[dict | None], None] | None = None,
     on_takeover: Callable[[dict | None], None] | None = None,
+    reentrant: bool = True,
 ) -> Iterator[dict | None]:
     """Hold ``lock_file`` while the block runs; yield the previous holder's record.
 
@@ -138,6 +140,9 @@ def owned_lock(
         More fields of this holder's record.
     on_wait, on_takeover : callables of the holder's record, optional
         Called once when this process starts waiting, and when it takes a dead holder over.
+    reentrant : bool
+        True: a nested lock of the same file in this process passes through. False: it is
+        another holder (two writers of one store part in one process exclude each other).
 
     Raises
     ------
@@ -145,6 +150,8 @@ def owned_lock(
         Another live process holds the lock (and ``wait`` is False, or ``timeout`` passed).
     """
     key = Path(lock_file).resolve()
+    if key in _HELD and not reentrant:  # held by another owner in this process: wait
+        _wait_in_process(key, Path(record_file), wait, timeout, on_wait)
     if key in _HELD:  # re-entrant within a process
         _HELD[key][1] += 1
         try:
@@ -160,6 +167,17 @@ def owned_lock(
         del _HELD[key]
         _mark_released(Path(record_file))
         lock.release()
+
+
+def _wait_in_process(key: Path, record_file: Path, wait: bool, timeout, on_wait) -> None:
+    """Wait until this process's other holder of ``key`` releases it (another thread)."""
+    start = time.monotonic()
+    if wait and on_wait is not None:
+        on_wait(read_record(record_file))
+    while key in _HELD:
+        if not wait or (timeout is not None and time.monotonic() - start >= timeout):
+            raise LockBusy(read_record(record_file), waited=wait)
+        time.sleep(POLL_S)
 
 
 def _acquire(path, record_file, wait, timeout, extra, on_wait, on_takeover):
@@ -220,9 +238,12 @@ def _write_record(record_file: Path, extra: dict | None) -> None:
 
 def _mark_released(record_file: Path) -> None:
     """Record a normal release, so that the next holder does not think this one was killed."""
-    info = read_record(record_file)
-    if info and info.get("pid") == os.getpid() and info.get("host") == socket.gethostname():
-        atomic_write_json(record_file, {**info, "released": time.time()})
+    try:
+        info = read_record(record_file)
+        if info and info.get("pid") == os.getpid() and info.get("host") == socket.gethostname():
+            atomic_write_json(record_file, {**info, "released": time.time()})
+    except Exception:  # noqa: BLE001 - e.g. a release at interpreter shutdown (a __del__):
+        pass  # the mark is a courtesy; without it the next holder only says "killed"
 
 
 def _same_file(lock: filelock.BaseFileLock, path: Path) -> bool:

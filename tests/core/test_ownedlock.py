@@ -179,3 +179,17 @@ def test_a_holder_that_ended_normally_is_not_reported_killed_and_a_killed_one_is
     # the same record without its release mark: a holder killed while it held the lock
     unreleased = {k: v for k, v in previous.items() if k != "released"}
     assert ownedlock.was_killed(unreleased)
+
+
+def test_a_non_reentrant_lock_is_a_second_holder_in_the_same_process(tmp_path):
+    # two writers of one store part in one process exclude each other
+    lock, record = tmp_path / "x.lock", tmp_path / "x.lock.json"
+    with ownedlock.owned_lock(lock, record, wait=False, reentrant=False):
+        with pytest.raises(ownedlock.LockBusy) as busy:
+            with ownedlock.owned_lock(lock, record, wait=True, timeout=0.6, reentrant=False):
+                pass
+        assert busy.value.waited and busy.value.holder["pid"] == os.getpid()
+        with ownedlock.owned_lock(lock, record, wait=False):  # the re-entrant kind passes
+            pass
+    with ownedlock.owned_lock(lock, record, wait=False, reentrant=False):  # free again
+        pass

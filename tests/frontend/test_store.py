@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
+import re
+import socket
 
 import numpy as np
 import pytest
@@ -171,7 +174,8 @@ def test_shards_merge_and_duplicates_are_refused(tmp_path):
 
 def test_one_writer_per_part_and_no_double_commit(tmp_path):
     w = StoreWriter(tmp_path, HEADER)
-    with pytest.raises(StoreError, match="another process is writing this part"):
+    me = rf"PID {os.getpid()} on host {re.escape(socket.gethostname())}"
+    with pytest.raises(StoreError, match=rf"a writer \({me}\) is already writing this part"):
         StoreWriter(tmp_path, HEADER, timeout=0)
     w.append("x", np.ones((2, D)))
     with pytest.raises(AssertionError, match="already"):

@@ -38,6 +38,8 @@ INDEX_FILE = "index.jsonl"
 RETIRED_FILE = "retired.jsonl"
 BAD_FILE = "bad.jsonl"
 LOCK_FILE = ".lock"
+#: the part writer's holder record (PID, host), beside its lock (mvlib.core.ownedlock)
+HOLDER_FILE = ".lock.json"
 FORMAT = "mvlib-latent-store"
 FORMAT_VERSION = 2
 DTYPE = np.dtype("<f2")

@@ -11,6 +11,7 @@ clip. Writers of one part take its file lock: a second one waits.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -19,9 +20,9 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-import filelock
 import numpy as np
 
+from mvlib.core import ownedlock
 from mvlib.core.cache import atomic_write_text
 from mvlib.data.paths import safe_member_name
 from mvlib.frontend.store.format import (
@@ -30,6 +31,7 @@ from mvlib.frontend.store.format import (
     DATA_FILE,
     DTYPE,
     HEADER_FILE,
+    HOLDER_FILE,
     INDEX_FILE,
     LOCK_FILE,
     PART_HEADER_FILE,
@@ -104,7 +106,7 @@ class StoreWriter:
                 "use another store folder",
             )
         self.part_dir.mkdir(exist_ok=True)
-        self._lock = filelock.FileLock(self.part_dir / LOCK_FILE, thread_local=False)
+        self._lock = contextlib.ExitStack()
         self._acquire(timeout)
         try:
             check_part(self.path, self.part_dir.name, want)
@@ -115,7 +117,7 @@ class StoreWriter:
                 create_header(self.part_dir, part_header, PART_HEADER_FILE)
             entries, self.repaired = self._repair()
         except BaseException:
-            self._lock.release()
+            self._lock.close()
             raise
         self.retired = read_retired(self.part_dir)
         live = [e for e in entries if entry_uid(e) not in self.retired]
@@ -126,18 +128,33 @@ class StoreWriter:
         self.bad: dict[str, dict[str, Any]] = self._read_bad()
 
     def _acquire(self, timeout: float | None) -> None:
+        """Take the part's lock (:mod:`mvlib.core.ownedlock`; its holder is named)."""
+
+        def waiting(info):
+            log.warning(
+                "%s: a writer (%s) is already writing this part; waiting for it",
+                self.part_dir,
+                ownedlock.describe(info),
+            )
+
         try:
-            self._lock.acquire(timeout=0 if timeout is None else timeout)
-            return
-        except filelock.Timeout:
-            if timeout is not None:
-                raise StoreError(
-                    self.part_dir,
-                    f"another process is writing this part (waited {timeout:g} s)",
-                    "wait for it to finish, then run again: its clips are reused",
-                ) from None
-        log.warning("%s: another process is writing this part; waiting for it", self.part_dir)
-        self._lock.acquire()
+            self._lock.enter_context(
+                ownedlock.owned_lock(
+                    self.part_dir / LOCK_FILE,
+                    self.part_dir / HOLDER_FILE,
+                    wait=True,
+                    timeout=timeout,
+                    on_wait=waiting,
+                    reentrant=False,
+                )
+            )
+        except ownedlock.LockBusy as busy:
+            raise StoreError(
+                self.part_dir,
+                f"a writer ({ownedlock.describe(busy.holder)}) is already writing this part "
+                f"(waited {timeout:g} s)",
+                "wait for it to finish, then run again: its clips are reused",
+            ) from None
 
     def _repair(self) -> tuple[list[dict[str, Any]], dict[str, int]]:
         """Truncate a torn index line and uncommitted data bytes left by a crash; drop the
@@ -264,8 +281,8 @@ class StoreWriter:
                 fh.close()
         self._data = self._index = None
         lock = getattr(self, "_lock", None)
-        if lock is not None and lock.is_locked:
-            lock.release()
+        if lock is not None:
+            lock.close()  # releases the part's lock once; closing again does nothing
 
     def __enter__(self) -> StoreWriter:
         return self
