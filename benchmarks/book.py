@@ -50,6 +50,8 @@ import browser_book  # noqa: E402  (tests/browser_book.py: the browser checks of
 import provenance  # noqa: E402  (benchmarks/provenance.py)
 from provenance import commit  # noqa: E402, F401
 
+from mvlib.core.cache import atomic_write_json  # noqa: E402
+
 
 def chapters() -> list[str]:
     """Notebook chapters in toc order (``01_data_pairing`` ...)."""
@@ -169,9 +171,7 @@ def write_results(record: dict, profile: str) -> Path:
             f"commit {before.get('commit')} ({before.get('date')}); re-measure them to update"
         )
     record = {**kept, **record}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    atomic_write_json(path, record)
     return path
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import statistics
 import subprocess
@@ -33,6 +32,8 @@ import time
 from pathlib import Path
 
 import provenance  # benchmarks/provenance.py: a script beside this one
+
+from mvlib.core.cache import atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -128,7 +129,7 @@ def main(argv=None) -> int:
     name += "" if args.epochs == 1 else f"-{args.epochs}epochs"
     name += "" if args.workers == 2 else f"-{args.workers}worker"
     name += ".json"
-    (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write_json(RESULTS / name, result)
     return 0
 
 

@@ -22,13 +22,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import sys
 from pathlib import Path
 
 import provenance  # benchmarks/provenance.py: a script beside this one
 
 from mvlib import load_config  # the public one: `frontend: auto` resolved, as the chapters do
+from mvlib.core.cache import atomic_write_json
 from mvlib.core.errors import EXIT_CODE, MvlibError, format_error
 from mvlib.report import claims, tables
 from mvlib.sweep import collect, grid
@@ -152,9 +152,7 @@ def write_tables(profile: str, report: dict, args) -> Path:
     ]
     if kept:
         record["kept_from"] = {**kept, "fields": fields}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    atomic_write_json(path, record)
     return path
 
 

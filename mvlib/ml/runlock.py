@@ -51,18 +51,6 @@ class RunBusyError(MvlibError):
         return (type(self), (self.culprit, self.what, self.fix, self.holder))
 
 
-def holder(run_dir: str | os.PathLike) -> dict | None:
-    """The recorded holder of a run's lock (``pid``, ``host``, ``since``), or None.
-
-    The record stays after a release; only a held lock makes it current.
-    """
-    return ownedlock.read_record(Path(run_dir) / HOLDER_FILE)
-
-
-describe_holder = ownedlock.describe
-is_stale = ownedlock.is_dead
-
-
 def holds(run_dir: str | os.PathLike) -> bool:
     """Does this process hold the run's lock?"""
     return ownedlock.is_held(Path(run_dir) / LOCK_FILE)
@@ -114,7 +102,7 @@ def run_lock(
             log.warning(
                 "%s: the run's last writer (%s) was killed; resuming it",
                 run_dir,
-                describe_holder(previous),
+                ownedlock.describe(previous),
             )
         old_env = os.environ.get(HELD_ENV)
         os.environ[HELD_ENV] = os.pathsep.join(p for p in (old_env, str(key)) if p)
@@ -131,14 +119,16 @@ def run_lock(
 def _owned(run_dir: Path, wait: bool, timeout: float | None):
     def waiting(info):
         log.warning(
-            "%s: %s is writing this run; waiting for it to finish", run_dir, describe_holder(info)
+            "%s: %s is writing this run; waiting for it to finish",
+            run_dir,
+            ownedlock.describe(info),
         )
 
     def takeover(info):
         log.warning(
             "%s: its lock holder (%s) no longer runs; taking the run over",
             run_dir,
-            describe_holder(info),
+            ownedlock.describe(info),
         )
 
     try:
@@ -156,7 +146,7 @@ def _owned(run_dir: Path, wait: bool, timeout: float | None):
 
 
 def _busy(run_dir: Path, info: dict | None, waited: bool) -> RunBusyError:
-    who = describe_holder(info)
+    who = ownedlock.describe(info)
     return RunBusyError(
         run_dir,
         f"another process ({who}) is training this run" + (" (waited)" if waited else ""),

@@ -162,7 +162,7 @@ def test_a_holder_on_another_host_is_never_taken_over(tmp_path):
     try:
         record = {"pid": 999_999_999, "host": "elsewhere", "since": 0}
         (run / runlock.HOLDER_FILE).write_text(json.dumps(record))
-        assert not runlock.is_stale(record)
+        assert not ownedlock.is_dead(record)
         with pytest.raises(RunBusyError, match="PID 999999999 on host elsewhere"):
             with run_lock(run, wait=False):
                 pass
