@@ -37,8 +37,8 @@ test: env lint pytest browsertest
 ## Style, and the layers of mvlib (pyproject.toml, [tool.importlinter]): an upward import fails.
 lint: env
 	$(BIN)/lint-imports
-	$(BIN)/ruff check mvlib tests benchmarks setup.py
-	$(BIN)/black --check --quiet mvlib tests benchmarks setup.py
+	$(BIN)/ruff check mvlib tests benchmarks scripts setup.py
+	$(BIN)/black --check --quiet mvlib tests benchmarks scripts setup.py
 	$(BIN)/nbqa ruff book/*.ipynb
 	$(BIN)/nbqa black --check book/*.ipynb
 

@@ -3,7 +3,7 @@
 Embeds the held-out-sensor clips of a profile's dataset (default: the CI profile's synthetic
 SONYC-format set) with the DAC encoder twice, fp32 and bf16, pools each clip's frames (time
 mean and std), runs mvlib's cross-validated linear probe
-(:func:`mvlib.evaluate.crossval_probe.cross_validated_scores`) on each, and prints both
+(:func:`mvlib.evaluate.probe.linear_cv.cross_validated_scores`) on each, and prints both
 results with their 95% intervals, their difference, and the minimum detectable difference
 of a sensor balanced accuracy over that many clips (two-sided alpha 0.05, power 0.8, unpaired normal
 approximation: ``2.8 * sqrt(2 p (1 - p) / n)``).
@@ -28,14 +28,16 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from mvlib import workflow
 from mvlib.core import config
 from mvlib.data import sonyc
+from mvlib.data.dataset import ensure_dataset
 from mvlib.data.labels import label_matrix
-from mvlib.data.pairing import make_splits
-from mvlib.evaluate.crossval_probe import cross_validated_scores
+from mvlib.data.splits.make import make_splits
+from mvlib.evaluate.probe.linear_cv import cross_validated_scores
+from mvlib.frontend.audio import load_audio
 from mvlib.frontend.dac_fast import FastEncoder, FastResidualUnit, FusedSnake, frame_rel_error
-from mvlib.frontend.features import DACFrontend, load_audio, preprocess
+from mvlib.frontend.dac_frontend import DACFrontend
+from mvlib.frontend.preprocess import preprocess
 
 
 def _round(module, inputs, output):
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--simulate", action="store_true", help="bf16 by rounding (see above)")
     args = p.parse_args(argv)
     cfg = config.read_profile(args.profile)
-    root = workflow.ensure_dataset(cfg, progress=False)
+    root = ensure_dataset(cfg, progress=False)
     clips = sonyc.load_clips(root)
     splits = make_splits(clips, cfg.split)
     held = clips[clips.sensor_id.isin(splits.sensors["heldout"])].iloc[: args.max_clips]

@@ -38,21 +38,17 @@ import soundfile as sf
 import torch
 
 from mvlib.core.config import FeatureConfig
+from mvlib.frontend.audio import load_audio
+from mvlib.frontend.choice import make_frontend
 from mvlib.frontend.dac_fast import (
     FLOAT16_ROUNDING,
     FastEncoder,
     compile_encoder,
     frame_rel_error,
 )
+from mvlib.frontend.dac_weights import find_dac_weights, load_dac_weights, random_dac
 from mvlib.frontend.extract import extract
-from mvlib.frontend.features import (
-    find_dac_weights,
-    load_audio,
-    load_dac_weights,
-    make_frontend,
-    preprocess,
-    random_dac,
-)
+from mvlib.frontend.preprocess import preprocess
 
 
 def write_clips(folder: Path, n: int, seconds: float, sr: int) -> pd.DataFrame:

@@ -3,16 +3,16 @@
 Reads the results a sweep left in the cache (chapter 4's, e.g. after
 ``python benchmarks/book.py --profile full --keep``; nothing is trained or probed), builds
 Tables 1 and 2 exactly as chapter 4 does (the multi-view row chosen on validation), and
-prints for every paired comparison its estimate, its bootstrap SE and the two sources of
-that SE apart (:class:`mvlib.evaluate.significance.PairedDiff`): ``se_units`` (seeds and
-split seeds resampled, test clips fixed) and ``se_clips`` (test clips resampled, seeds
-fixed), then each table's per-row minimum detectable differences (median and range) per task. Which part dominates
-says what a larger design should add: more test clips shrink ``se_clips`` only, more
-(split) seeds ``se_units``::
+prints for every paired comparison its estimate, its SE and the two sources of that SE
+apart (:class:`mvlib.evaluate.significance.PairedDiff`): ``se_units`` (seeds and split
+seeds) and ``se_sensors`` (the test sensors with their clips), then each table's per-row
+minimum detectable differences (median and range) per task. Which part dominates says what
+a larger design should add: more test sensors shrink ``se_sensors`` only, more (split)
+seeds ``se_units``::
 
     MVLIB_CACHE=/tmp/mvlib-book-cache-XXXX python benchmarks/power.py --profile full
     python benchmarks/power.py --profile default        # the project's own cache
-    python benchmarks/power.py --profile default --method pigeonhole   # the former procedure
+    python benchmarks/power.py --profile default --method seed-clip   # the retired procedure
 
 Output: one line per comparison, the MDD lines, and a JSON line.
 """
@@ -26,11 +26,14 @@ import sys
 from pathlib import Path
 
 import provenance  # benchmarks/provenance.py: a script beside this one
+from seed_clip_bootstrap import seed_clip_procedure  # the retired procedure, beside this one
 
 from mvlib import load_config  # the public one: `frontend: auto` resolved, as the chapters do
 from mvlib.core.cache import atomic_write_json
 from mvlib.core.errors import EXIT_CODE, MvlibError, format_error
+from mvlib.evaluate.significance import paired_difference
 from mvlib.report import claims, tables
+from mvlib.report.results import best_multiview
 from mvlib.sweep import collect, grid
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -39,12 +42,14 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--profile", default="default", help="params profile (name or YAML path)")
-    ap.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates")
+    ap.add_argument(
+        "--n-boot", type=int, default=2000, help="bootstrap replicates (--method seed-clip)"
+    )
     ap.add_argument(
         "--method",
-        choices=("cluster", "pigeonhole"),
+        choices=tuple(PROCEDURES),
         default="cluster",
-        help="the book's procedure (cluster, default) or the former one (pigeonhole)",
+        help="the book's procedure (cluster, default) or the retired seed x clip bootstrap",
     )
     ap.add_argument(
         "--write",
@@ -62,24 +67,25 @@ def main(argv=None) -> int:
             "run its sweep first (chapter 4, `mvlib sweep`) or set MVLIB_CACHE"
         )
     results = results[results.frontend == results.frontend.iloc[0]]
-    best, _ = tables.best_multiview(results)
+    best, _ = best_multiview(results)
     report = {"profile": cfg.profile, "method": args.method, "best_multiview_on_validation": best}
     report["n_runs"] = len(results)
     print(f"profile {cfg.profile}: {len(results)} runs; multi-view row (validation): {best}")
-    t1 = tables.table1(results, best, n_boot=args.n_boot, method=args.method)
-    t2 = tables.table2(results, cfg.sweep.mask_ratios, n_boot=args.n_boot, method=args.method)
+    procedure = paired_difference if args.method == "cluster" else seed_clip_procedure(args.n_boot)
+    t1 = tables.table1(results, best, procedure=procedure)
+    t2 = tables.table2(results, cfg.sweep.mask_ratios, procedure=procedure)
     for t in (t1, t2):
         c = t.comparisons
-        print(f"\n{t.name}: {int(c.n_seeds.max())} seeds x {int(c.n_clips.max())} test clips")
+        print(f"\n{t.name}: {int(c.n_units.max())} units x {int(c.n_clips.max())} test clips")
         print(
             f"{'comparison':28s} {'task':6s} {'Δ':>8s} {'95% CI':>18s} {'se':>7s} "
-            f"{'se_units':>8s} {'se_clips':>8s}"
+            f"{'se_units':>8s} {'se_sensors':>10s}"
         )
         for r in c.itertuples():
             print(
                 f"{r.configuration:28s} {r.task:6s} {r.estimate:8.4f} "
                 f"[{r.ci_low:7.4f}, {r.ci_high:7.4f}] {r.se:7.4f} "
-                f"{r.se_units:8.4f} {r.se_clips:8.4f}  Holm p {r.p_holm:.2g}  MDD {r.mdd:.3f}  "
+                f"{r.se_units:8.4f} {r.se_sensors:10.4f}  Holm p {r.p_holm:.2g}  MDD {r.mdd:.3f}  "
                 f"{r.verdict}"
             )
         for task, v in t.mdd.items():
@@ -91,10 +97,10 @@ def main(argv=None) -> int:
             "mdd": t.mdd,
             "comparisons": c[
                 ["configuration", "task", "estimate", "ci_low", "ci_high", "se", "se_units"]
-                + ["se_clips", "df", "p_holm", "mdd", "verdict"]
+                + ["se_sensors", "df", "p_holm", "mdd", "verdict"]
             ].to_dict("records"),
         }
-    verdicts = claims.claims(results, t1, args.n_boot, args.method)
+    verdicts = claims.claims(results, t1, procedure)
     print("\nchapter 4's reading:")
     for c in verdicts:
         print(f"  {c.verdict:18s} {c.text}")
@@ -111,7 +117,7 @@ def main(argv=None) -> int:
 PROCEDURES = {
     "cluster": "sensors as clusters, bias-corrected variance parts, Student t with "
     "Satterthwaite df, one MDD per comparison",
-    "pigeonhole": "paired bootstrap seeds x clips, z quantiles, clips independent",
+    "seed-clip": "paired bootstrap seeds x clips, z quantiles, clips independent",
 }
 
 
@@ -129,7 +135,11 @@ def write_tables(profile: str, report: dict, args) -> Path:
             "mdd": {
                 task: {k: round(float(v), 4) for k, v in m.items()}
                 for task, m in report[name]["mdd"].items()
-            }
+            },
+            "comparisons": [
+                {k: (round(float(v), 5) if isinstance(v, float) else v) for k, v in row.items()}
+                for row in report[name]["comparisons"]
+            ],
         }
         for name in ("table1", "table2")
     }

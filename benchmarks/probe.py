@@ -1,7 +1,7 @@
 """Speed of the batched probe heads against fitting them one at a time, side by side.
 
-``probe_run`` fits, per task, one 2-layer MLP head per (feature set, weight decay): with
-z_p, z_s, z_p ⊕ z_s and two weight decays, 6 heads per task, 12 in all. This script plants
+``probe_trained_run`` fits, per task, one 2-layer MLP head per (feature set, weight decay):
+with z_p, z_s, z_p ⊕ z_s and two weight decays, 6 heads per task, 12 in all. This script plants
 a signal in random Gaussian features of the default profile's sizes (288 train, 96 val,
 576 test clips; d = 64 / 64 / 128; 8 multi-label sources carried by z_p, 12 sensors
 carried by z_s) and times, in one process, one thread, the same config:
@@ -9,13 +9,14 @@ carried by z_s) and times, in one process, one thread, the same config:
 * ``sequential``: the loop mvlib used before (one ``MLPProbe`` + ``torch.optim.AdamW`` per
   head, trained one after the other; copied below as the baseline);
 * ``one head at a time``: mvlib's batched trainer given a single head per call;
-* ``batched per task``: :func:`mvlib.evaluate.probe.fit_probes`, all heads of a task in one loop;
+* ``batched per task``: :func:`mvlib.evaluate.probe.fit.fit_probes`, all heads of a task in
+  one loop;
 * ``batched (probe_features)``: all heads of both tasks in one loop (what
-  ``probe_features`` / ``probe_run`` now do).
+  ``probe_features`` / ``probe_trained_run`` do).
 
 It prints seconds per variant (best of ``--repeat``), the ratios, and the test scores of
 each, which agree up to float rounding (same seeds, same protocol). Optionally it also
-times ``probe_run`` on a trained run folder (``--run DIR``). Usage::
+times ``probe_trained_run`` on a trained run folder (``--run DIR``). Usage::
 
     python benchmarks/probe.py                      # profile "default" probe config
     python benchmarks/probe.py --epochs 20 --repeat 1   # quick check
@@ -38,14 +39,8 @@ from torch import nn
 
 from mvlib.core import config
 from mvlib.evaluate.metrics import accuracy, jaccard_samples
-from mvlib.evaluate.probe import (
-    MLPProbe,
-    evaluate_probe,
-    fit_probe,
-    fit_probes,
-    probe_features,
-)
-from mvlib.evaluate.probe.heads import _score
+from mvlib.evaluate.probe.fit import evaluate_probe, fit_probe, fit_probes, probe_features
+from mvlib.evaluate.probe.heads import MLPProbe, _score
 
 PREVALENCE = np.array([0.5, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1])
 
@@ -163,14 +158,15 @@ def run_one_at_a_time(feats, labels, part, cfg) -> dict:
 
 
 def run_all(feats, labels, part, cfg) -> dict:
-    """:func:`mvlib.evaluate.probe.probe_features` (what ``probe_run`` calls): all 12 heads at once."""
+    """:func:`mvlib.evaluate.probe.fit.probe_features` (what ``probe_trained_run`` calls): all
+    12 heads at once."""
     res = probe_features(feats, labels["source"], labels["sensor"], part, cfg)
     key = {"source": "jaccard", "sensor": "accuracy"}
     return {(n, t): res[n][t][key[t]] for t in labels for n in feats}
 
 
 def run_batched(feats, labels, part, cfg) -> dict:
-    """:func:`mvlib.evaluate.probe.fit_probes`: every head of a task in one loop."""
+    """:func:`mvlib.evaluate.probe.fit.fit_probes`: every head of a task in one loop."""
     tr, va = part == "train", part == "val"
     out = {}
     for task, y in labels.items():
@@ -196,12 +192,14 @@ def main(argv=None) -> None:
     ap.add_argument("--epochs", type=int, default=None, help="override probe.epochs")
     ap.add_argument("--repeat", type=int, default=3, help="timings: best of this many")
     ap.add_argument(
-        "--run", default=None, help="also time mvlib.evaluate.probe.probe_run on this run"
+        "--run",
+        default=None,
+        help="also time mvlib.evaluate.probe.run.probe_trained_run on this run",
     )
     ap.add_argument(
         "--baseline-src",
         default=None,
-        help="with --run: also time probe_run of the mvlib source tree in this folder",
+        help="with --run: also time probe_trained_run of the mvlib source tree in this folder",
     )
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -235,15 +233,18 @@ def main(argv=None) -> None:
 _PROBE_RUN = """
 import sys, time, torch
 torch.set_num_threads(1)
-from mvlib.evaluate.probe import probe_run
+try:
+    from mvlib.evaluate.probe.run import probe_trained_run as probe
+except ImportError:  # a baseline tree (--baseline-src) from before the rename
+    from mvlib.evaluate.probe import probe_run as probe
 t0 = time.perf_counter()
-s = probe_run(sys.argv[1], progress=False)["summary"]
+s = probe(sys.argv[1], progress=False)["summary"]
 print(time.perf_counter() - t0, s["source_jaccard"], s["sensor_accuracy"])
 """
 
 
 def time_probe_run(run: str, baseline_src: str | None, repeat: int) -> None:
-    """``probe_run`` on copies of a run, in fresh processes: this mvlib vs a baseline's.
+    """``probe_trained_run`` on copies of a run, in fresh processes: this mvlib vs a baseline's.
 
     ``baseline_src``: a source tree of another mvlib (e.g. ``git archive <commit> | tar -x``)
     imported through PYTHONPATH; the run is copied so that neither writes into ``run``.
@@ -277,7 +278,7 @@ def time_probe_run(run: str, baseline_src: str | None, repeat: int) -> None:
                 sec, src_j, sen_a = (float(v) for v in out[-3:])
                 if label not in best or sec < best[label][0]:
                     best[label] = (sec, src_j, sen_a)
-    print(f"\nprobe_run({run}), best of {repeat}, fresh process each:")
+    print(f"\nprobe_trained_run({run}), best of {repeat}, fresh process each:")
     for label, (sec, src_j, sen_a) in best.items():
         print(f"  {label:<12}{sec:8.2f} s   source_jaccard={src_j:.4f} sensor_accuracy={sen_a:.4f}")
     if "baseline" in best:

@@ -134,7 +134,7 @@ def _scale(d: dict) -> list[str]:
 
 
 def _coverage(d: dict) -> list[str]:
-    lines = [f"- Command: `{d.get('command', 'python benchmarks/coverage.py')}`."]
+    lines = [f"- Command: `{d.get('command', 'python benchmarks/interval_coverage.py')}`."]
     goal = d.get("goal") or {}
     if goal:
         lo, hi = goal.get("coverage", (None, None))
@@ -150,6 +150,30 @@ def _coverage(d: dict) -> list[str]:
             f"| {r['scenario']} | {r['procedure']} | {r['coverage']:.3f} ± "
             f"{r.get('coverage_se', 0):.3f} | {r['fwer']:.3f} | {r.get('n_tables', '')} |"
         )
+    return lines
+
+
+def _cli_start(d: dict) -> list[str]:
+    lim = d.get("limits") or {}
+    lines = [
+        f"- Command: `{d.get('command', 'python benchmarks/cli_start.py')}` (medians of "
+        f"{d.get('repeat', '?')}; peak memory: {d.get('peak_memory', '?')}).",
+        f"- Limits of `mvlib --help` and `mvlib --version`: {lim.get('wall_s')} s, "
+        f"{lim.get('peak_mib')} MiB.",
+        "",
+        "| mvlib | command | wall s | × python | peak MiB | × python |",
+        "|---|---|---|---|---|---|",
+    ]
+    for side in d["sides"].values():
+        commit = str(side["checkout"]["commit"])
+        floor = side["python -c pass"]
+        for name in ("python -c pass", "mvlib --help", "mvlib --version"):
+            m = side[name]
+            lines.append(
+                f"| `{commit[:7]}{'+dirty' if commit.endswith('+dirty') else ''}` | `{name}` | "
+                f"{m['wall_s']:.3f} | {m['wall_s'] / floor['wall_s']:.1f} | "
+                f"{m['peak_mib']:.1f} | {m['peak_mib'] / floor['peak_mib']:.1f} |"
+            )
     return lines
 
 
@@ -176,6 +200,8 @@ def render_file(path: Path) -> str:
         body = _coverage(d)
     elif "throughput" in d:
         body = _scale(d)
+    elif "sides" in d:
+        body = _cli_start(d)
     else:
         body = _generic(d)
     head = [

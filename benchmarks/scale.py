@@ -6,7 +6,7 @@ paper's 39k/6k/11k pairs) this
 1. plans extraction: clips, audio hours, frames per clip, store bytes, clips per shard;
 2. writes a latent store of that shape holding RANDOM float16 latents (log-mel's 128 dims;
    no audio is synthesised for it) and streams one epoch of the training pairs from it
-   with :class:`mvlib.ml.train.BatchLoader` (whole clips, batch 16);
+   with :class:`mvlib.ml.batches.BatchLoader` (whole clips, batch 16);
 3. measures, in one process on one thread each:
    - log-mel extraction clips/s: the whole ``mvlib.frontend.extract`` pipeline (read, resample,
      loudness, log-mel, store write) on a few real synthetic 10-s clips;
@@ -42,12 +42,13 @@ import torch
 from mvlib import scale
 from mvlib.core.cache import atomic_write_json
 from mvlib.core.config import SynthConfig, read_profile
-from mvlib.data import sonyc, synth
-from mvlib.data.pairing import make_splits
+from mvlib.data import sonyc
+from mvlib.data.splits.make import make_splits
+from mvlib.data.synth.generation import generate
+from mvlib.frontend.choice import make_frontend
 from mvlib.frontend.extract import extract
-from mvlib.frontend.features import make_frontend
+from mvlib.ml.batches import BatchLoader
 from mvlib.ml.model import build_model
-from mvlib.ml.train import BatchLoader
 
 RESULTS = Path(__file__).resolve().parent / "results" / "scale.json"
 
@@ -66,7 +67,7 @@ def machine() -> dict:
 def logmel_extraction(cfg, n_clips: int, tmp: Path) -> dict:
     """The whole extraction pipeline on ``n_clips`` synthetic 10-s clips (one process)."""
     scfg = SynthConfig(n_sensors=1, clips_per_sensor=n_clips, duration_s=cfg.synth.duration_s)
-    root = synth.generate(scfg, tmp / "audio", progress=False)
+    root = generate(scfg, tmp / "audio", progress=False)
     clips = sonyc.load_clips(root)
     fcfg = cfg.features.__class__(**{**cfg.features.__dict__, "max_clips": None, "device": "cpu"})
     t0 = time.perf_counter()

@@ -46,7 +46,7 @@ def write_store(path: Path, n_clips: int, frames: int, dim: int, parts: int, spa
     """A store of ``n_clips`` clips in ``parts`` parts (shard layout 1/parts), format 2,
     written directly (no extraction): headers, index lines with the fields extraction
     writes, and random (or, ``sparse``, absent: a hole) float16 latents."""
-    from mvlib.frontend.store import FORMAT, FORMAT_VERSION, create_header, part_name
+    from mvlib.frontend.store.format import FORMAT, FORMAT_VERSION, create_header, part_name
 
     identity = {"frontend": "logmel", "n_mels": dim, "benchmark": "stream"}
     header = {
@@ -201,8 +201,8 @@ def child(store: str, loader: str, n_pairs: int, batch: int, crop: int, seed: in
     """One measurement in this (fresh) process; prints a JSON line."""
     import torch  # noqa: F401  (imported before the baseline is taken, as in training)
 
-    from mvlib.frontend.store import LatentStore
-    from mvlib.ml.train import BatchLoader
+    from mvlib.frontend.store.reader import LatentStore
+    from mvlib.ml.batches import BatchLoader
 
     base = _anon_mib()
     peak = PeakAnon()

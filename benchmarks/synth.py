@@ -1,4 +1,4 @@
-"""Synthetic-set generation speed: clips/s of ``mvlib.data.synth.generate``, and filter design cost.
+"""Synthetic-set generation speed (clips/s of ``mvlib.data.synth.generation``), filter design cost.
 
 Measured side by side in one process (the machine may be shared: runs alternate and the
 best of ``--reps`` is kept for each):
@@ -7,7 +7,7 @@ best of ``--reps`` is kept for each):
     their fsync are included) of the default profile's generator at ``--sensors`` x
     ``--clips`` clips of 1.0 s and of 2.5 s, at 22.05 kHz: clips/s and ms per clip;
 (b) the same with every Butterworth design done by stock ``scipy.signal.butter``
-    (uncached) instead of :mod:`mvlib.data.filters`, to show what closed-form design saves
+    (uncached) instead of :mod:`mvlib.data.synth.filters`, to show what closed-form design saves
     inside ``generate`` (the audio is the same to float rounding);
 (c) filter design alone, per call: stock ``scipy.signal.butter(..., fs=sr, output="sos")``
     vs the closed form (memo bypassed) and a memo hit, over the kinds, orders and corners
@@ -39,16 +39,26 @@ import importlib.util
 import sys
 import tempfile
 import time
+import types
 from contextlib import contextmanager
 
 import numpy as np
 
 from mvlib.core.config import read_profile
-from mvlib.data import filters, synth
 from mvlib.data.synth import channel as synth_channel
 from mvlib.data.synth import dsp as synth_dsp
+from mvlib.data.synth import filters
 from mvlib.data.synth import generation as synth_generation
 from mvlib.data.synth import plan as synth_plan
+
+#: this mvlib's synthesiser under the names a single-file ``synth.py`` baseline has
+synth = types.SimpleNamespace(
+    generate=synth_generation.generate,
+    sensor_params=synth_plan.sensor_params,
+    clip_plan=synth_plan.clip_plan,
+    apply_drift=synth_plan.apply_drift,
+    synthesize_clip=synth_channel.synthesize_clip,
+)
 
 
 def _design_cases(n: int, sr: int, seed: int = 0) -> list[tuple]:
@@ -174,7 +184,8 @@ def main() -> None:
     sr = int(base.sample_rate)
     n_clips = args.sensors * args.clips
     print(
-        f"mvlib.data.synth.generate, workers=1, {args.sensors} sensors x {args.clips} clips, {sr} Hz"
+        f"mvlib.data.synth.generation.generate, workers=1, "
+        f"{args.sensors} sensors x {args.clips} clips, {sr} Hz"
     )
     warm = read_profile("default", {"synth.n_sensors": 1, "synth.clips_per_sensor": 2}).synth
     time_generate(warm)  # imports, taxonomy, first-call costs
@@ -220,8 +231,8 @@ def main() -> None:
         f"filter design per call ({d['calls']} synth-like designs, {sr} Hz, best of {args.reps}):"
     )
     print(f"  scipy.signal.butter(..., output='sos'): {1e6 * d['stock']:8.1f} us")
-    print(f"  mvlib.data.filters closed form (no memo)  : {1e6 * d['closed']:8.1f} us")
-    print(f"  mvlib.data.filters.butter_sos memo hit    : {1e6 * d['memo']:8.1f} us")
+    print(f"  mvlib.data.synth.filters closed form (no memo)  : {1e6 * d['closed']:8.1f} us")
+    print(f"  mvlib.data.synth.filters.butter_sos memo hit    : {1e6 * d['memo']:8.1f} us")
     print(f"  ratio stock / closed form            : {d['stock'] / d['closed']:8.1f}x")
     print(f"  largest |coefficient difference|     : {d['max_abs_diff']:.2e}")
 

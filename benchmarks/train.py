@@ -2,7 +2,7 @@
 
 Measured side by side in one run on the same clips and the same pairs:
 
-(a) pairs/s of :class:`mvlib.ml.train.BatchLoader` reading crops from the latent store;
+(a) pairs/s of :class:`mvlib.ml.batches.BatchLoader` reading crops from the latent store;
 (b) pairs/s of a naive loader that ``np.load``s each clip's own ``.npy`` file, then crops;
 
 and the peak resident memory of a process that streams batches from a store of N clips
@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mvlib.frontend.store import LatentStore, StoreWriter
-from mvlib.ml.train import BatchLoader
+from mvlib.frontend.store.reader import LatentStore
+from mvlib.frontend.store.writer import StoreWriter
+from mvlib.ml.batches import BatchLoader
 
 
 def make_store(path: Path, n: int, frames: int, dim: int, npy_dir: Path | None = None) -> None:

@@ -11,14 +11,17 @@ The public API, for a researcher's own code (each name's docstring has an exampl
     cfg = mvlib.load_config("ci", {"train.epochs": 1})
     result = mvlib.train_run(cfg)
     metrics = mvlib.probe_run(result.run_dir)
+    encoder = mvlib.load_model(result.run_dir)  # Tensor[B x T x D_in] -> Tensor[B x T x D]
     report = mvlib.embed_files(["a.wav", "b.wav"], result.run_dir, "embeddings/")
     table = mvlib.compare_runs(["runs/rec", "runs/mine"], reference="rec")
+    codec = mvlib.train_codec(cfg)  # a DAC-architecture codec on its own corpus (resumes)
 
 Everything else is importable from its module (``mvlib.ml.train``, ``mvlib.sweep`` …) but
 may change between versions. Errors about the user's input are :class:`MvlibError`.
 
-The names are imported on first use (PEP 562), so that a worker process that needs one
-module (``mvlib.data.synth`` in a synthesis worker) does not import torch and the rest.
+The names are imported on first use (PEP 562), so that ``import mvlib`` (and ``mvlib --help``)
+imports no torch, numpy or pandas, and a worker process that needs one module
+(``mvlib.data.synth`` in a synthesis worker) does not import the rest.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ if TYPE_CHECKING:  # what the names are, for readers and type checkers (import-l
     from mvlib.api import (
         embed_files,
         load_config,
+        load_model,
         prepare,
         probe_run,
         register_frontend,
@@ -41,6 +45,7 @@ if TYPE_CHECKING:  # what the names are, for readers and type checkers (import-l
         train_run,
     )
     from mvlib.compare import compare_runs
+    from mvlib.ml.codec.trainer import train_codec
 
 __all__ = [
     "load_config",
@@ -49,7 +54,9 @@ __all__ = [
     "probe_run",
     "run_sweep",
     "embed_files",
+    "load_model",
     "compare_runs",
+    "train_codec",
     "register_objective",
     "register_frontend",
     "MvlibError",
@@ -64,9 +71,11 @@ _WHERE = {
     "probe_run": "mvlib.api",
     "run_sweep": "mvlib.api",
     "embed_files": "mvlib.api",
+    "load_model": "mvlib.api",
     "register_objective": "mvlib.api",
     "register_frontend": "mvlib.api",
     "compare_runs": "mvlib.compare",
+    "train_codec": "mvlib.ml.codec.trainer",
 }
 
 

@@ -1,8 +1,7 @@
 """The public API: the calls a researcher's own code makes, re-exported by ``mvlib``.
 
-Each is a thin, documented entry to the layers below, with the same behaviour as the
-command that does the same thing (``mvlib train``, ``mvlib probe``, ``mvlib sweep``,
-``mvlib embed``)::
+Each is a thin, documented entry to the layers below; the commands that do the same thing
+(``mvlib train``, ``mvlib probe``, ``mvlib sweep``, ``mvlib embed``) call them::
 
     import mvlib
 
@@ -10,6 +9,7 @@ command that does the same thing (``mvlib train``, ``mvlib probe``, ``mvlib swee
     result = mvlib.train_run(cfg)             # dataset, store, then training (cached)
     metrics = mvlib.probe_run(result.run_dir)  # results.json of the run
     status = mvlib.run_sweep(cfg, only=["rec"], seeds=[0])
+    encoder = mvlib.load_model(result.run_dir)   # the trained encoder, an nn.Module
 
 The modules below this one never import it (``make lint`` checks the layers).
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -26,13 +25,15 @@ import pandas as pd
 from mvlib import sweep as _sweep
 from mvlib import workflow as _workflow
 from mvlib.core.config import Config
-from mvlib.core.errors import MvlibError
 from mvlib.core.registry import FRONTENDS, OBJECTIVES
-from mvlib.evaluate import embed_audio as _embed_audio
-from mvlib.evaluate.probe import probe_run as _probe_run
+from mvlib.embed import folders as _embed_folders
+from mvlib.evaluate.probe.run import probe_trained_run
 from mvlib.frontend import choice as _choice
+from mvlib.ml import distributed
+from mvlib.ml.model import TrainedEncoder
 from mvlib.ml.runlock import run_lock
 from mvlib.ml.runs import TrainResult
+from mvlib.ml.runs import load_encoder as _load_encoder
 from mvlib.ml.train import train as _train
 from mvlib.workflow import Prepared
 
@@ -63,7 +64,7 @@ def load_config(
     >>> cfg.train.epochs, cfg.features.frontend
     (1, 'logmel')
     """
-    return _choice.load_config(profile, overrides)
+    return _choice.resolved_config(profile, overrides)
 
 
 def prepare(cfg: Config, *, progress: bool = True) -> Prepared:
@@ -86,8 +87,10 @@ def prepare(cfg: Config, *, progress: bool = True) -> Prepared:
     Examples
     --------
     >>> import mvlib
-    >>> prep = mvlib.prepare(mvlib.load_config("ci"))  # doctest: +SKIP
-    >>> len(prep.clips), prep.store.root  # doctest: +SKIP
+    >>> tiny = {"synth.n_sensors": 6, "synth.clips_per_sensor": 6}  # 36 synthetic clips
+    >>> prep = mvlib.prepare(mvlib.load_config("ci", tiny), progress=False)
+    >>> len(prep.clips), len(prep.store), prep.store.dim
+    (36, 36, 128)
     """
     return _workflow.prepare(cfg, progress=progress)
 
@@ -122,11 +125,16 @@ def train_run(
     Examples
     --------
     >>> import mvlib
-    >>> cfg = mvlib.load_config("ci", {"train.epochs": 1})
-    >>> result = mvlib.train_run(cfg)  # doctest: +SKIP
-    >>> result.best_epoch, result.run_dir  # doctest: +SKIP
+    >>> tiny = {"synth.n_sensors": 6, "synth.clips_per_sensor": 6}  # 36 synthetic clips
+    >>> cfg = mvlib.load_config("ci", {**tiny, "train.epochs": 1})
+    >>> result = mvlib.train_run(cfg, progress=False)
+    >>> result.epochs_run, (result.run_dir / "done.json").is_file()
+    (1, True)
     """
-    prep = _workflow.prepare(cfg, progress=progress)
+    # under torchrun (`mvlib train`'s process group): rank 0 makes the dataset and store
+    # first, the other ranks then find them cached; one rank shows their progress
+    is_main = distributed.context().is_main
+    prep = distributed.main_first(_workflow.prepare, cfg, progress=progress and is_main)
     return _train(
         cfg,
         prep.clips,
@@ -162,11 +170,12 @@ def probe_run(
     Examples
     --------
     >>> import mvlib
-    >>> results = mvlib.probe_run(result.run_dir)  # doctest: +SKIP
-    >>> results["summary"]  # doctest: +SKIP
+    >>> results = mvlib.probe_run(result.run_dir, progress=False)  # result: from train_run
+    >>> 0 <= results["summary"]["sensor_accuracy"] <= 1
+    True
     """
     with run_lock(run_dir, wait=True, create=False):
-        return _probe_run(run_dir, progress=progress, allow_unfinished=allow_unfinished)
+        return probe_trained_run(run_dir, progress=progress, allow_unfinished=allow_unfinished)
 
 
 def run_sweep(
@@ -176,6 +185,7 @@ def run_sweep(
     seeds: Sequence[int] | None = None,
     workers: int | None = None,
     frontend: bool = True,
+    papermill: bool = False,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Train and probe the ablation grid of Tables 1 and 2 (``mvlib sweep``).
@@ -191,6 +201,8 @@ def run_sweep(
     seeds : training seeds (default: ``cfg.sweep.seeds``)
     workers : parallel processes (default: ``cfg.sweep.workers``)
     frontend : also probe the frontend-only baseline ("DAC only" in the paper)
+    papermill : train each run by executing the book's chapter ``book/03_train.ipynb``
+        (keeps the executed notebook in the run folder; slower; needs a checkout of mvlib)
     progress : show progress bars
 
     Returns
@@ -202,21 +214,19 @@ def run_sweep(
     Examples
     --------
     >>> import mvlib
-    >>> cfg = mvlib.load_config("ci", {"train.epochs": 1})
-    >>> status = mvlib.run_sweep(cfg, only=["rec"], seeds=[0])  # doctest: +SKIP
-    >>> list(status.status)  # doctest: +SKIP
-    ['done']
+    >>> tiny = {"synth.n_sensors": 6, "synth.clips_per_sensor": 6}  # 36 synthetic clips
+    >>> cfg = mvlib.load_config("ci", {**tiny, "train.epochs": 1})
+    >>> status = mvlib.run_sweep(cfg, only=["rec"], seeds=[0], progress=False)
+    >>> status[["name", "seed", "status"]].values.tolist()
+    [['rec', 0, 'done']]
     """
-    entries = _sweep.grid(cfg.sweep.mask_ratios)
-    if only is not None:
-        names = [e.name for e in entries]
-        unknown = [n for n in only if n not in names]
-        if unknown:
-            raise MvlibError(f"only={unknown[0]!r}", "no such configuration", f"use one of {names}")
-        entries = [e for e in entries if e.name in only]
+    entries = _sweep.entries_of(cfg, only, papermill=papermill)
     if frontend:
         _sweep.frontend_results(cfg, seeds=seeds, progress=progress)
-    return _sweep.run_sweep(cfg, entries, seeds=seeds, workers=workers, progress=progress)
+    executor = _sweep.execute_notebook if papermill else _sweep.execute
+    return _sweep.run_plan(
+        cfg, entries, seeds=seeds, workers=workers, progress=progress, executor=executor
+    )
 
 
 def embed_files(
@@ -259,13 +269,14 @@ def embed_files(
     Examples
     --------
     >>> import mvlib
-    >>> report = mvlib.embed_files(["a.wav", "b.wav"], result.run_dir)  # doctest: +SKIP
-    >>> report.results[0].clip.shape  # doctest: +SKIP
+    >>> report = mvlib.embed_files(["a.wav", "b.wav"], result.run_dir, progress=False)
+    >>> [r.clip.shape for r in report.results], report.failed
+    ([(128,), (128,)], [])
     """
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
-    return _embed_audio.embed_files(
-        [str(Path(p)) for p in inputs],
+    return _embed_folders.embed_audio_files(
+        [os.fspath(p) for p in inputs],  # as given: a failed input is named as the caller wrote it
         run_dir,
         out,
         subspace=subspace,
@@ -276,6 +287,51 @@ def embed_files(
         device=device,
         progress=progress,
     )
+
+
+def load_model(
+    run_dir: str | os.PathLike,
+    *,
+    checkpoint: str = "best",
+    subspace: str = "both",
+    device: str = "cpu",
+) -> TrainedEncoder:
+    """The trained encoder of a run, as a ``torch.nn.Module`` (as ``dac.DAC.load`` loads DAC).
+
+    The run's model is rebuilt from its checkpoint (safe loading: tensors only) and put in
+    eval mode. It works on frontend frames, the features the run was trained on (log-mel
+    frames or DAC latents; ``encoder.config.features`` names the frontend); for audio files
+    use :func:`embed_files`, which applies the run's frontend first.
+
+    Parameters
+    ----------
+    run_dir : a run folder made by :func:`train_run` (or ``mvlib train``), or one of its
+        checkpoint files ``checkpoints/<name>.pt``
+    checkpoint : ``"best"`` (lowest validation loss) or ``"last"``
+    subspace : ``"z_p"``, ``"z_s"`` or ``"both"`` (z_p ⊕ z_s); models without the split
+        (contrastive, supervised) have one embedding, returned whatever is asked
+    device : ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``
+
+    Returns
+    -------
+    TrainedEncoder
+        ``encoder(x)`` maps frames ``Tensor[B x T x D_in]`` to embeddings
+        ``Tensor[B x T x D]`` (``D_in = encoder.input_dim``, ``D = encoder.dim``); a clip's
+        embedding is their time mean ``encoder(x).mean(dim=1)``, ``Tensor[B x D]``, the
+        embedding the probes and ``mvlib embed`` use. ``encoder.model`` is the whole
+        trained model, ``encoder.config`` the run's config. A folder without the checkpoint
+        raises a one-line :class:`MvlibError`.
+
+    Examples
+    --------
+    >>> import mvlib, torch
+    >>> encoder = mvlib.load_model(result.run_dir)  # result: from train_run
+    >>> x = torch.randn(2, 100, encoder.input_dim)  # 2 clips of 100 log-mel frames
+    >>> with torch.inference_mode():
+    ...     encoder(x).shape
+    torch.Size([2, 100, 128])
+    """
+    return _load_encoder(run_dir, checkpoint, subspace=subspace, device=device)
 
 
 def register_objective(name: str, obj: Callable | None = None) -> Any:
@@ -294,9 +350,11 @@ def register_objective(name: str, obj: Callable | None = None) -> Any:
     Examples
     --------
     >>> import mvlib
-    >>> @mvlib.register_objective("my_rec")  # doctest: +SKIP
+    >>> @mvlib.register_objective("my_rec")
     ... def my_rec(out, x1, x2, cfg, gather):
     ...     ...
+    >>> mvlib.load_config("ci", {"objective.objective": "my_rec"}).objective.objective
+    'my_rec'
     """
     return OBJECTIVES.register(name, obj)
 
@@ -315,8 +373,10 @@ def register_frontend(name: str, obj: Callable | None = None) -> Any:
     Examples
     --------
     >>> import mvlib
-    >>> @mvlib.register_frontend("my_codec")  # doctest: +SKIP
+    >>> @mvlib.register_frontend("my_codec")
     ... def my_codec(features_config):
     ...     ...
+    >>> mvlib.load_config("ci", {"features.frontend": "my_codec"}).features.frontend
+    'my_codec'
     """
     return FRONTENDS.register(name, obj)

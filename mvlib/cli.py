@@ -3,6 +3,11 @@
 Every command takes ``--profile`` (a name under ``params/`` or a YAML path;
 default ``$MVLIB_PROFILE`` or ``default``) and repeated ``--set section.field=value``
 overrides (values parsed as YAML: ``--set train.epochs=5 --set data.root=/data``).
+
+The commands are thin: training, probing, sweeps and embedding go through :mod:`mvlib.api`,
+the calls a researcher's own code makes. This module imports argparse-level things only; each
+``cmd_*`` imports the layers it uses when it runs, so that ``mvlib --help`` and
+``mvlib --version`` start at once (``tests/test_cli_start.py``, ``benchmarks/cli_start.py``).
 """
 
 from __future__ import annotations
@@ -13,30 +18,18 @@ import logging
 import sys
 from pathlib import Path
 
-import yaml
-
-from mvlib import sweep
-from mvlib.compare import compare_runs, format_table
-from mvlib.core.config import to_dict
 from mvlib.core.errors import EXIT_CODE, MvlibError, format_error, from_os_error
 from mvlib.core.version import __version__
-from mvlib.data import sonyc, synth
-from mvlib.data.dataset import dataset_root, ensure_dataset
-from mvlib.data.labels import describe, write_labels
-from mvlib.evaluate.embed_audio import embed_files
-from mvlib.evaluate.probe import probe_run
-from mvlib.frontend.choice import load_config, make_frontend
-from mvlib.frontend.extract import extract, parse_shard
-from mvlib.frontend.resolve import store_dir, store_provenance
-from mvlib.frontend.store import verify_store
-from mvlib.ml import distributed
-from mvlib.ml.runlock import run_lock
-from mvlib.ml.train import train
-from mvlib.workflow import prepare
+
+# ------------------------------------------------------------------ the commands
+# A function-level import below is on purpose: the CLI imports each command's heavy layers
+# (torch, numpy, pandas) on use, so that `mvlib --help` starts at once.
 
 
 def _overrides(pairs: list[str] | None) -> dict:
     """``--set section.field=value`` pairs as a dict (values parsed as YAML)."""
+    import yaml  # on use: `mvlib --help` starts at once
+
     out = {}
     for item in pairs or []:
         if "=" not in item:
@@ -56,28 +49,31 @@ def _overrides(pairs: list[str] | None) -> dict:
 
 
 def _config(args):
-    return load_config(args.profile, _overrides(args.set))
+    from mvlib.frontend.choice import resolved_config  # on use: `mvlib --help` starts at once
 
-
-def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", default=None, help="params profile name or YAML path")
-    p.add_argument(
-        "--set", action="append", metavar="KEY=VALUE", help="config override (repeatable)"
-    )
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    return resolved_config(args.profile, _overrides(args.set))
 
 
 def cmd_synth(args) -> int:
+    from mvlib.data.dataset import dataset_root  # on use: `mvlib --help` starts at once
+    from mvlib.data.synth.generation import generate
+
     cfg = _config(args)
     out = Path(args.out) if args.out else None
     if out is None:
         out = dataset_root(cfg)
-    path = synth.generate(cfg.synth, out, progress=not args.quiet, repair=args.repair)
+    path = generate(cfg.synth, out, progress=not args.quiet, repair=args.repair)
     print(path)
     return 0
 
 
 def cmd_extract(args) -> int:
+    from mvlib.data import sonyc  # on use: `mvlib --help` starts at once
+    from mvlib.data.dataset import ensure_dataset
+    from mvlib.frontend.choice import make_frontend
+    from mvlib.frontend.extract import extract, parse_shard
+    from mvlib.frontend.resolve import store_dir, store_provenance
+
     cfg = _config(args)
     if args.data:
         cfg = cfg.replace({"data.root": str(args.data)})
@@ -104,6 +100,9 @@ def cmd_extract(args) -> int:
 
 
 def cmd_store_verify(args) -> int:
+    from mvlib.data import sonyc  # on use: `mvlib --help` starts at once
+    from mvlib.frontend.store.verify import verify_store
+
     clips = sonyc.load_clips(args.data, check_audio=False) if args.data else None
     report = verify_store(args.store, clips, full=not args.quick, data_dir=args.data)
     print(report.text(limit=args.limit))
@@ -111,21 +110,20 @@ def cmd_store_verify(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from mvlib import api  # on use: `mvlib --help` starts at once
+    from mvlib.ml import distributed
+
     cfg = _config(args)
     # under torchrun: join the process group; every rank trains rank 0's resolved config
+    # (api.train_run: rank 0 makes the dataset and store first, the others find them cached)
     with distributed.process_group(cfg.train.device) as ctx:
         cfg = distributed.agree_config(cfg)
-        # rank 0 makes the dataset and store first; the others then find them cached
-        prep = distributed.main_first(prepare, cfg, progress=not args.quiet and ctx.is_main)
-        res = train(
+        res = api.train_run(
             cfg,
-            prep.clips,
-            prep.splits,
-            prep.store,
             run_dir=args.run_dir,
             resume=args.resume,
-            progress=not args.quiet,
             wait=args.wait,
+            progress=not args.quiet,
         )
     if ctx.is_main:
         print(f"best epoch {res.best_epoch}, val loss {res.best_val:.5f}")
@@ -134,16 +132,18 @@ def cmd_train(args) -> int:
 
 
 def cmd_probe(args) -> int:
-    # one writer per run folder (mvlib.ml.runlock): waits for a training or probing process
-    with run_lock(args.run_dir, wait=True, create=False):
-        results = probe_run(
-            args.run_dir, progress=not args.quiet, allow_unfinished=args.allow_unfinished
-        )
+    from mvlib import api  # on use: `mvlib --help` starts at once
+
+    results = api.probe_run(
+        args.run_dir, allow_unfinished=args.allow_unfinished, progress=not args.quiet
+    )
     print(json.dumps(results.get("summary", results), indent=2, default=str))
     return 0
 
 
 def cmd_compare(args) -> int:
+    from mvlib.compare import compare_runs, format_table  # on use: `mvlib --help` starts at once
+
     table = compare_runs(args.runs, args.reference, out=args.out, force=args.force)
     print(format_table(table))
     if args.out:
@@ -152,19 +152,25 @@ def cmd_compare(args) -> int:
 
 
 def cmd_config(args) -> int:
+    import yaml  # on use: `mvlib --help` starts at once
+
+    from mvlib.core.config import to_dict
+
     print(yaml.safe_dump(to_dict(_config(args)), sort_keys=False), end="")
     return 0
 
 
 def cmd_embed(args) -> int:
-    report = embed_files(
+    from mvlib import api  # on use: `mvlib --help` starts at once
+
+    report = api.embed_files(
         args.inputs,
         args.run,
         args.out,
         subspace=args.subspace,
         level=args.level,
         fmt=args.format,
-        which=args.checkpoint,
+        checkpoint=args.checkpoint,
         window_s=args.window_s,
         device=args.device,
         progress=not args.quiet,
@@ -174,6 +180,8 @@ def cmd_embed(args) -> int:
 
 
 def cmd_labels(args) -> int:
+    from mvlib.data.labels import describe, write_labels  # on use: `mvlib --help` starts at once
+
     table, report = write_labels(args.data_dir, args.out, strict=args.strict, force=args.force)
     for line in describe(table, report):
         print(line)
@@ -182,28 +190,20 @@ def cmd_labels(args) -> int:
 
 
 def cmd_sweep(args) -> int:
+    from mvlib import api, sweep  # on use: `mvlib --help` starts at once
+
     cfg = _config(args)
     if args.seeds:
         cfg = cfg.replace({"sweep.seeds": [int(x) for x in args.seeds.split(",")]})
     if args.workers:
         cfg = cfg.replace({"sweep.workers": args.workers})
-    if args.papermill:
-        sweep.notebook_path()  # one line if this mvlib has no book (an installed package)
-    entries = sweep.grid(cfg.sweep.mask_ratios)
-    if args.only:
-        names = [e.name for e in entries]
-        unknown = [n for n in args.only if n not in names]
-        if unknown:
-            raise MvlibError(
-                f"--only {unknown[0]!r}", "no such configuration", f"use one of {names}"
-            )
-        entries = [e for e in entries if e.name in args.only]
-    if args.frontend:
-        sweep.frontend_results(cfg, progress=not args.quiet)
-    status = sweep.run_sweep(
+    # refused as the command line spells it (--only), before api.run_sweep checks it again
+    sweep.entries_of(cfg, args.only, papermill=args.papermill, option="--only ")
+    status = api.run_sweep(
         cfg,
-        entries,
-        executor=sweep.execute_notebook if args.papermill else sweep.execute,
+        only=args.only,
+        frontend=args.frontend,
+        papermill=args.papermill,
         progress=not args.quiet,
     )
     cols = [c for c in ("name", "seed", "status", "run_dir") if c in status]
@@ -221,25 +221,42 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_codec_train(args) -> int:
+    from mvlib.ml.codec.trainer import train_codec  # on use: `mvlib --help` starts at once
+
+    cfg = _config(args)
+    if args.device:
+        cfg = cfg.replace({"codec.device": args.device})
+    res = train_codec(cfg, steps=args.steps, progress=not args.quiet)
+    if res.is_main:  # under torchrun, rank 0 alone reports
+        print(f"step {res.step}, {res.cpu_s:.0f} CPU-s of training")
+        print(res.weights)
+    return 0
+
+
+# ------------------------------------------------------------------ the parser
+
+
 def _command(sub, name: str, text: str) -> argparse.ArgumentParser:
     """A subcommand whose one-line help is also its ``--help`` description."""
     return sub.add_parser(name, help=text, description=text)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog="mvlib",
-        description="Latent multi-view self-supervised learning for environmental sound "
-        "(dataset synthesis, feature extraction, training, probing).",
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", default=None, help="params profile name or YAML path")
+    p.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="config override (repeatable)"
     )
-    ap.add_argument("--debug", action="store_true", help="show the traceback of mvlib's own errors")
-    ap.add_argument("--version", action="version", version=f"mvlib {__version__}")
-    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
+
+def _add_config(sub) -> None:
     p = _command(sub, "config", "print the resolved configuration of a profile")
     _add_common(p)
     p.set_defaults(func=cmd_config)
 
+
+def _add_synth(sub) -> None:
     p = _command(sub, "synth", "write the synthetic urban sensor dataset (SONYC-UST-V2 format)")
     _add_common(p)
     p.add_argument("--out", help="output folder (default: the cache's dataset folder)")
@@ -250,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_synth)
 
+
+def _add_extract(sub) -> None:
     p = _command(sub, "extract", "extract frontend features (DAC latents or log-mel) into a store")
     _add_common(p)
     p.add_argument(
@@ -266,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_extract)
 
+
+def _add_train(sub) -> None:
     p = _command(sub, "train", "train a model (multi-view or a baseline) and save its run")
     _add_common(p)
     p.add_argument("--run-dir", default=None, help="run folder (default: under the cache)")
@@ -284,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_train)
 
+
+def _add_probe(sub) -> None:
     p = _command(sub, "probe", "probe a trained run's subspaces; writes results.json")
     p.add_argument("run_dir", help="a run folder made by `mvlib train`")
     p.add_argument("-q", "--quiet", action="store_true")
@@ -294,6 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_probe)
 
+
+def _add_embed(sub) -> None:
     p = _command(sub, "embed", "embed audio files, folders or globs with a trained run's encoder")
     p.add_argument("inputs", nargs="+", help="audio files, folders (recursive) or glob patterns")
     p.add_argument("--run", required=True, help="a run folder made by `mvlib train`")
@@ -321,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_embed)
 
+
+def _add_compare(sub) -> None:
     p = _command(
         sub, "compare", "the paired table (Holm, per-row MDD) of probed runs vs a reference"
     )
@@ -340,12 +367,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="(no progress output to hide)")
     p.set_defaults(func=cmd_compare)
 
+
+def _add_labels(sub) -> None:
     p = _command(sub, "labels", "write a dataset's aggregated labels (DCASE-2020 rules) as CSV")
     p.add_argument("data_dir", help="dataset folder with annotations.csv (only read)")
     p.add_argument("--out", required=True, help="CSV to write (outside the dataset folder)")
     p.add_argument("--strict", action="store_true", help="refuse clips without usable labels")
     p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=cmd_labels)
+
+
+def _add_store(sub) -> None:
     p = _command(sub, "store", "check a latent store (`mvlib store verify STORE_DIR`)")
     store_sub = p.add_subparsers(dest="store_command", required=True, metavar="ACTION")
     p = _command(
@@ -365,6 +397,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--limit", type=int, default=10, help="clips named per kind of finding")
     p.set_defaults(func=cmd_store_verify)
+
+
+def _add_codec(sub) -> None:
+    p = _command(sub, "codec", "train a DAC-architecture codec (`mvlib codec train`)")
+    codec_sub = p.add_subparsers(dest="codec_command", required=True, metavar="ACTION")
+    p = _command(
+        codec_sub,
+        "train",
+        "train (or continue) the profile's codec on its own synthetic corpus; resumes after "
+        "a kill; under torchrun every rank takes part of each batch",
+    )
+    _add_common(p)
+    p.add_argument("--steps", type=int, help="train up to this step (default: codec.steps)")
+    p.add_argument("--device", help="cpu | cuda | cuda:N (default: codec.device)")
+    p.set_defaults(func=cmd_codec_train)
+
+
+def _add_sweep(sub) -> None:
     p = _command(sub, "sweep", "run the ablation grid of Tables 1 and 2 (train + probe each run)")
     _add_common(p)
     p.add_argument("--seeds", help="comma-separated seeds (default: the profile's sweep.seeds)")
@@ -387,6 +437,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="train each run by executing book/03_train.ipynb (keeps the notebook; slower)",
     )
     p.set_defaults(func=cmd_sweep)
+
+
+#: the commands, in the order ``mvlib --help`` lists them
+_COMMANDS = (
+    _add_config,
+    _add_synth,
+    _add_extract,
+    _add_train,
+    _add_probe,
+    _add_embed,
+    _add_compare,
+    _add_labels,
+    _add_store,
+    _add_codec,
+    _add_sweep,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="mvlib",
+        description="Latent multi-view self-supervised learning for environmental sound "
+        "(dataset synthesis, feature extraction, training, probing).",
+    )
+    ap.add_argument("--debug", action="store_true", help="show the traceback of mvlib's own errors")
+    ap.add_argument("--version", action="version", version=f"mvlib {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in _COMMANDS:
+        add(sub)
     return ap
 
 

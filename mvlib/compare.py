@@ -11,8 +11,9 @@ What is compared
 Every argument is a probed run folder (``results.json`` + ``predictions.npz``) or a folder
 holding such runs (a sweep's ``runs/<profile>`` folder of the cache, say). Runs are grouped
 into configurations by their resolved config without its seeds (``train.seed``,
-``probe.seed``, ``split.pair_seed``, ``split.seed``); a run's unit is its (split seed,
-seed). A configuration of chapter 4's grid is named as the book's tables name it (``rec``,
+``probe.seed``, ``split.pair_seed``, ``split.seed``) and by what was probed (the method in
+``results.json``: the frontend-only baseline has the sweep's base config, rec's, but its
+method is "frontend"); a run's unit is its (split seed, seed). A configuration of chapter 4's grid is named as the book's tables name it (``rec``,
 ``rec + cos- sample``, ``singleview AE``, ``supervised sensor``…); any other after its
 method and objective (``multiview shared_l1``, ``frontend logmel``…), with the run folder's
 name added where two configurations would share a name.
@@ -35,8 +36,8 @@ import numpy as np
 from mvlib import sweep
 from mvlib.core.cache import atomic_write_text
 from mvlib.core.errors import MvlibError
-from mvlib.evaluate.probe import load_predictions
-from mvlib.report.comparison import N_BOOT, Table, compare
+from mvlib.evaluate.probe.results import load_predictions
+from mvlib.report.comparison import Table, compare
 from mvlib.report.export import snake
 from mvlib.report.results import RESULTS_FILE, collect_runs
 
@@ -52,7 +53,7 @@ class RunInfo:
 
     run_dir: Path
     label: str  #: configuration name (before disambiguation)
-    identity: str  #: the resolved config without its seeds (JSON), the configuration key
+    identity: str  #: the resolved config without its seeds, and what was probed (JSON): the key
     group: str  #: method
     seed: int
     split_seed: int | None
@@ -124,6 +125,9 @@ def _run_info(run_dir: Path) -> RunInfo:
         if isinstance(fields, dict)
     }
     ident["frontend identity"] = summary.get("frontend")
+    # what was probed: the frontend-only baseline carries the sweep's base config (rec's),
+    # so only its results' method ("frontend") sets it apart from the trained runs
+    ident["probed"] = summary.get("method")
     split = (config.get("split") or {}).get("seed")
     train = (config.get("train") or {}).get("seed", summary.get("seed", 0))
     return RunInfo(
@@ -198,9 +202,7 @@ def _configurations(runs: list[RunInfo]) -> dict[str, str]:
     }
 
 
-def compare_runs(
-    paths, reference: str, *, out=None, force: bool = False, n_boot: int = N_BOOT
-) -> Table:
+def compare_runs(paths, reference: str, *, out=None, force: bool = False) -> Table:
     """The paired comparison table of probed runs against a reference configuration.
 
     Parameters
@@ -211,7 +213,6 @@ def compare_runs(
     out : path of a CSV file to write (atomically; ``table.data`` with snake_case columns,
         one row per configuration); None: write nothing
     force : replace an existing ``out``
-    n_boot : bootstrap replicates (kept for the table's procedures that use them)
 
     Returns
     -------
@@ -227,8 +228,10 @@ def compare_runs(
 
     Examples
     --------
+    >>> import mvlib
     >>> table = mvlib.compare_runs(["runs/rec", "runs/mine"], reference="rec")
-    >>> print(mvlib.compare.format_table(table))  # doctest: +SKIP
+    >>> list(table.data["configuration"])  # runs/mine: a cos_minus run of the same data
+    ['rec', 'rec + cos- sample']
     """
     runs = [_run_info(p) for p in find_runs(paths)]
     cache: dict = {}
@@ -257,7 +260,7 @@ def compare_runs(
     if len(frontends) > 1:  # compare() keeps one frontend per table: name the mix once
         df["frontend"] = " | ".join(frontends)
     order = [reference] + [c for c in configs if c != reference]
-    table = compare(df, {c: (c, c) for c in order}, reference, name="compare", n_boot=n_boot)
+    table = compare(df, {c: (c, c) for c in order}, reference, name="compare")
     if out is not None:  # the book's CSV conventions: snake_case columns, empty = no value
         data = table.data.rename(columns=lambda c: snake(str(c)))
         atomic_write_text(Path(out), data.to_csv(index=False, na_rep=""))

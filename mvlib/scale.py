@@ -3,8 +3,9 @@
 Three parts, all cheap enough for two CPU cores:
 
 * :func:`clip_table` — the clip table of a synthetic network of a profile's size
-  (ids, sensors and the 8 coarse labels of :func:`mvlib.data.synth.clip_plan`), *without audio*;
-  with :func:`mvlib.data.pairing.make_splits` it gives the paper's 39k/6k/11k pairs.
+  (ids, sensors and the 8 coarse labels of :func:`mvlib.data.synth.plan.clip_plan`),
+  *without audio*; with :func:`mvlib.data.splits.make.make_splits` it gives the paper's
+  39k/6k/11k pairs.
 * :func:`plan_extraction` — what extraction would do: clips, audio hours, frames per clip,
   store bytes per frontend, clips per ``--shard i/N``.
 * :func:`write_random_store` — a latent store of a given shape filled with random float16
@@ -24,10 +25,12 @@ import pandas as pd
 from tqdm import tqdm
 
 from mvlib.core.config import Config, SynthConfig
-from mvlib.data import synth, taxonomy
+from mvlib.data import taxonomy
+from mvlib.data.synth.plan import audio_filename, sensor_params
 from mvlib.frontend.extract import shard_clips
-from mvlib.frontend.features import n_frames
-from mvlib.frontend.store import LatentStore, StoreWriter
+from mvlib.frontend.preprocess import n_frames
+from mvlib.frontend.store.reader import LatentStore
+from mvlib.frontend.store.writer import StoreWriter
 
 #: feature size D of each frontend (DAC 44.1 kHz latents; log-mel ``features.n_mels``)
 DAC_DIM = 1024
@@ -38,21 +41,21 @@ def clip_table(cfg: SynthConfig, seed: int = 0) -> pd.DataFrame:
     """One row per clip of a synthetic network: ``clip_id, sensor_id, audio_path`` + 8 labels.
 
     No audio is made and ``audio_path`` names where it would be. A clip's coarse labels are
-    drawn from its sensor's source prior (:func:`mvlib.data.synth.sensor_params`) with 1 to
+    drawn from its sensor's source prior (:func:`mvlib.data.synth.plan.sensor_params`) with 1 to
     ``max_sources`` draws, as the synthesiser's plan does, but vectorised per sensor (not
-    the exact per-clip plan of :func:`mvlib.data.synth.clip_plan`): 18,510 clips take ~1 s.
+    the exact per-clip plan of :func:`mvlib.data.synth.plan.clip_plan`): 18,510 clips take ~1 s.
     """
     cols = list(taxonomy.coarse_label_columns())
     rng = np.random.default_rng([seed, cfg.seed])
     parts = []
     for s in range(cfg.n_sensors):
-        params = synth.sensor_params(cfg, s)
+        params = sensor_params(cfg, s)
         prior = np.array([params[f"prior_{c}"] for c in cols])
         prior = prior / prior.sum()
         n_src = rng.integers(1, max(cfg.max_sources, 1) + 1, size=cfg.clips_per_sensor)
         p_any = 1.0 - (1.0 - prior[None, :]) ** n_src[:, None]  # (clips, 8)
         labels = (rng.random(p_any.shape) < p_any).astype(np.int8)
-        ids = [synth.audio_filename(s, c) for c in range(cfg.clips_per_sensor)]
+        ids = [audio_filename(s, c) for c in range(cfg.clips_per_sensor)]
         part = pd.DataFrame(labels, columns=cols)
         part.insert(0, "audio_path", ["audio/" + i for i in ids])
         part.insert(0, "sensor_id", f"{s:02d}")

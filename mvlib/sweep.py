@@ -1,19 +1,19 @@
 """The ablation sweep of Tables 1 and 2 (paper 4): one declaration, runs, aggregation.
 
-Every (configuration, seed[, split seed]) is one run with its own resolved config. The
-sweep saves that config in the run folder (``sweep-config.yaml``) and hands the worker
-its *path*, never a profile name to re-resolve: the worker (:func:`execute`, in a spawned
-process) trains with :func:`mvlib.ml.train.train` and probes with
-:func:`mvlib.evaluate.probe.probe_run`; :func:`execute_notebook` runs ``book/03_train.ipynb``
-through papermill instead (``-p config <path>``) and keeps the executed notebook. After
-each run the parent checks that the run's saved ``config.yaml`` is exactly the config it
-declared. The dataset, splits and latent store are prepared once in the parent before any
-worker starts. A run whose ``results.json`` exists (and whose config checks) is skipped
-on a rerun; a failing run is reported and the others go on. The frontend-only baseline
-("DAC only" in the paper) needs no training: its probes run on the store's features.
-Several sweeps may share one cache (a notebook and a terminal, a Slurm array): each claims
-a run before it starts a worker for it (:func:`claim`), passes over the runs the others
-have claimed, and waits for those at the end to reuse them.
+Every (configuration, seed[, split seed]) is one run with its own resolved config. The sweep
+saves that config in the run folder (``sweep-config.yaml``) and hands the worker its *path*,
+never a profile name to re-resolve: the worker (:func:`execute`, in a spawned process)
+trains with :func:`mvlib.ml.train.train` and probes with
+:func:`mvlib.evaluate.probe.run.probe_trained_run`; :func:`execute_notebook` runs
+``book/03_train.ipynb`` through papermill instead (``-p config <path>``) and keeps the
+executed notebook. After each run the parent checks that the run's saved ``config.yaml`` is
+exactly the config it declared. The dataset, splits and latent store are prepared once in
+the parent before any worker starts. A run whose ``results.json`` exists (and whose config
+checks) is skipped on a rerun; a failing run is reported and the others go on. The
+frontend-only baseline ("DAC only" in the paper) needs no training: its probes run on the
+store's features. Several sweeps may share one cache (a notebook and a terminal, a Slurm
+array): each claims a run before it starts a worker for it (:func:`claim`), passes over the
+runs the others have claimed, and waits for those at the end to reuse them.
 """
 
 from __future__ import annotations
@@ -40,13 +40,13 @@ from mvlib.core.config import Config
 from mvlib.core.errors import MvlibError, format_error
 from mvlib.core.resources import book_dir
 from mvlib.core.runconfig import RunConfigMismatch, check_saved, load_resolved, save_resolved
-from mvlib.data import pairing
+from mvlib.data.splits.make import make_splits
+from mvlib.embed.stored import run_embeddings
 from mvlib.evaluate import disentangle
-from mvlib.evaluate.embed import run_embeddings
-from mvlib.evaluate.probe import probe_frontend, probe_run
+from mvlib.evaluate.probe.run import probe_frontend, probe_trained_run
 from mvlib.ml.runlock import RunBusyError, run_lock
-from mvlib.ml.train import default_run_dir, train
-from mvlib.report.reference import PAPER_TABLE1, PAPER_TABLE2  # noqa: F401 (re-export)
+from mvlib.ml.runs import default_run_dir, shipped_weights_sha256
+from mvlib.ml.train import train
 from mvlib.report.results import collect_runs
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,29 @@ def grid(mask_ratios=(0.2, 0.4, 0.6, 0.8)) -> list[Entry]:
             "supervised sensor", "baseline", {"method": "supervised", "supervised_task": "sensor"}
         ),
     ]
+    return entries
+
+
+def entries_of(
+    cfg: Config, only=None, *, papermill: bool = False, option: str = "only="
+) -> list[Entry]:
+    """The grid's entries a sweep of ``cfg`` runs: all of them, or those named in ``only``.
+
+    Refuses, before any work, a name that is not in the grid (its culprit is ``option`` and
+    the name: ``only='x'`` for :func:`mvlib.run_sweep`, ``--only 'x'`` for ``mvlib sweep``)
+    and, with ``papermill``, an mvlib without the book's chapter (:func:`notebook_path`).
+    """
+    if papermill:
+        notebook_path()  # one line if this mvlib has no book (an installed package)
+    entries = grid(cfg.sweep.mask_ratios)
+    if only is not None:
+        names = [e.name for e in entries]
+        unknown = [n for n in only if n not in names]
+        if unknown:
+            raise MvlibError(
+                f"{option}{unknown[0]!r}", "no such configuration", f"use one of {names}"
+            )
+        entries = [e for e in entries if e.name in only]
     return entries
 
 
@@ -185,11 +208,11 @@ def execute(config_path: str, entry: Entry, seed: int, run_dir: str) -> dict:
     try:
         cfg = load_resolved(config_path)
         prep = _prepared(cfg)
-        splits = pairing.make_splits(prep.clips, cfg.split)
+        splits = make_splits(prep.clips, cfg.split)
         train(cfg, prep.clips, splits, prep.store, run_dir=run, progress=False)
         check_saved(run, cfg)
         embedded = run_embeddings(run, clips=prep.clips)  # once, for the probes and the truth
-        probe_run(run, progress=False, run=embedded)
+        probe_trained_run(run, progress=False, run=embedded)
         ground_truth(run, cfg, embedded)
     except Exception as e:  # a failed run is reported; the sweep goes on
         return _failed(entry, seed, run, e)
@@ -228,7 +251,7 @@ def execute_notebook(config_path: str, entry: Entry, seed: int, run_dir: str) ->
         )
         want = load_resolved(config_path)
         check_saved(run, want)
-        probe_run(run, progress=False)
+        probe_trained_run(run, progress=False)
         ground_truth(run, want)
     except Exception as e:  # a failed run is reported; the sweep goes on
         return _failed(entry, seed, run, e)
@@ -259,7 +282,7 @@ def notebook_path() -> Path:
 #: a sweep's claim on a job, and its holder record (see :func:`claim`)
 CLAIM_FILE, CLAIM_RECORD = "run.claim", "run.claim.json"
 
-#: status of a run another process holds; :func:`run_sweep` comes back to it at the end
+#: status of a run another process holds; :func:`run_plan` comes back to it at the end
 BUSY = "busy"
 
 
@@ -304,7 +327,7 @@ def plan(cfg: Config, entries: list[Entry] | None = None, seeds=None) -> list[tu
     return out
 
 
-def run_sweep(
+def run_plan(
     cfg: Config,
     entries: list[Entry] | None = None,
     seeds=None,
@@ -348,7 +371,7 @@ def run_sweep(
     if todo and prepare:
         prep = workflow.prepare(cfg, progress=progress)
         for sp in {rc.split.seed for _e, _s, rc, _rd in todo}:  # the split seeds' splits check
-            pairing.make_splits(prep.clips, cfg.replace({"split.seed": sp}).split)
+            make_splits(prep.clips, cfg.replace({"split.seed": sp}).split)
     jobs = []
     for e, s, rc, rd in todo:
         rd.mkdir(parents=True, exist_ok=True)
@@ -488,9 +511,9 @@ def frontend_dir(cfg: Config, seed: int, split_seed: int | None = None) -> Path:
     features, probes), so that results of another config are never reused.
     """
     c = frontend_config(cfg, seed, split_seed)
-    key = cfgmod.config_hash(
-        {k: getattr(c, k) for k in ("data", "synth", "split", "features", "probe")}, 8
-    )
+    what = {k: getattr(c, k) for k in ("data", "synth", "split", "features", "probe")}
+    sha = shipped_weights_sha256(c)  # a shipped codec is named: its file's hash too
+    key = cfgmod.config_hash(what if sha is None else {**what, "weights": sha}, 8)
     # made by whoever probes it (its run lock), not by asking where it is (collect)
     return cache_dir("runs", cfg.profile) / f"frontend-{cfg.features.frontend}-seed{seed}-{key}"
 
@@ -506,7 +529,7 @@ def frontend_results(cfg: Config, seeds=None, progress: bool = True) -> list[Pat
         for s in (seeds if seeds is not None else cfg.sweep.seeds)
     ]
     # one writer per baseline; one that another sweep is probing is passed over and
-    # waited for at the end (then its results are reused), as run_sweep does with runs
+    # waited for at the end (then its results are reused), as run_plan does with runs
     busy = []
     for c, d in todo:
         try:

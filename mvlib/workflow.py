@@ -1,7 +1,8 @@
-"""From a Config to the cached artefacts it needs: dataset, splits, latent store, run.
+"""From a Config to the cached artefacts a run needs: dataset, clip table, splits, latent store.
 
-Each ``ensure_*`` makes what is missing through the library and caches it under
-the cache root, so that a notebook or the CLI can start from a fresh clone::
+:func:`prepare` makes what is missing (:func:`mvlib.data.dataset.ensure_dataset`,
+:func:`mvlib.frontend.resolve.ensure_store`) and caches it under the cache root, so that a
+notebook or the CLI can start from a fresh clone::
 
     cfg = load_config("default")
     prep = prepare(cfg)            # dataset → clips → splits → latent store
@@ -18,21 +19,11 @@ import pandas as pd
 
 from mvlib.core.config import Config
 from mvlib.data import sonyc
-from mvlib.data.dataset import (  # noqa: F401 - re-exported: old imports keep working
-    MissingDatasetError,
-    dataset_name,
-    dataset_root,
-    ensure_dataset,
-    load_dataset,
-)
-from mvlib.data.pairing import Splits, make_splits
-from mvlib.frontend.resolve import (  # noqa: F401 - re-exported: old imports keep working
-    ensure_store,
-    store_dir,
-    store_provenance,
-    usable_clips,
-)
-from mvlib.frontend.store import LatentStore
+from mvlib.data.dataset import ensure_dataset
+from mvlib.data.splits.make import make_splits
+from mvlib.data.splits.record import Splits
+from mvlib.frontend.resolve import ensure_store, usable_clips
+from mvlib.frontend.store.reader import LatentStore
 
 log = logging.getLogger(__name__)
 

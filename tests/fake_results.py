@@ -11,7 +11,7 @@ import json
 
 import numpy as np
 
-from mvlib.report import tables
+from mvlib.report.results import load_results
 
 N_CLIPS = 240
 SEEDS = (0, 1, 2)
@@ -122,7 +122,7 @@ def make_results(root):
             groups.append(
                 config.split(" ")[2].rstrip("-+") if config.startswith("rec +") else "rec"
             )
-    df = tables.load_results(paths)
+    df = load_results(paths)
     df["config"] = names
     df["group"] = groups
     return df

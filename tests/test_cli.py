@@ -5,11 +5,13 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from mvlib import cli
-from mvlib.data import sonyc, synth
+from mvlib.data import sonyc
+from mvlib.data.synth.truth import load_truth
 from mvlib.data.taxonomy import coarse_label_columns
-from mvlib.frontend.store import LatentStore
+from mvlib.frontend.store.reader import LatentStore
 
 TINY = [
     "--profile",
@@ -43,7 +45,7 @@ def test_synth_then_loader_labels_equal_truth_where_verified(tmp_path, capsys):
     out = tmp_path / "ds"
     assert cli.main(["synth", "--out", str(out), *TINY]) == 0
     clips = sonyc.load_clips(out)
-    truth = synth.load_truth(out)["clips"].set_index("audio_filename")
+    truth = load_truth(out)["clips"].set_index("audio_filename")
     cols = list(coarse_label_columns())
     verified = clips[clips.label_source == "verified"]
     assert len(verified) > 0
@@ -118,3 +120,50 @@ def test_a_clip_shorter_than_the_crop_prints_one_line(tmp_path):
         f"lower train.crop_frames to at most {shortest}, or drop or lengthen the clip(s)"
     )
     assert not (tmp_path / "run" / "done.json").exists()
+
+
+BROKEN_OBJECTIVES = """
+import mvlib
+from mvlib.ml.losses import reconstruction_terms
+
+
+@mvlib.register_objective("no_total")
+def no_total(out, x1, x2, cfg, gather):
+    return reconstruction_terms(out, x1, x2)  # rec1, rec2, rec: no "total"
+
+
+@mvlib.register_objective("detached_total")
+def detached_total(out, x1, x2, cfg, gather):
+    terms = reconstruction_terms(out, x1, x2)
+    return {**terms, "total": terms["rec"].detach()}  # no gradient reaches the model
+"""
+
+
+@pytest.mark.parametrize(
+    "name, wrong",
+    [
+        ("no_total", "returned no 'total' (terms: rec1, rec2, rec)"),
+        ("detached_total", "returned a 'total' without a gradient"),
+    ],
+)
+def test_a_plugin_objective_that_breaks_its_contract_prints_one_line(tmp_path, name, wrong):
+    """Issue 26: an objective that returns no ``total``, or one no gradient flows through,
+    ends in one line naming the objective and what it must return (exit 2), not a
+    traceback; run as a user runs it, in a subprocess."""
+    plugin = tmp_path / "broken_objectives.py"
+    plugin.write_text(BROKEN_OBJECTIVES)
+    env = {**os.environ, "MVLIB_CACHE": str(tmp_path / "cache")}
+    args = [*TINY, "--set", "train.epochs=1", "--set", "split.n_pairs=[32,8,8]"]
+    args += ["--set", f"plugins=[{plugin}]", "--set", f"objective.objective={name}"]
+    cmd = [sys.executable, "-m", "mvlib", "train", "--run-dir", str(tmp_path / "run"), *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert [ln for ln in lines if ln.startswith("mvlib: error:")] == lines[-1:]
+    culprit = f"mvlib: error: objective {name!r} (mvlib_plugin_broken_objectives.{name}): "
+    assert lines[-1].startswith(culprit + wrong)
+    assert lines[-1].endswith(
+        "; return a dict of loss terms whose 'total' is a scalar Tensor computed from the "
+        "model's output (out), so that training can back-propagate it; see book/extending.md"
+    )

@@ -151,3 +151,41 @@ def test_a_users_objective_from_outside_mvlib_trains_and_is_compared_with_rec(
     res = json.loads((run / "results.json").read_text())["summary"]
     row = csv[csv["configuration"].str.contains("shared_l1")].iloc[0]
     assert row["sensor_accuracy"] == pytest.approx(res["sensor_accuracy"], abs=1e-9)
+
+
+def test_a_sweeps_runs_folder_keeps_the_frontend_baseline_apart_from_rec(
+    tmp_path, monkeypatch, capsys
+):
+    # the baseline's results.json carries the sweep's base config, which is rec's: only its
+    # method ("frontend") tells the two apart, and each row must keep its own scores
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MVLIB_CACHE", str(cache))
+    # (the ci profile's sensors: TINY's six leave chapter 5's ground truth undefined)
+    small = ["--set", "synth.clips_per_sensor=4", "--set", "synth.duration_s=1.0"]
+    small += ["--set", "train.epochs=1", "--set", "probe.epochs=3", "-q"]
+    argv = ["sweep", "--profile", "ci", *small, "--seeds", "0", "--workers", "1"]
+    assert cli.main([*argv, "--only", "rec"]) == 0
+    folder = cache / "runs"
+    summaries = {}
+    for run in find_runs([folder]):
+        s = json.loads((run / "results.json").read_text())["summary"]
+        summaries["rec" if s["method"] != "frontend" else f"frontend {s['frontend']}"] = s
+    assert len(summaries) == 2, summaries.keys()
+    baseline = next(k for k in summaries if k != "rec")
+    capsys.readouterr()
+    for reference in ("rec", baseline):
+        out = tmp_path / f"{snake_name(reference)}.csv"
+        argv = ["compare", str(folder), "--reference", reference, "--out", str(out)]
+        assert cli.main(argv) == 0, capsys.readouterr().err
+        csv = pd.read_csv(out).set_index("configuration")
+        assert sorted(csv.index) == sorted(summaries)
+        for name, s in summaries.items():
+            assert csv.loc[name, "sensor_accuracy"] == pytest.approx(s["sensor_accuracy"])
+            assert csv.loc[name, "source_jaccard"] == pytest.approx(s["source_jaccard"])
+        other = next(k for k in summaries if k != reference)
+        want = summaries[other]["sensor_accuracy"] - summaries[reference]["sensor_accuracy"]
+        assert csv.loc[other, "delta_sensor_estimate"] == pytest.approx(want, abs=1e-9)
+
+
+def snake_name(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text)

@@ -11,7 +11,7 @@ import pytest
 from foreign_data import tree_digest, write_foreign_sonyc
 
 from mvlib.cli import main
-from mvlib.frontend.store import LatentStore
+from mvlib.frontend.store.reader import LatentStore
 
 
 def _cut_short(path):

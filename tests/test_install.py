@@ -71,6 +71,9 @@ def installed(tmp_path_factory):
         cwd=tmp,
     )
     print(f"\nsdist and wheel {wheel.name} built in {built:.1f} s", file=sys.stderr)
+    size = wheel.stat().st_size  # the shipped codec travels inside it
+    assert size <= 15_000_000, f"the wheel is {size / 1e6:.1f} MB (at most 15 MB)"
+    print(f"wheel {wheel.name}: {size / 1e6:.2f} MB", file=sys.stderr)
 
     work = tmp / "work"  # the user's working folder: must stay empty
     work.mkdir()
@@ -96,6 +99,10 @@ def test_the_installed_wheel_runs_every_command_outside_the_checkout(installed):
     ).read_text()
 
     assert _mvlib(installed, "--version").stdout.strip() == f"mvlib {_version()}"
+    # the shipped codec travels inside the package, byte for byte
+    for name in ("mvlib-codec-22khz.pth", "mvlib-codec-22khz.json"):
+        got = site / "mvlib" / "frontend" / "codecs" / name
+        assert got.read_bytes() == (ROOT / "mvlib" / "frontend" / "codecs" / name).read_bytes()
     assert "profile: ci" in _mvlib(installed, "config", "--profile", "ci").stdout
     data = Path(_mvlib(installed, "synth", "--profile", "ci", "-q").stdout.strip().splitlines()[-1])
     assert (data / "annotations.csv").is_file() and data.is_relative_to(tmp / "cache")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import inspect
 import json
 import re
@@ -10,10 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 import yaml
+from tiny_run import N_MELS, T, make_run
 
 import mvlib
 from mvlib.core.registry import FRONTENDS, OBJECTIVES
+from mvlib.embed.stored import embed_array, embed_rows
+from mvlib.frontend.store.reader import LatentStore
+from mvlib.ml.runs import load_run_model
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the names of the shared spec
@@ -24,7 +30,9 @@ PUBLIC = [
     "probe_run",
     "run_sweep",
     "embed_files",
+    "load_model",
     "compare_runs",
+    "train_codec",
     "register_objective",
     "register_frontend",
     "MvlibError",
@@ -65,6 +73,65 @@ def test_version_is_single_sourced():
     assert 'dynamic = ["version"]' in pyproject and "mvlib.core.version.__version__" in pyproject
     citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
     assert str(citation["version"]) == mvlib.__version__
+
+
+def _module_names(path: Path) -> tuple[set[str], set[str], list[str], bool]:
+    """A module's top-level (defined, imported, ``__all__``, body is only imports)."""
+    tree = ast.parse(path.read_text())
+    defined: set[str] = set()
+    imported: set[str] = set()
+    listed: list[str] = []
+    only_imports = True
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            imported |= {(a.asname or a.name).split(".")[0] for a in node.names}
+            continue
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue  # the docstring
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        names = {t.id for t in targets if isinstance(t, ast.Name)}
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        if "__all__" in names:
+            listed = [e.value for e in node.value.elts]
+        else:
+            only_imports = False
+        defined |= names
+    return defined, imported, listed, only_imports and bool(imported)
+
+
+def test_each_name_has_one_home():
+    """Only ``mvlib/__init__.py`` re-exports: every other module lists in ``__all__`` only
+    what it defines, keeps no import for others to import from it, and is never imports
+    alone (a package's ``__init__`` is its docstring)."""
+    for path in sorted((ROOT / "mvlib").rglob("*.py")):
+        if path == ROOT / "mvlib" / "__init__.py":
+            continue
+        name = path.relative_to(ROOT).as_posix()
+        defined, imported, listed, only_imports = _module_names(path)
+        assert not set(listed) - defined, f"{name} re-exports {sorted(set(listed) - defined)}"
+        assert not only_imports, f"{name} only imports (a module of re-exports)"
+        assert "noqa: F401" not in path.read_text(), f"{name} keeps an unused import"
+
+
+#: functions that share a public name on purpose: module -> name
+SAME_NAME = {
+    "mvlib.embed.hear": "load_model",  # the HEAR-2021 common API requires this name
+    "mvlib.workflow": "prepare",  # what mvlib.prepare runs, with the same parameters
+}
+
+
+@pytest.mark.parametrize("name", [n for n in PUBLIC if n[0].islower() and n != "__version__"])
+def test_a_public_name_shadows_no_other_function(name):
+    """``mvlib.<name>`` is the one function of that name: no module defines another."""
+    home = getattr(mvlib, name).__module__
+    for path in sorted((ROOT / "mvlib").rglob("*.py")):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        if module in (home, "mvlib.__init__") or SAME_NAME.get(module) == name:
+            continue
+        assert name not in _module_names(path)[0], f"{module}.{name} shadows mvlib.{name}"
 
 
 def test_load_config_and_mvlib_error():
@@ -144,3 +211,42 @@ def test_train_probe_and_embed_through_the_public_api(tmp_path, monkeypatch):
     a, b = (r.clip for r in report.results)
     assert a.shape == b.shape and a.ndim == 1 and not np.allclose(a, b)
     assert report.failed == []
+
+
+@pytest.mark.parametrize("method", ["multiview", "contrastive"])
+def test_load_model_is_the_encoder_that_embedding_uses(tmp_path, method):
+    run = make_run(tmp_path, method=method)
+    encoder = mvlib.load_model(run)
+    assert isinstance(encoder, torch.nn.Module) and not encoder.training
+    assert (encoder.input_dim, encoder.dim, encoder.method) == (N_MELS, N_MELS, method)
+    assert encoder.config.model.method == method
+    store = LatentStore(tmp_path / "store")
+    rows = np.arange(5)
+    x = torch.from_numpy(store.get_batch(rows).astype(np.float32))  # (B, T, D_in)
+    with torch.inference_mode():
+        z = encoder(x)
+    assert z.shape == (5, T, N_MELS) and z.dtype == torch.float32
+
+    # what embedding computes with the run's model: per frame, and the probes' clip means
+    model, _cfg, _ckpt = load_run_model(run)
+    frames = embed_array(model, x[0].numpy())
+    want = np.concatenate([frames["z_p"], frames["z_s"]], -1) if "z_p" in frames else frames["z"]
+    np.testing.assert_allclose(z[0].numpy(), want, rtol=1e-6, atol=1e-6)
+    clips = embed_rows(model, store, rows)
+    np.testing.assert_allclose(
+        z.mean(dim=1).numpy(), clips["joint" if "z_p" in frames else "z"], rtol=1e-5, atol=1e-6
+    )
+
+    with torch.inference_mode():
+        z_p = mvlib.load_model(run / "checkpoints" / "last.pt", subspace="z_p")(x)
+    if method == "multiview":  # one epoch: last is best; z_p is the first half
+        assert z_p.shape == (5, T, N_MELS // 2)
+        torch.testing.assert_close(z_p, z[..., : N_MELS // 2])
+    else:  # no split: the one embedding, whatever is asked
+        torch.testing.assert_close(z_p, z)
+
+
+def test_load_model_of_a_folder_that_is_no_run_says_so(tmp_path):
+    with pytest.raises(mvlib.MvlibError, match="no such checkpoint") as err:
+        mvlib.load_model(tmp_path)
+    assert "mvlib train" in err.value.fix

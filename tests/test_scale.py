@@ -8,8 +8,8 @@ import pytest
 from mvlib import scale
 from mvlib.core.config import SynthConfig, read_profile
 from mvlib.data import taxonomy
-from mvlib.data.pairing import make_splits
-from mvlib.ml.train import BatchLoader
+from mvlib.data.splits.make import make_splits
+from mvlib.ml.batches import BatchLoader
 
 
 def test_clip_table_has_the_network_shape_without_audio():

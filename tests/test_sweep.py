@@ -69,7 +69,7 @@ def _fake_executor(fail_name=None, calls=None, tamper=None):
 
 
 def _sweep(cfg, entries, executor, seeds=(0, 1)):
-    return sweep.run_sweep(
+    return sweep.run_plan(
         cfg, entries, seeds=list(seeds), progress=False, workers=1, executor=executor, prepare=False
     )
 
@@ -159,14 +159,12 @@ def test_the_parent_prepares_data_and_store_before_any_worker_starts(cfg, monkey
         return _fake_executor(None, [])(config_path, entry, seed, run_dir)
 
     monkeypatch.setattr(workflow, "prepare", fake_prepare)
-    monkeypatch.setattr(
-        "mvlib.data.pairing.make_splits", lambda clips, split: events.append("splits")
-    )
+    monkeypatch.setattr("mvlib.sweep.make_splits", lambda clips, split: events.append("splits"))
     entries = sweep.grid((0.4,))[:2]
-    sweep.run_sweep(cfg, entries, seeds=[0], progress=False, workers=1, executor=run)
+    sweep.run_plan(cfg, entries, seeds=[0], progress=False, workers=1, executor=run)
     assert events == [("prepare", cfg), "splits", "run", "run"]
     events.clear()  # all done: nothing is prepared again
-    sweep.run_sweep(cfg, entries, seeds=[0], progress=False, workers=1, executor=run)
+    sweep.run_plan(cfg, entries, seeds=[0], progress=False, workers=1, executor=run)
     assert events == []
 
 
@@ -183,7 +181,7 @@ def test_a_run_config_that_cannot_be_read_is_a_failed_run_not_a_crash(cfg):
 def test_a_run_trained_alone_with_seeded_config_is_the_sweeps_run(cfg):
     """Chapter 3's run (sweep.seeded) is the sweep's rec run of that seed: same config and
     folder, so the sweep reuses it instead of training it again."""
-    from mvlib.ml.train import default_run_dir
+    from mvlib.ml.runs import default_run_dir
 
     rec = next(e for e in sweep.grid() if e.name == "rec")
     for seed in (0, 3):
@@ -248,7 +246,7 @@ def test_a_sweep_passes_over_runs_another_sweep_claimed_without_starting_workers
             pass
     threading.Timer(1.0, stop.set).start()  # the other sweep ends while this one waits
     calls = []
-    st = sweep.run_sweep(
+    st = sweep.run_plan(
         cfg,
         entries,
         seeds=[0, 1],

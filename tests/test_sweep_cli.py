@@ -83,7 +83,7 @@ def test_papermill_runs_get_the_config_file_not_a_profile_name(tmp_path, monkeyp
     # a profile given as a path outside params/, plus overrides the profile does not hold
     cfg = read_profile(_profile(tmp_path, data), {"train.lr": 0.002, "train.epochs": 2})
     entry = sweep.grid((0.4,))[0]
-    st = sweep.run_sweep(
+    st = sweep.run_plan(
         cfg, [entry], seeds=[1], workers=1, progress=False, executor=sweep.execute_notebook
     )
     assert list(st.status) == ["done"], st.to_dict("records")

@@ -4,18 +4,19 @@ import pytest
 
 from mvlib import workflow
 from mvlib.core import config
+from mvlib.data.dataset import MissingDatasetError, dataset_name, dataset_root, ensure_dataset
 
 
 def test_sonyc_without_a_root_explains_where_to_get_it():
     cfg = config.read_profile("paper")
-    with pytest.raises(workflow.MissingDatasetError, match="Zenodo record 3966543"):
-        workflow.dataset_root(cfg)
+    with pytest.raises(MissingDatasetError, match="Zenodo record 3966543"):
+        dataset_root(cfg)
 
 
 def test_sonyc_root_without_annotations_is_an_error(tmp_path):
     cfg = config.read_profile("paper", {"data.root": str(tmp_path)})
-    with pytest.raises(workflow.MissingDatasetError, match="no annotations.csv"):
-        workflow.ensure_dataset(cfg)
+    with pytest.raises(MissingDatasetError, match="no annotations.csv"):
+        ensure_dataset(cfg)
 
 
 def test_prepare_makes_dataset_splits_and_store_once(tmp_path, monkeypatch):
@@ -30,7 +31,7 @@ def test_prepare_makes_dataset_splits_and_store_once(tmp_path, monkeypatch):
         },
     )
     prep = workflow.prepare(cfg, progress=False)
-    name = workflow.dataset_name(cfg)
+    name = dataset_name(cfg)
     assert prep.root == tmp_path / "datasets" / name
     assert len(prep.store) == len(prep.clips) == 24
     assert prep.store.path.parent == tmp_path / "latents" / name

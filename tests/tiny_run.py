@@ -1,4 +1,4 @@
-"""A tiny trained run on a real log-mel frontend identity (helper of test_embed_audio, test_hear).
+"""A tiny trained run on a real log-mel frontend identity (helper of tests/embed and others).
 
 The store holds random frames whose identity is that of ``LogMelFrontend`` with 16 mel bands,
 so a run trained on it can be applied to audio through the real frontend.
@@ -12,10 +12,12 @@ import numpy as np
 import pandas as pd
 
 from mvlib.core import config
-from mvlib.data.pairing import make_splits
+from mvlib.data.splits.make import make_splits
 from mvlib.data.taxonomy import coarse_label_columns
-from mvlib.frontend.features import DACFrontend, LogMelFrontend
-from mvlib.frontend.store import LatentStore, StoreWriter
+from mvlib.frontend.dac_frontend import DACFrontend
+from mvlib.frontend.logmel import LogMelFrontend
+from mvlib.frontend.store.reader import LatentStore
+from mvlib.frontend.store.writer import StoreWriter
 from mvlib.ml import train
 
 N_MELS, T = 16, 24

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from mvlib.core.cache import atomic_write_text
+from mvlib.core.codec_config import CODEC_RANGES, CodecConfig
 from mvlib.core.errors import MvlibError
 from mvlib.core.registry import FRONTENDS, OBJECTIVES, load_plugins
 from mvlib.core.resources import params_dir
@@ -228,6 +229,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
+    codec: CodecConfig = field(default_factory=CodecConfig)
 
     def replace(self, overrides: Mapping[str, Any]) -> Config:
         """Return a copy with dotted-key overrides applied (``"train.seed": 3``)."""
@@ -285,11 +287,16 @@ def from_dict(data: Mapping[str, Any], cls: type = Config, where: str = "") -> A
 def config_hash(obj: Any, n: int = 10) -> str:
     """Short stable hash of a config (or section): names cached artefacts.
 
-    A :class:`Config` without plugins hashes as it did before the field existed.
+    A :class:`Config`'s hash leaves out what changes none of its runs: an empty ``plugins``
+    list, and the ``codec`` section (a codec training has its own identity,
+    :func:`mvlib.ml.codec.trainer.codec_identity`; a run on a codec's latents is named by
+    its weights, :func:`mvlib.ml.runs.run_hash`).
     """
     data = to_dict(obj)
-    if isinstance(obj, Config) and not obj.plugins:
-        data.pop("plugins")
+    if isinstance(obj, Config):
+        data.pop("codec")
+        if not obj.plugins:
+            data.pop("plugins")
     blob = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:n]
 
@@ -329,7 +336,7 @@ def read_profile(
         The validated, frozen configuration; :class:`ConfigError` (one line) if it does not
         fit. ``features.frontend: auto`` is left as it is: the frontend layer resolves it
         (:func:`mvlib.load_config` and the CLI load through
-        :func:`mvlib.frontend.choice.load_config`).
+        :func:`mvlib.frontend.choice.resolved_config`).
 
     Examples
     --------
@@ -363,6 +370,7 @@ _SECTIONS = {
     "train": TrainConfig,
     "probe": ProbeConfig,
     "sweep": SweepConfig,
+    "codec": CodecConfig,
 }
 
 _CHOICES = {
@@ -499,6 +507,7 @@ _RANGES: dict[tuple[str, str], tuple[Any, str]] = {
     ),
     ("SweepConfig", "workers"): (lambda v: v >= 1, ">= 1"),
 }
+_RANGES.update(CODEC_RANGES)
 
 
 def _fractions_ok(v: tuple, strict: bool) -> bool:

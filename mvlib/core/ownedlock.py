@@ -2,8 +2,8 @@
 
 mvlib's writers exclude each other with it: one process writes a run folder
 (:mod:`mvlib.ml.runlock`), one generates a synthetic set (:mod:`mvlib.data.synth.lock`), one
-writes a latent store part (:class:`mvlib.frontend.store.StoreWriter`, not re-entrant). Each
-is this lock with its own file names and messages::
+writes a latent store part (:class:`mvlib.frontend.store.writer.StoreWriter`, not
+re-entrant). Each is this lock with its own file names and messages::
 
     with owned_lock(lock_file, record_file, wait=True) as previous:
         ...  # nobody else holds lock_file meanwhile; ``previous`` is the last holder's record
@@ -16,7 +16,7 @@ mark whose process is gone is a holder that was killed: :func:`was_killed`).
 **A dead holder.** A killed holder (``kill -9``, a node that went down) leaves no lock
 behind: the kernel releases an ``flock`` lock with its last open descriptor. Should a
 descriptor outlive its process (a forked child still running, a soft lock file), a holder
-whose PID no longer runs on this host is taken over, by these rules:
+whose PID has exited on this host is taken over, by these rules:
 
 * the same dead record must be seen on two polls in a row (:data:`POLL_S` apart), so that
   the record of a previous holder that a live new one has yet to replace is not mistaken
@@ -84,7 +84,7 @@ def describe(info: dict | None) -> str:
 
 
 def is_dead(info: dict | None) -> bool:
-    """Is the recorded holder a process of this host (not this one) that no longer runs?"""
+    """Is the recorded holder a process of this host (not this one) that has exited?"""
     if not info or info.get("host") != socket.gethostname():
         return False
     try:

@@ -6,6 +6,6 @@
   aggregating it to one label per clip (DCASE 2020), the clip table of a folder;
 - :mod:`.labels`: the label matrix of a task, and ``mvlib labels``;
 - :mod:`.paths`: names from data stay inside their folder;
-- :mod:`.sampling`, :mod:`.pairing`: drawing the splits and pairs, and the checked Splits;
-- :mod:`.taxonomy`, :mod:`.filters`: the SONYC taxonomy; Butterworth filter design.
+- :mod:`.splits`: the sensor splits, view pairs and downstream partition, checked for leakage;
+- :mod:`.taxonomy`: the SONYC taxonomy.
 """

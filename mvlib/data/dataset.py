@@ -20,7 +20,11 @@ import pandas as pd
 from mvlib.core.cache import cache_dir
 from mvlib.core.config import Config
 from mvlib.core.errors import MvlibError
-from mvlib.data import sonyc, synth
+from mvlib.data import sonyc
+from mvlib.data.synth.folder import folder_state, read_marker
+from mvlib.data.synth.generation import generate
+from mvlib.data.synth.lock import generation_lock
+from mvlib.data.synth.plan import set_name
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +52,20 @@ def dataset_name(cfg: Config) -> str:
     """The dataset's name in cache paths (latent stores): unique per dataset folder.
 
     The cache's synthetic set is named by its generator settings
-    (:func:`mvlib.data.synth.set_name`); any other folder by its name and a hash of its
+    (:func:`mvlib.data.synth.plan.set_name`); any other folder by its name and a hash of its
     resolved path (so ``a/ds`` and ``b/ds`` never share a store), plus the generator
     settings when mvlib's marker is there. ``data.source`` plays no part: a folder is the
     same dataset whichever source the profile names.
     """
     if not cfg.data.root:
         if cfg.data.source == "synth":
-            return synth.set_name(cfg.synth)
+            return set_name(cfg.synth)
         dataset_root(cfg)  # raises: sonyc without a folder
     root = Path(cfg.data.root).expanduser().resolve()
     digest = hashlib.sha256(str(root).encode()).hexdigest()[:8]
     name = f"{root.name}-{digest}"
     try:
-        stamp = synth.read_marker(root)
+        stamp = read_marker(root)
     except MvlibError:
         stamp = None
     if stamp and stamp.get("dataset"):
@@ -74,7 +78,7 @@ def dataset_root(cfg: Config) -> Path:
     if cfg.data.root:
         return Path(cfg.data.root).expanduser()
     if cfg.data.source == "synth":
-        return cache_dir("datasets") / synth.set_name(cfg.synth)
+        return cache_dir("datasets") / set_name(cfg.synth)
     raise MissingDatasetError(
         "data.root", "data.source is 'sonyc' but no folder is set", _SONYC_HOWTO
     )
@@ -92,7 +96,7 @@ def ensure_dataset(cfg: Config, progress: bool = True) -> Path:
 
     Many processes may ask for the same set at once (a sweep in a terminal, another in a
     notebook, a Slurm array): one generates it while holding the set's lock
-    (:func:`mvlib.data.synth.generation_lock`), the others wait for it and then use it.
+    (:func:`mvlib.data.synth.lock.generation_lock`), the others wait for it and then use it.
     """
     root = dataset_root(cfg)
     if _usable(root, cfg):  # a dataset there already: used as it is, no lock needed
@@ -104,9 +108,9 @@ def ensure_dataset(cfg: Config, progress: bool = True) -> Path:
         raise MissingDatasetError(root, what, _SONYC_HOWTO)
     # none yet, or mvlib's unfinished set: generate (or finish) it, unless another process
     # is doing so: then wait for it, and use what it made
-    with synth.generation_lock(root):
+    with generation_lock(root):
         if not _usable(root, cfg):
-            synth.generate(cfg.synth, root, progress=progress)
+            generate(cfg.synth, root, progress=progress)
     return root
 
 
@@ -120,7 +124,7 @@ def _usable(root: Path, cfg: Config) -> bool:
     """
     if not (root / "annotations.csv").is_file():
         return False
-    state, detail = synth.folder_state(root, cfg.synth)
+    state, detail = folder_state(root, cfg.synth)
     if state == "incomplete":
         return False
     if state == "edited":

@@ -20,6 +20,7 @@ import pandas as pd
 from mvlib.core.cache import atomic_write_text
 from mvlib.core.errors import MvlibError
 from mvlib.data import sonyc, taxonomy
+from mvlib.data.aggregate import AggregationReport
 
 #: What a clip table can be labelled by: its sources (8 coarse classes) or its sensor.
 LABEL_TASKS = ("source", "sensor")
@@ -85,7 +86,7 @@ def write_labels(
     out: str | os.PathLike,
     strict: bool = False,
     force: bool = False,
-) -> tuple[pd.DataFrame, sonyc.AggregationReport]:
+) -> tuple[pd.DataFrame, AggregationReport]:
     """Aggregate ``<data_dir>/annotations.csv`` and write the label table to ``out``.
 
     The dataset folder is only read. ``out`` may not lie inside it, and an existing
@@ -94,7 +95,7 @@ def write_labels(
     Returns
     -------
     (table, report)
-        The table written and the :class:`mvlib.data.sonyc.AggregationReport`.
+        The table written and the :class:`mvlib.data.aggregate.AggregationReport`.
     """
     data_dir = Path(data_dir).expanduser()
     out = Path(out).expanduser()
@@ -118,7 +119,7 @@ def write_labels(
     return table, report
 
 
-def describe(table: pd.DataFrame, report: sonyc.AggregationReport) -> list[str]:
+def describe(table: pd.DataFrame, report: AggregationReport) -> list[str]:
     """Lines for the console: counts, and each exclusion with its reason and first names."""
     n_lab = int(table["labelled"].sum())
     lines = [f"{len(table)} clips: {n_lab} labelled, {len(table) - n_lab} unlabelled"]

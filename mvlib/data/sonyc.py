@@ -15,40 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from mvlib.data.aggregate import (
-    LABEL_SOURCES,
-    SKIP_REASONS,
-    UNLABELLED_REASONS,
-    AggregationReport,
-    aggregate_labels,
-)
-from mvlib.data.annotations import (
-    LINE_COLUMN,
-    MAX_LISTED,
-    MINIMAL_COLUMNS,
-    PRESENCE_VALUES,
-    TIME_COLUMNS,
-    AnnotationError,
-    MissingAnnotationsError,
-    read_annotations,
-)
+from mvlib.data.aggregate import AggregationReport, aggregate_labels
+from mvlib.data.annotations import LINE_COLUMN, MAX_LISTED, AnnotationError, read_annotations
 
-__all__ = [
-    "LABEL_SOURCES",
-    "LINE_COLUMN",
-    "MINIMAL_COLUMNS",
-    "PRESENCE_VALUES",
-    "SKIP_REASONS",
-    "TIME_COLUMNS",
-    "UNLABELLED_REASONS",
-    "AggregationReport",
-    "AnnotationError",
-    "MissingAnnotationsError",
-    "aggregate_labels",
-    "load_clips",
-    "load_clips_report",
-    "read_annotations",
-]
+__all__ = ["load_clips", "load_clips_report"]
 
 log = logging.getLogger(__name__)
 

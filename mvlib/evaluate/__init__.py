@@ -1,1 +1,1 @@
-"""Evaluation: embeddings, probes, HEAR API, label efficiency, disentanglement, metrics, statistics."""
+"""Evaluation: probes, label efficiency, disentanglement, metrics, statistics (on mvlib.embed's embeddings)."""

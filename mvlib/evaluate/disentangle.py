@@ -33,10 +33,11 @@ from sklearn.preprocessing import StandardScaler
 
 from mvlib.core.cache import atomic_write_json
 from mvlib.core.errors import MvlibError
-from mvlib.data import synth
 from mvlib.data.dataset import dataset_root
 from mvlib.data.labels import label_matrix
-from mvlib.evaluate.embed import run_embeddings
+from mvlib.data.synth import truth as synth_truth
+from mvlib.data.synth.plan import apply_drift
+from mvlib.embed.stored import run_embeddings
 
 #: effective channel parameters of a clip predicted from its latents (log-scaled where noted)
 CHANNEL_PARAMS = (
@@ -62,7 +63,7 @@ def clip_channels(truth: dict) -> pd.DataFrame:
     rows = {}
     for c in truth["clips"].itertuples(index=False):
         d = c._asdict()
-        p = synth.apply_drift(sensors.loc[d["sensor_id"]].to_dict(), d)
+        p = apply_drift(sensors.loc[d["sensor_id"]].to_dict(), d)
         p["log_lowcut_hz"] = np.log(p["lowcut_hz"])
         p["log_rt60_s"] = np.log(p["rt60_s"])
         rows[d["audio_filename"]] = [p[k] for k in CHANNEL_PARAMS]
@@ -142,7 +143,7 @@ def _truth_of(root: Path) -> tuple[dict, pd.DataFrame]:
     st = f.stat()
     key = (str(f.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _TRUTH:
-        truth = synth.load_truth(root)
+        truth = synth_truth.load_truth(root)
         _TRUTH.clear()  # one set at a time: a sweep works on one dataset
         _TRUTH[key] = (truth, clip_channels(truth))
     return _TRUTH[key]
@@ -151,7 +152,7 @@ def _truth_of(root: Path) -> tuple[dict, pd.DataFrame]:
 def run_truth(run_dir, progress: bool = False, run=None) -> dict:
     """Ground-truth scores of one multi-view run (cached in ``ground_truth.json``).
 
-    ``run``: the run's :class:`mvlib.evaluate.embed.RunEmbeddings` when the caller already has them
+    ``run``: the run's :class:`mvlib.embed.stored.RunEmbeddings` when the caller already has them
     (the sweep's worker, right after probing), else they are computed here.
     """
     run_dir = Path(run_dir)
@@ -160,7 +161,7 @@ def run_truth(run_dir, progress: bool = False, run=None) -> dict:
         return json.loads(cached.read_text())
     run = run if run is not None else run_embeddings(run_dir, progress=progress)
     root = dataset_root(run.cfg)
-    if not synth.has_ground_truth(root):
+    if not synth_truth.has_ground_truth(root):
         raise MvlibError(
             root,
             f"no ground truth for run {run_dir}: the data is not mvlib's synthetic set as "
@@ -191,7 +192,7 @@ def has_ground_truth(cfg) -> bool:
         root = dataset_root(cfg)
     except MvlibError:
         return False
-    return synth.has_ground_truth(root)
+    return synth_truth.has_ground_truth(root)
 
 
 def ground_truth_table(cfg, results: pd.DataFrame) -> pd.DataFrame:

@@ -38,18 +38,16 @@ from tqdm import tqdm
 
 from mvlib.core import config as cfgmod
 from mvlib.core.cache import atomic_write_bytes
-from mvlib.evaluate.embed import result_frontend_embeddings, run_embeddings
-from mvlib.evaluate.probe import (
+from mvlib.embed.stored import result_frontend_embeddings, run_embeddings
+from mvlib.evaluate.probe.fit import (
     PROBE_TASKS,
     check_labels,
-    downstream_labels,
     fit_tasks,
-    load_predictions,
     per_clip_outputs,
     prepare_heads,
 )
-from mvlib.evaluate.probe.results import provenance_cells
-from mvlib.evaluate.significance import holm_verdicts, mean_bootstrap, paired_bootstrap
+from mvlib.evaluate.probe.results import downstream_labels, load_predictions, provenance_cells
+from mvlib.evaluate.significance import holm_verdicts, mean_interval, paired_difference
 
 __all__ = [
     "FRACTIONS",
@@ -136,8 +134,8 @@ def efficiency_probes(
     dict of ndarray
         ``clip_id.test`` and ``sensor.test`` (each test clip's sensor, the clusters of
         :func:`summarise`); per (fraction f, subsample k): ``"{f}.{k}.{task}.score"`` per-clip
-        test scores (see :func:`mvlib.evaluate.probe.per_clip_outputs`), ``"{f}.{k}.{task}.val"``
-        (selected head's validation score) and ``"{f}.{k}.n_train"``.
+        test scores (see :func:`mvlib.evaluate.probe.fit.per_clip_outputs`),
+        ``"{f}.{k}.{task}.val"`` (selected head's validation score) and ``"{f}.{k}.n_train"``.
     """
     X = np.asarray(X, dtype=np.float64)
     part = np.asarray(partition).astype(str)
@@ -311,14 +309,12 @@ def summarise(
     encoders: dict,
     fractions=FRACTIONS,
     reference: str | None = None,
-    n_boot: int = 2000,
     alpha: float = 0.05,
-    method: str = "cluster",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Scores per (encoder, task, fraction) with CIs, and paired differences to a reference.
 
     The procedure is that of Tables 1 and 2 (:func:`mvlib.report.comparison.compare`):
-    :func:`mvlib.evaluate.significance.paired_bootstrap` with the test clips clustered in
+    :func:`mvlib.evaluate.significance.paired_difference` with the test clips clustered in
     their sensors (``sensor.test`` of the results, see :func:`sensor_of_clips`), Holm's
     correction over all comparisons, and no verdict where the units cannot carry one.
 
@@ -329,8 +325,7 @@ def summarise(
     reference : encoder every other one is compared with at each fraction (paired on
         the same runs' seeds, whose subsamples are shared, and test clips); None: no
         comparisons
-    n_boot, alpha, method : as :func:`mvlib.evaluate.significance.paired_bootstrap`
-        ("cluster": the book's procedure; "pigeonhole": the former one, ignores sensors)
+    alpha : as :func:`mvlib.evaluate.significance.paired_difference`
 
     Returns
     -------
@@ -359,14 +354,7 @@ def summarise(
                 if subsamples.empty:
                     continue
                 m = per_run(subsamples)
-                est = mean_bootstrap(
-                    m.to_numpy(np.float64),
-                    n_boot,
-                    0,
-                    alpha,
-                    clusters=clusters(m.columns),
-                    method=method,
-                )
+                est = mean_interval(m.to_numpy(np.float64), alpha, clusters=clusters(m.columns))
                 n_train = [float(o[f"{f:g}.0.n_train"]) for o in res.values()]
                 rows.append(
                     {
@@ -377,7 +365,7 @@ def summarise(
                         "estimate": est.estimate,
                         "ci_low": max(0.0, est.ci_low),  # scores live in [0, 1]
                         "ci_high": min(1.0, est.ci_high),
-                        "units": est.n_seeds,
+                        "units": est.n_units,
                         "subsamples": len(subsamples),
                         "clips": est.n_clips,
                         "clusters": est.n_clusters,
@@ -389,9 +377,7 @@ def summarise(
                 a, b, clips = _paired(m, per_run(ref) if len(ref) else ref)
                 if a is None:
                     continue
-                d = paired_bootstrap(
-                    a, b, n_boot, 0, alpha, clusters=clusters(clips), method=method
-                )
+                d = paired_difference(a, b, alpha, clusters=clusters(clips))
                 diffs.append(d)
                 tests.append(
                     {
@@ -428,7 +414,7 @@ def encoder_runs(results: pd.DataFrame, best: str) -> dict:
     """The runs of the three encoders compared: {label: {task: {seed: run_dir}}}.
 
     "frontend only" (no training), "multiview (<best>)" (``best`` chosen on validation by
-    :func:`mvlib.report.tables.best_multiview`) and "supervised" (the source-trained run for the
+    :func:`mvlib.report.results.best_multiview`) and "supervised" (the source-trained run for the
     source task, the sensor-trained one for the sensor task, as in Table 1).
     """
 

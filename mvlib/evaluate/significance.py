@@ -1,92 +1,26 @@
-"""Paired comparisons whose 95% holds: sensors as clusters, few seeds, Holm, per-row MDD.
+"""Paired comparisons of configurations: sensors as clusters, Student t, Holm, per-row MDD.
 
-The quantity a table compares is the paired difference between two configurations scored
-on the SAME test clips with the SAME units (a unit is a seed, or a (split seed, seed) pair).
-Its uncertainty has three sources: which units were drawn (initialisation, pair sampling,
-with split seeds also which sensors trained the encoder), which SENSORS were held out for
-testing, and which clips of those sensors are in the test partition. Clips of one sensor are
-correlated (a sensor whose channel resembles another's is confused in many of its clips), so
-the clips are not the independent draws the first version of this module treated them as.
+Two configurations are compared on the same test clips scored by the same units (a unit is
+a seed, or a (split seed, seed) pair), given as score matrices ndarray[S x N] (NaN: not
+scored). The test clips' sensors are clusters: pass each clip's ``sensor_id`` as
+``clusters``.
 
-The estimate is the mean over units of each unit's mean paired difference over its clips.
+* :func:`paired_difference` returns a :class:`PairedDiff`: the mean over units of each
+  unit's mean difference over its clips, its standard error from the units' and the
+  sensors' variance components (closed form, deterministic), a Student t CI and p-value
+  with Welch–Satterthwaite degrees of freedom, and the row's minimum detectable difference.
+  A comparison whose units' part dominates the variance on fewer than :data:`MIN_DF` df is
+  marked ``resolvable=False``; ``dominant_unit`` names a unit that alone dominates the SE.
+* :func:`mean_interval`: one configuration's mean with its interval.
+* :func:`holm`, :func:`holm_verdicts`: Holm-adjusted p-values of a table, and its
+  verdicts (a comparison that is not resolvable is never significant).
+* :func:`mdd`, :func:`mdd_summary`: minimum detectable differences, per row and for a
+  table's footer.
+* :func:`prob_best`: the bootstrap probability that each configuration scores highest.
 
-The procedure (:func:`paired_bootstrap`, ``method="cluster"``, the default)
---------------------------------------------------------------------------
-``d[u, n] = a[u, n] - b[u, n]``; units that score the same clips form a split (one split:
-seeds crossed with clips; a split per split seed: clips nested in splits). Within split g
-(R units, K sensors, sensor k with a share π_k of the split's clips) with ``M[u, k]`` the
-unit's mean over sensor k's clips, ``m_u = Σ_k π_k M[u, k]`` and ``D_k`` the mean over units:
-
-* units: ``v_U = var(m_u, ddof=1) / R`` — the unit bootstrap's variance with its
-  (R-1)/R bias removed;
-* sensors: ``v_C = K/(K-1) Σ_k π_k² (D_k - θ_g)²`` — the variance of the one-stage CLUSTER
-  bootstrap (sensors drawn with replacement, each with all its clips), bias-corrected. It
-  contains the clips' own variation: a sensor's mean varies with its clips. Resampling the
-  clips within the drawn sensors as well (the "two-stage" bootstrap) would count that
-  within-sensor variation a second time (Davison & Hinkley 1997, §3.8); on clip-independent
-  data it doubles the variance, so it is not used;
-* both contain the unit × sensor interaction once, so its estimate ``v_I = Σπ_k² s²_r / R``
-  (``s²_r`` the double-centred residual mean square of M) is subtracted once;
-* with several splits (``full.yml``: 4 split seeds x 3 seeds), the split x configuration
-  component is the between-split variance of the split estimates beyond what the
-  within-split parts explain: ``v_split = max(0, s²_B - mean_g W_g) Σ w_g²`` (a moment
-  estimate; with equal splits ``se²`` is then the larger of the within-split and the
-  between-split estimate).
-
-``se² = Σ_g w_g² (max(v_U - v_I, 0) + v_C) + v_split`` (w_g: the split's share of units).
-These are the ideal (infinitely many replicates) bootstrap variances with their small-sample
-bias removed, so the result is deterministic (no resampling noise). The CI is
-``est ± t_{1-α/2, ν} se`` and the p-value two-sided from Student's t, with ν from
-Welch–Satterthwaite over the parts (units: R-1 per split, sensors: K-1 per split; a nonzero
-split part counts as uncertain as the between-split variance it is taken from, G-1 df). With
-3 seeds whose spread dominates, ν ≈ 2 and the quantile is 4.30, not 1.96; with 12 test
-sensors dominating, ν ≈ 11 and it is 2.20.
-
-Why this procedure (measured, not assumed)
-------------------------------------------
-The simulation of :mod:`mvlib.evaluate.coverage` (``python benchmarks/coverage.py``, results
-in ``benchmarks/results/coverage.json``; kept by ``tests/evaluate/test_coverage.py``) draws
-tables of 8 comparisons from a hierarchical model with seed, split, sensor and clip
-components, 0/1 and Jaccard scores, S = 3 and S = 12, with and without a sensor x
-configuration effect, and counts how often each procedure's 95% CI holds the true difference
-and how often Holm's correction lets a false difference through:
-
-* the former seed x clip ("pigeonhole") bootstrap with z quantiles (``method="pigeonhole"``)
-  covers 74–91% on sensor-clustered data (its SE misses the sensor component; more seeds
-  make it worse) and over-covers (~99%) clip-independent 0/1 data (the unit x clip noise
-  enters its SE twice);
-* resampling clips within resampled sensors as well (two-stage) would double the
-  within-sensor variance on clip-independent data (Davison & Hinkley 1997, §3.8), so the
-  sensors are resampled with their clips intact;
-* the cluster procedure above holds 94.6–97.5% coverage and a FWER of 0.7–5.7% (each
-  ± ~1.2% Monte Carlo error) in every scenario, slightly conservative where the sensors
-  dominate ``full.yml``'s 4 splits (see the benchmark's table); a Satterthwaite df that treated the truncated split
-  estimate as a plain G-1 chi-square under-covered (93.7%, FWER 7.7%) on ``full.yml``'s
-  4 splits, hence the split part's df above.
-
-When 3 seeds cannot carry a verdict
------------------------------------
-When the units' part is more than half the variance and rests on fewer than :data:`MIN_DF`
-(3) degrees of freedom — 3 seeds on one split give 2; ``full.yml``'s 4 split seeds give 3
-where the splits differ, else its 4 x 2 seed df — the verdict would rest on the spread of a
-handful of numbers: three seeds that happen to agree give a small p that the next three
-would not. Such a comparison is marked ``resolvable = False`` with a ``note`` ("not
-resolvable with S=3 units: their spread dominates"); :func:`holm_verdicts` counts it in
-Holm's m but never calls it significant, whatever its p (the table shows "too few units").
-With one unit the seed part cannot be estimated at all.
-
-Power: each row's own MDD; one unit dominating
-----------------------------------------------
-``PairedDiff.mdd`` is the row's own minimum detectable difference ``(t_{1-α/2,ν} + t_{power,ν})
-se`` at the row's α; :func:`mdd_summary` states every row's at Holm's strictest level α/m and
-gives the median and range for a table's footer. ``dominant_unit`` names a unit (its row in
-``a``/``b``) whose removal alone would cut the variance to a quarter (leave-one-unit-out):
-e.g. a run that stopped at its 3rd epoch.
-
-How firm is "best" (:func:`prob_best`)
---------------------------------------
-The bootstrap probability that each configuration has the highest mean (validation) score,
-resampling units and sensors (with their clips).
+The variance components, their bias corrections and degrees of freedom, and the coverage
+that motivated them (``benchmarks/interval_coverage.py``) are written out in ``book/method.md``,
+section "Paired comparisons".
 """
 
 from __future__ import annotations
@@ -97,27 +31,19 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats
 
-from mvlib.evaluate.pigeonhole import (
-    bootstrap_replicates,
-    check_matrix,
-    draw_counts,
-    pigeonhole,
-    unit_splits,
-)
+from mvlib.evaluate.score_matrix import check_matrix, draw_counts, unit_splits
 
 __all__ = [
     "PairedDiff",
     "MIN_DF",
     "DOMINANCE",
-    "bootstrap_replicates",
-    "paired_bootstrap",
+    "paired_difference",
     "holm",
     "holm_verdicts",
     "mdd",
     "mdd_summary",
-    "mean_bootstrap",
+    "mean_interval",
     "prob_best",
-    "z_quantile",
 ]
 
 #: a comparison whose unit part (more than half its variance) has fewer df is "not resolvable"
@@ -126,22 +52,13 @@ MIN_DF = 3.0
 DOMINANCE = 0.75
 
 
-def z_quantile(q: float) -> float:
-    """Standard normal quantile ``Φ⁻¹(q)``."""
-    return float(stats.norm.ppf(q))
-
-
 def _t_quantile(q: float, df: float) -> float:
     return float(stats.norm.ppf(q) if not np.isfinite(df) else stats.t.ppf(q, df))
 
 
 @dataclass(frozen=True)
 class PairedDiff:
-    """The paired difference ``a - b`` of two configurations with its statistics.
-
-    The first ten fields are those of the former bootstrap (same order); the rest were
-    added with the cluster procedure and have defaults.
-    """
+    """The paired difference ``a - b`` of two configurations with its statistics."""
 
     estimate: float  #: mean over units of the mean over clips of a - b
     se: float  #: standard error (all parts)
@@ -149,10 +66,9 @@ class PairedDiff:
     ci_high: float
     p: float  #: two-sided, uncorrected (Student t with ``df``)
     se_units: float  #: the part of se from units (seeds, and split seeds)
-    se_clips: float  #: the part of se from the test set (sensors and their clips)
-    n_seeds: int  #: units
+    se_sensors: float  #: the part of se from the test sensors, each with its clips
+    n_units: int  #: units (seeds, or (split seed, seed) pairs)
     n_clips: int  #: distinct clips scored by both
-    n_boot: int  #: replicates (0: the deterministic cluster procedure)
     df: float = math.inf  #: Welch–Satterthwaite degrees of freedom of se
     mdd: float = math.nan  #: this row's minimum detectable difference at its α, 80% power
     n_clusters: int = 0  #: test sensors (clusters) over all splits
@@ -160,7 +76,7 @@ class PairedDiff:
     resolvable: bool = True  #: False: the units cannot carry a verdict (see ``note``)
     dominant_unit: int = -1  #: row of a unit that alone dominates the SE, or -1
     unit_influence: float = 0.0  #: largest leave-one-unit-out share of the variance
-    method: str = "cluster"
+    method: str = "cluster"  #: the procedure that computed it
     note: str = ""
 
     def as_dict(self) -> dict:
@@ -179,7 +95,7 @@ def _cluster_ids(clusters, n: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Part:
-    """Variance parts of one split's estimate (see the module docstring)."""
+    """Variance parts of one split's estimate (book/method.md, "Paired comparisons")."""
 
     theta: float
     units: int
@@ -200,7 +116,7 @@ def _split_means(block: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def _split_part(M: np.ndarray, pi: np.ndarray) -> _Part:
-    """Variance parts of one split from its unit x sensor means (module docstring)."""
+    """Variance parts of one split from its unit x sensor means (book/method.md)."""
     R, K = M.shape
     m_u = M @ pi  # (R,)
     D = M.mean(axis=0)  # (K,)
@@ -270,15 +186,12 @@ def _influence(means: list[tuple], var: float) -> tuple[int, float]:
     return (best if share >= DOMINANCE else -1), float(share)
 
 
-def paired_bootstrap(
+def paired_difference(
     a,
     b,
-    n_boot: int = 2000,
-    seed: int = 0,
     alpha: float = 0.05,
     *,
     clusters=None,
-    method: str = "cluster",
     power: float = 0.8,
     min_df: float = MIN_DF,
 ) -> PairedDiff:
@@ -289,18 +202,11 @@ def paired_bootstrap(
     a, b : ndarray[S x N]
         Per-clip scores of the two configurations, rows the same units, columns the same
         clips (NaN: not scored; a clip must be scored or not by both).
-    n_boot : int
-        Replicates of ``method="pigeonhole"`` (the cluster procedure is deterministic).
-    seed : int
-        Seed of the pigeonhole resampling.
     alpha : float
         1 - confidence of the CI, and the level of the row's ``mdd``.
     clusters : array-like[N], optional
         Sensor id of every clip (e.g. the clips table's ``sensor_id`` of the test
         partition). None: every clip is its own cluster (clip-independent).
-    method : {"cluster", "pigeonhole"}
-        "cluster" (default): the procedure of the module docstring. "pigeonhole": the former
-        seed × clip bootstrap with normal quantiles (ignores ``clusters``; kept to measure it).
     power : float
         Power of the row's ``mdd``.
     min_df : float
@@ -312,78 +218,75 @@ def paired_bootstrap(
     PairedDiff
         ``se`` is 0 (and ``p`` 0 or NaN) when there is no variation at all.
     """
-    a, b = check_matrix("a", a), check_matrix("b", b)
-    if a.shape != b.shape:
-        raise ValueError(f"paired_bootstrap: a and b differ in shape, {a.shape} vs {b.shape}")
-    if not np.array_equal(np.isnan(a), np.isnan(b)):
-        raise ValueError("paired_bootstrap: a and b must score the same (seed, clip) cells")
-    if n_boot < 2:
-        raise ValueError(f"paired_bootstrap: n_boot must be >= 2, got {n_boot}")
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"paired_bootstrap: alpha must be in (0, 1), got {alpha!r}")
-    if method not in ("cluster", "pigeonhole"):
-        raise ValueError(
-            f"paired_bootstrap: method must be 'cluster' or 'pigeonhole', got {method!r}"
-        )
-    codes = _cluster_ids(clusters, a.shape[1])
-    d = a - b  # (S, N)
-    present = ~np.isnan(d)
-    keep = present.any(axis=0)
-    d, codes = d[:, keep], codes[keep]
-    if not (~np.isnan(d)).any(axis=1).all():
-        raise ValueError("paired_bootstrap: a seed has no scored clip")
+    d, codes = _paired_cells(a, b, alpha, clusters)
     S, N = d.shape
-    if method == "pigeonhole":
-        est, se, se_u, se_c = pigeonhole(d, n_boot, seed)
-        df, n_splits, resolvable, note, dom, infl = (
-            math.inf,
-            len(unit_splits(~np.isnan(d))),
-            True,
-            "",
-            -1,
-            0.0,
-        )
-    else:
-        means = _cluster_means(d, codes)
-        est, var, vu, vc, df, df_u = _combine([_split_part(M, pi) for _, M, pi in means])
-        se, se_u, se_c, n_splits = math.sqrt(var), math.sqrt(vu), math.sqrt(vc), len(means)
-        dom, infl = _influence(means, var)
-        resolvable, note = True, ""
-        if S < 2:
-            resolvable, note = False, "not resolvable with 1 unit: seed variation not estimable"
-        elif vu > 0.5 * var and df_u < min_df:
-            resolvable = False
-            note = f"not resolvable with S={S} units: their spread dominates (df {df:.1f})"
-        if dom >= 0:
-            note = (note + "; " if note else "") + f"SE dominated by unit {dom}"
+    means = _cluster_means(d, codes)
+    est, var, vu, vc, df, df_u = _combine([_split_part(M, pi) for _, M, pi in means])
+    se = math.sqrt(var)
+    dom, infl = _influence(means, var)
+    resolvable, note = _resolvability(S, vu, var, df, df_u, min_df)
+    if dom >= 0:
+        note = (note + "; " if note else "") + f"SE dominated by unit {dom}"
     q = _t_quantile(1 - alpha / 2, df)
-    if se > 0:
-        p = float(
-            2 * (stats.norm.sf(abs(est) / se) if math.isinf(df) else stats.t.sf(abs(est) / se, df))
-        )
-    else:
-        p = math.nan if est == 0 else 0.0
     return PairedDiff(
         estimate=est,
         se=se,
         ci_low=est - q * se,
         ci_high=est + q * se,
-        p=p,
-        se_units=se_u,
-        se_clips=se_c,
-        n_seeds=int(S),
+        p=_p_value(est, se, df),
+        se_units=math.sqrt(vu),
+        se_sensors=math.sqrt(vc),
+        n_units=int(S),
         n_clips=int(N),
-        n_boot=int(n_boot) if method == "pigeonhole" else 0,
         df=df,
         mdd=mdd(se, alpha, power, df=df),
         n_clusters=int(np.unique(codes).size) if clusters is not None else 0,
-        n_splits=n_splits,
+        n_splits=len(means),
         resolvable=resolvable,
         dominant_unit=dom,
         unit_influence=infl,
-        method=method,
         note=note,
     )
+
+
+def _paired_cells(a, b, alpha: float, clusters) -> tuple[np.ndarray, np.ndarray]:
+    """Checked differences ``a - b`` ndarray[S x N'] and their clips' cluster codes
+    ndarray[N'], without the clips no unit scored."""
+    a, b = check_matrix("a", a), check_matrix("b", b)
+    if a.shape != b.shape:
+        raise ValueError(f"paired_difference: a and b differ in shape, {a.shape} vs {b.shape}")
+    if not np.array_equal(np.isnan(a), np.isnan(b)):
+        raise ValueError("paired_difference: a and b must score the same (seed, clip) cells")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"paired_difference: alpha must be in (0, 1), got {alpha!r}")
+    codes = _cluster_ids(clusters, a.shape[1])
+    d = a - b  # (S, N)
+    keep = (~np.isnan(d)).any(axis=0)
+    d, codes = d[:, keep], codes[keep]
+    if not (~np.isnan(d)).any(axis=1).all():
+        raise ValueError("paired_difference: a seed has no scored clip")
+    return d, codes
+
+
+def _resolvability(
+    S: int, vu: float, var: float, df: float, df_u: float, min_df: float
+) -> tuple[bool, str]:
+    """Whether the units can carry a verdict, and the note that says why not: one unit, or
+    a units' part over half the variance ``var`` resting on fewer than ``min_df`` df."""
+    if S < 2:
+        return False, "not resolvable with 1 unit: seed variation not estimable"
+    if vu > 0.5 * var and df_u < min_df:
+        return False, f"not resolvable with S={S} units: their spread dominates (df {df:.1f})"
+    return True, ""
+
+
+def _p_value(est: float, se: float, df: float) -> float:
+    """Two-sided p-value of ``est / se`` from Student's t with ``df`` (normal when
+    infinite); with ``se`` 0: NaN for a zero estimate, else 0."""
+    if se > 0:
+        t = abs(est) / se
+        return float(2 * (stats.norm.sf(t) if math.isinf(df) else stats.t.sf(t, df)))
+    return math.nan if est == 0 else 0.0
 
 
 def holm(pvalues) -> np.ndarray:
@@ -484,13 +387,12 @@ def mdd_summary(diffs, labels=None, alpha: float = 0.05, power: float = 0.8) -> 
     }
 
 
-def mean_bootstrap(
-    a, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05, *, clusters=None, method="cluster"
-) -> PairedDiff:
-    """One configuration's mean score with the same procedure (``a - 0``)."""
+def mean_interval(a, alpha: float = 0.05, *, clusters=None) -> PairedDiff:
+    """One configuration's mean score with its interval, by :func:`paired_difference` of
+    ``a - 0``."""
     a = check_matrix("a", a)
     zero = np.where(np.isnan(a), np.nan, 0.0)
-    return paired_bootstrap(a, zero, n_boot, seed, alpha, clusters=clusters, method=method)
+    return paired_difference(a, zero, alpha, clusters=clusters)
 
 
 def prob_best(scores: dict, clusters=None, n_boot: int = 2000, seed: int = 0) -> dict:

@@ -30,11 +30,18 @@ from mvlib.core.config import Config, FeatureConfig, read_profile
 from mvlib.core.errors import MvlibError
 from mvlib.core.registry import FRONTENDS
 from mvlib.frontend.dac_frontend import DACFrontend
-from mvlib.frontend.dac_weights import real_dac_weights_available
+from mvlib.frontend.dac_weights import WeightsError, codec_rates, real_dac_weights_available
 from mvlib.frontend.interface import Frontend
 from mvlib.frontend.logmel import LogMelFrontend
 
-__all__ = ["BUILTIN_FRONTENDS", "frontend_name", "load_config", "make_frontend", "resolve_frontend"]
+__all__ = [
+    "with_frontend",
+    "BUILTIN_FRONTENDS",
+    "frontend_name",
+    "resolved_config",
+    "make_frontend",
+    "resolve_frontend",
+]
 
 #: the frontends mvlib ships (their identities are the stores' and must not change)
 BUILTIN_FRONTENDS = {"logmel": LogMelFrontend, "dac": DACFrontend}
@@ -51,14 +58,38 @@ def frontend_name(cfg: FeatureConfig) -> str:
 
 
 def resolve_frontend(cfg: Config) -> Config:
-    """The config with ``features.frontend: auto`` replaced by the concrete frontend."""
+    """The config with ``features.frontend: auto`` replaced by the concrete frontend, and,
+    for ``dac``, ``features.sample_rate`` and ``features.hop`` read from the weights file
+    (the 44.1 kHz codec, the shipped codec or a user's DAC checkpoint)."""
     concrete = frontend_name(cfg.features)
-    if concrete == cfg.features.frontend:
-        return cfg
-    return cfg.replace({"features.frontend": concrete})
+    changes: dict[str, Any] = {}
+    if concrete != cfg.features.frontend:
+        changes["features.frontend"] = concrete
+    if concrete == "dac":
+        try:
+            rates = codec_rates(cfg.features)
+        except WeightsError:  # a bad file: building the frontend names what is wrong with it
+            rates = None
+        if rates is not None:
+            sample_rate, hop = rates
+            if (cfg.features.sample_rate, cfg.features.hop) != rates:
+                changes.update({"features.sample_rate": sample_rate, "features.hop": hop})
+    return cfg.replace(changes) if changes else cfg
 
 
-def load_config(
+def with_frontend(cfg: Config, frontend: str, dac_weights: str | None = None) -> Config:
+    """``cfg`` with another frontend, resolved: ``logmel``, or ``dac`` on ``dac_weights``.
+
+    The sample rate and hop are the 44.1 kHz model's (log-mel keeps DAC's frame rate) unless
+    the weights name others (read from the file, :func:`resolve_frontend`): chapter 2 sets
+    log-mel, random DAC and a trained codec side by side from one profile this way.
+    """
+    base = {"features.frontend": frontend, "features.dac_weights": dac_weights}
+    base.update({"features.sample_rate": 44100, "features.hop": 512})
+    return resolve_frontend(cfg.replace(base))
+
+
+def resolved_config(
     profile: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None
 ) -> Config:
     """Load a profile ready for use: :func:`mvlib.core.config.read_profile`, then
@@ -66,7 +97,7 @@ def load_config(
 
     Examples
     --------
-    >>> cfg = load_config("ci", {"train.epochs": 1})
+    >>> cfg = resolved_config("ci", {"train.epochs": 1})
     >>> cfg.features.frontend
     'logmel'
     """

@@ -208,10 +208,12 @@ class FastEncoder(nn.Module):
         ~17 s once per process (2 cores), more than it saves on a handful of clips (the
         book's random-DAC proof). The two differ by float rounding only (both tested
         against the stock encoder). 0: compiled from the first call.
+    sample_rate : int
+        The encoder's input rate (converts ``compile_after_s`` to samples).
 
     Notes
     -----
-    ``forward(x: Tensor[B x 1 x N]) -> Tensor[B x 1024 x N / 512]``, fp32 output either way
+    ``forward(x: Tensor[B x 1 x N]) -> Tensor[B x D x N / hop]`` (44.1 kHz DAC: D 1024, hop 512), fp32 output either way
     (with ``channels_last`` a strided view whose ``transpose(1, 2)`` is contiguous).
     """
 
@@ -222,13 +224,14 @@ class FastEncoder(nn.Module):
         channels_last: bool = False,
         fused: bool = True,
         compile_after_s: float = 0.0,
+        sample_rate: int = SAMPLE_RATE,
     ):
         super().__init__()
         assert precision in ("fp32", "bf16"), f"precision {precision!r}: resolve 'auto' first"
         with torch.no_grad():
             self.body = _convert(encoder, channels_last)
         self.fused = fused
-        self.compile_after = float(compile_after_s) * SAMPLE_RATE
+        self.compile_after = float(compile_after_s) * sample_rate
         self.seen = 0  #: samples encoded so far (all clips of all calls)
         self._set_fused(fused and self.compile_after <= 0)
         self.precision = precision

@@ -1,7 +1,9 @@
-"""The DAC frontend: pre-quantization latents of the DAC 44.1 kHz / 8 kbps encoder (paper 3.2).
+"""The DAC frontend: pre-quantization latents of a DAC-architecture encoder (paper 3.2).
 
-``model.encoder(x)`` (not ``encode()``'s quantized ``z``): 10 s -> (862, 1024). The weights
-are found and checked by :mod:`mvlib.frontend.dac_weights`; only the encoder is kept, as a
+``model.encoder(x)`` (not ``encode()``'s quantized ``z``): with the 44.1 kHz / 8 kbps
+weights, 10 s -> (862, 1024); with the codec that ships with mvlib (22.05 kHz, hop 320),
+10 s -> (690, 64). The weights are found and checked by :mod:`mvlib.frontend.dac_weights`,
+which reads the architecture from the file; only the encoder is kept, as a
 :class:`mvlib.frontend.dac_fast.FastEncoder`.
 """
 
@@ -12,9 +14,12 @@ import torch
 from mvlib.core.config import FeatureConfig
 from mvlib.core.errors import MvlibError
 from mvlib.core.registry import FRONTENDS
+from mvlib.frontend.codecs import SHIPPED_CODECS
 from mvlib.frontend.dac_fast import FastEncoder, resolve_precision
 from mvlib.frontend.dac_weights import (
     DAC_OFFICIAL_TAG,
+    arch_label,
+    architecture,
     find_dac_weights_source,
     import_dac,
     load_dac_weights,
@@ -33,14 +38,16 @@ COMPILE_SNAKE_AFTER_S = 60.0
 
 @FRONTENDS.register("dac")
 class DACFrontend(Frontend):
-    """Pre-quantization latents of the DAC 44.1 kHz / 8 kbps encoder (paper 3.2).
+    """Pre-quantization latents of a DAC-architecture encoder (paper 3.2).
 
-    Weights, first found wins: ``cfg.dac_weights``; ``$MVLIB_DAC_WEIGHTS``; dac's cache file
+    Weights, first found wins: ``cfg.dac_weights`` (a file, or a shipped codec's name such
+    as ``mvlib-codec-22khz``); ``$MVLIB_DAC_WEIGHTS``; dac's cache file
     ``~/.cache/descript/dac/weights_44khz_8kbps_0.0.1.pth``; ``dac.utils.download()`` (only
     if github.com resolves); else, if ``cfg.allow_random_dac``, a seeded random init (with a
     warning: such features are *not* the paper's); else :class:`WeightsError`. A weights
-    file must hold exactly the state-dict keys and shapes of ``dac.DAC()`` (checked here,
-    since ``dac.DAC.load`` loads with ``strict=False``). Only the encoder is kept, as a
+    file must hold exactly the state-dict keys and shapes of the architecture its metadata
+    names (checked here, since ``dac.DAC.load`` loads with ``strict=False``); its sample
+    rate and hop must be ``cfg``'s (:func:`mvlib.load_config` sets them from the file). Only the encoder is kept, as a
     :class:`mvlib.frontend.dac_fast.FastEncoder` (``self.encoder``: weight norm folded, fused Snake)
     at ``cfg.precision`` ("auto" resolved here; the identity records the resolved value, and
     a non-fp32 precision is appended to the tag, e.g. ``...-lufs-24-bf16``).
@@ -49,16 +56,12 @@ class DACFrontend(Frontend):
     name = "dac"
 
     def __init__(self, cfg: FeatureConfig):
-        if cfg.sample_rate != 44100:
-            raise MvlibError(
-                "features.sample_rate",
-                f"{cfg.sample_rate}: the DAC 44.1 kHz frontend needs 44100",
-                "set features.sample_rate=44100, or use features.frontend=logmel",
-            )
         self.device = resolve_device(cfg.device)
         path, where = find_dac_weights_source(cfg)
+        arch: dict = {}
         if path is not None:
             model = load_dac_weights(path, where)
+            arch = architecture(model.metadata, path, where)
             weights = weights_tag(path)
             slug = "0.0.1" if weights == DAC_OFFICIAL_TAG else None
         else:
@@ -69,24 +72,28 @@ class DACFrontend(Frontend):
         self.hop = int(model.hop_length)
         self.sample_rate = int(model.sample_rate)
         self.dim = int(model.latent_dim)
-        if self.hop != cfg.hop:
-            raise MvlibError(
-                "features.hop",
-                f"{cfg.hop}: DAC's hop is {self.hop}",
-                f"set features.hop={self.hop}",
-            )
+        for field, have in (("sample_rate", self.sample_rate), ("hop", self.hop)):
+            if getattr(cfg, field) != have:
+                raise MvlibError(
+                    f"features.{field}",
+                    f"{getattr(cfg, field)}: the codec's {field} is {have} ({arch_label(arch)})",
+                    f"set features.{field}={have} (mvlib.load_config reads it from the weights)",
+                )
         stock = model.encoder.eval().requires_grad_(False)
         del model  # decoder and quantizer are not needed: free their ~54 M parameters
         sha = state_dict_sha256(stock.state_dict())  # the stock (weight-normed) tensors
         self.precision = resolve_precision(cfg.precision, self.device)
         # weight norm folded, fused Snake, optional bf16 autocast (mvlib.frontend.dac_fast)
-        self.encoder = FastEncoder(stock, self.precision, compile_after_s=COMPILE_SNAKE_AFTER_S).to(
-            self.device
-        )
+        self.encoder = FastEncoder(
+            stock,
+            self.precision,
+            compile_after_s=COMPILE_SNAKE_AFTER_S,
+            sample_rate=self.sample_rate,
+        ).to(self.device)
         del stock
         self.identity = {
             "frontend": "dac",
-            "model": "dac_44khz_8kbps",
+            "model": "dac_44khz_8kbps" if not arch else arch_label(arch),
             "weights": weights,
             "weights_sha256": sha,
             "layer": "encoder (pre-quantization)",
@@ -98,7 +105,10 @@ class DACFrontend(Frontend):
             "precision": self.precision,
         }
         slug = slug or f"file-{sha[:8]}"
-        self.tag = f"dac-44khz-8kbps-{slug}-sr{self.sample_rate}-{lufs_slug(cfg.loudness_lufs)}"
+        if weights in SHIPPED_CODECS:
+            slug = f"{weights}-{sha[:8]}"  # the weights' hash: a retrained codec, a new store
+        model_slug = "dac-44khz-8kbps-" if not arch else "dac-"
+        self.tag = f"{model_slug}{slug}-sr{self.sample_rate}-{lufs_slug(cfg.loudness_lufs)}"
         if self.precision != "fp32":  # fp32 keeps the tag of earlier stores' folders
             self.tag += f"-{self.precision}"
 

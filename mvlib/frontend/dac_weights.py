@@ -1,18 +1,25 @@
-"""DAC weights: finding, reading and checking the 44.1 kHz / 8 kbps codec's weights file.
+"""DAC weights: finding, reading and checking a DAC-architecture codec's weights file.
 
-Where mvlib looks, first found wins: ``features.dac_weights``; ``$MVLIB_DAC_WEIGHTS``; dac's
-cache file ``~/.cache/descript/dac/weights_44khz_8kbps_0.0.1.pth``; ``dac.utils.download()``
-(only if github.com resolves); else, if ``features.allow_random_dac``, a seeded random init
-(with a warning: such features are *not* the paper's). A weights file must hold exactly the
-state-dict keys and shapes of ``dac.DAC()`` (checked here, since ``dac.DAC.load`` loads with
-``strict=False``). Every way a file can fail (missing, not a weights file, other keys or
-shapes) is a :class:`WeightsError`: one line naming the file, where mvlib found it, where
-it looks, and how to get the right file.
+Where mvlib looks, first found wins: ``features.dac_weights`` (a file, or the name of a codec
+that ships with mvlib, :mod:`mvlib.frontend.codecs`); ``$MVLIB_DAC_WEIGHTS``; dac's cache
+file ``~/.cache/descript/dac/weights_44khz_8kbps_0.0.1.pth``; ``dac.utils.download()`` (only
+if github.com resolves); else, if ``features.allow_random_dac``, a seeded random init of the
+44.1 kHz / 8 kbps architecture (with a warning: such features are *not* the paper's).
+
+A weights file is in dac's own format, ``{"state_dict": ..., "metadata": {"kwargs": ...}}``.
+Its architecture is the ``dac.DAC`` keyword arguments of ``metadata["kwargs"]`` (none: the
+44.1 kHz / 8 kbps model, as for dac's released weights), so the pretrained 44.1 kHz codec, the
+codec that ships with mvlib and a user's own DAC checkpoint all load here. The file must hold
+exactly the state-dict keys and shapes of that architecture (checked here, since
+``dac.DAC.load`` loads with ``strict=False``). Every way a file can fail (missing, not a
+weights file, other keys or shapes) is a :class:`WeightsError`: one line naming the file,
+where mvlib found it, where it looks, and how to get the right file.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import re
 import socket
@@ -23,6 +30,7 @@ import torch
 
 from mvlib.core.config import FeatureConfig
 from mvlib.core.errors import MvlibError
+from mvlib.frontend.codecs import SHIPPED_CODECS, shipped_codec
 
 __all__ = [
     "DAC_CACHE_FILE",
@@ -32,6 +40,9 @@ __all__ = [
     "check_state_dict",
     "find_dac_weights",
     "find_dac_weights_source",
+    "read_weights",
+    "architecture",
+    "arch_label",
     "import_dac",
     "load_dac_weights",
     "random_dac",
@@ -82,9 +93,13 @@ def weights_help(random_hint: bool = True) -> str:
 
 
 def weights_tag(path: Path) -> str:
-    """The weights' name in a frontend's identity: dac's official tag, or ``file-<stem>``."""
+    """The weights' name in a frontend's identity: dac's official tag, a shipped codec's
+    name, or ``file-<stem>``."""
     if path.name in (DAC_CACHE_FILE.name, "weights.pth"):
         return DAC_OFFICIAL_TAG  # dac's cache name / the 0.0.1 release asset's name
+    shipped = {shipped_codec(n).resolve(): n for n in SHIPPED_CODECS}
+    if path.resolve() in shipped:
+        return shipped[path.resolve()]
     return "file-" + re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem)
 
 
@@ -104,6 +119,8 @@ def find_dac_weights_source(cfg: FeatureConfig) -> tuple[Path | None, str]:
         A named file that does not exist, or no weights at all with
         ``allow_random_dac=false``.
     """
+    if cfg.dac_weights in SHIPPED_CODECS:
+        return shipped_codec(cfg.dac_weights), f"the shipped codec {cfg.dac_weights}"
     for where, value in (
         ("features.dac_weights", cfg.dac_weights),
         (f"${WEIGHTS_ENV}", os.environ.get(WEIGHTS_ENV)),
@@ -194,23 +211,13 @@ def _unreadable(path: Path) -> str:
     return f"is not a PyTorch weights file ({kind}, {size} bytes: torch.load cannot read it)"
 
 
-def load_dac_weights(path: str | os.PathLike, where: str = ""):
-    """Load a DAC 44.1 kHz / 8 kbps weights file, checking every key and shape.
-
-    The file is dac's (audiotools') plain format ``{"state_dict": ..., "metadata": ...}``
-    as written by ``model.save(path, package=False)``.
-
-    Parameters
-    ----------
-    path : str or PathLike
-        The weights file.
-    where : str, optional
-        Where it was named (``features.dac_weights``, ...): said in errors.
+def read_weights(path: str | os.PathLike, where: str = "") -> tuple[dict, dict]:
+    """The state dict and metadata of a dac-format weights file (nothing built).
 
     Raises
     ------
     WeightsError
-        Not loadable, not that format, or missing / unexpected keys or wrong shapes.
+        Not loadable, or not dac's ``{"state_dict": ..., "metadata": ...}`` format.
     """
     path = Path(path)
     try:
@@ -224,24 +231,110 @@ def load_dac_weights(path: str | os.PathLike, where: str = ""):
             f'holds {keys}, not dac\'s format {{"state_dict": ..., "metadata": ...}}',
             _fix(where),
         )
-    state = blob["state_dict"]
-    check_state_dict(state, _dac_shapes(), path, where)
+    meta = blob.get("metadata")
+    return blob["state_dict"], meta if isinstance(meta, dict) else {}
+
+
+def architecture(meta: dict, path: str | os.PathLike = "", where: str = "") -> dict:
+    """The ``dac.DAC`` keyword arguments a file's metadata names ({}: the 44.1 kHz model).
+
+    Only the arguments of ``dac.DAC``'s signature are kept (as ``dac.DAC.load`` does), with
+    the 44.1 kHz model's values dropped (``latent_dim`` compared as dac computes it), so that
+    equal architectures compare equal.
+    """
+    kwargs = meta.get("kwargs") or {}
+    if not isinstance(kwargs, dict):
+        raise WeightsError(path, f"metadata kwargs is {type(kwargs).__name__}", _fix(where))
+    defaults = _effective(_dac_defaults())
+    given = _effective({**_dac_defaults(), **{k: v for k, v in kwargs.items() if k in defaults}})
+    return {
+        k: (list(v) if isinstance(v, tuple) else v)
+        for k, v in given.items()
+        if k != "quantizer_dropout" and _differs(v, defaults[k])
+    }
+
+
+def _effective(kwargs: dict) -> dict:
+    """``dac.DAC`` arguments as the model uses them: ``latent_dim=None`` computed."""
+    out = dict(kwargs)
+    if out.get("latent_dim") is None:
+        out["latent_dim"] = int(out["encoder_dim"]) * 2 ** len(out["encoder_rates"])
+    return out
+
+
+def _differs(v, default) -> bool:
+    norm = lambda x: list(x) if isinstance(x, (list, tuple)) else x  # noqa: E731
+    return norm(v) != norm(default)
+
+
+def arch_label(arch: dict) -> str:
+    """The architecture in words: ``DAC 44.1 kHz 8 kbps`` or its differing arguments."""
+    if not arch:
+        return "DAC 44.1 kHz 8 kbps"
+    return "DAC(" + ", ".join(f"{k}={v}" for k, v in sorted(arch.items())) + ")"
+
+
+def load_dac_weights(path: str | os.PathLike, where: str = ""):
+    """Load a DAC-architecture weights file, checking every key and shape.
+
+    The file is dac's (audiotools') plain format ``{"state_dict": ..., "metadata": ...}``
+    as written by ``model.save(path, package=False)``; the architecture is the metadata's
+    ``kwargs`` (:func:`architecture`).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The weights file.
+    where : str, optional
+        Where it was named (``features.dac_weights``, ...): said in errors.
+
+    Raises
+    ------
+    WeightsError
+        Not loadable, not that format, an architecture dac cannot build, or missing /
+        unexpected keys or wrong shapes.
+    """
+    path = Path(path)
+    state, meta = read_weights(path, where)
+    arch = architecture(meta, path, where)
+    check_state_dict(state, _dac_shapes(tuple(sorted(_hashable(arch).items()))), path, where, arch)
     dac = import_dac()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # dac's deprecation warnings (weight_norm, jit)
-        model = dac.DAC()
+        model = dac.DAC(**arch)
     model.load_state_dict(state, strict=True)
-    model.metadata = blob.get("metadata", {})
+    model.metadata = meta
     return model
 
 
+def _hashable(arch: dict) -> dict:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in arch.items()}
+
+
 @functools.lru_cache(maxsize=1)
-def _dac_shapes() -> dict[str, torch.Tensor]:
-    """State dict of ``dac.DAC()`` on the meta device: names and shapes, no memory."""
+def _dac_defaults() -> dict:
+    """``dac.DAC``'s keyword arguments and their defaults."""
     dac = import_dac()
+    return {
+        k: p.default
+        for k, p in inspect.signature(dac.DAC).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+
+
+@functools.lru_cache(maxsize=4)
+def _dac_shapes(arch: tuple = ()) -> dict[str, torch.Tensor]:
+    """State dict of ``dac.DAC(**arch)`` on the meta device: names and shapes, no memory."""
+    dac = import_dac()
+    kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in arch}
     with warnings.catch_warnings(), torch.device("meta"):
         warnings.simplefilter("ignore")
-        return dac.DAC().state_dict()
+        try:
+            return dac.DAC(**kwargs).state_dict()
+        except Exception as e:  # noqa: BLE001 - any argument dac cannot build
+            raise WeightsError(
+                "metadata kwargs", f"dac.DAC cannot build {arch_label(kwargs)} ({e})", ""
+            ) from e
 
 
 def check_state_dict(
@@ -249,14 +342,19 @@ def check_state_dict(
     expected: dict[str, torch.Tensor],
     path: str | os.PathLike,
     where: str = "",
+    arch: dict | None = None,
 ) -> None:
-    """Raise :class:`WeightsError` naming missing/unexpected keys and shape mismatches."""
+    """Raise :class:`WeightsError` naming missing/unexpected keys and shape mismatches.
+
+    ``arch`` is the architecture the file claims (:func:`architecture`; None or {}: the
+    44.1 kHz model), named in the error.
+    """
+    what = f"not {arch_label(arch or {})} weights"
     not_tensors = sorted(str(k) for k, v in state.items() if not isinstance(v, torch.Tensor))
     if not_tensors:
         raise WeightsError(
             path,
-            f"not DAC 44.1 kHz 8 kbps weights: {len(not_tensors)} state_dict entries are not "
-            f"tensors {not_tensors[:5]}",
+            f"{what}: {len(not_tensors)} state_dict entries are not " f"tensors {not_tensors[:5]}",
             _fix(where),
         )
     missing = sorted(set(expected) - set(state))
@@ -274,6 +372,28 @@ def check_state_dict(
         ]
         raise WeightsError(
             path,
-            "not DAC 44.1 kHz 8 kbps weights: " + ", ".join(p for p in parts if p),
+            f"{what}: " + ", ".join(p for p in parts if p),
             _fix(where),
         )
+
+
+def codec_rates(cfg: FeatureConfig) -> tuple[int, int] | None:
+    """``(sample_rate, hop)`` of the weights ``cfg`` finds (None: random init, 44.1 kHz).
+
+    Read from the file's metadata (:func:`architecture`), without building the model; the
+    result is cached by file, size and modification time.
+    """
+    path, where = find_dac_weights_source(cfg)
+    if path is None:
+        return None
+    st = path.stat()
+    return _rates(str(path.resolve()), st.st_size, st.st_mtime_ns, where)
+
+
+@functools.lru_cache(maxsize=8)
+def _rates(path: str, size: int, mtime_ns: int, where: str) -> tuple[int, int]:
+    arch = {**_dac_defaults(), **architecture(read_weights(path, where)[1], path, where)}
+    hop = 1
+    for r in arch["encoder_rates"]:
+        hop *= int(r)
+    return int(arch["sample_rate"]), hop

@@ -40,13 +40,10 @@ from mvlib.frontend.audio import BadAudioError, load_audio, mono_downmix
 from mvlib.frontend.choice import make_frontend
 from mvlib.frontend.interface import Frontend
 from mvlib.frontend.preprocess import n_frames, preprocess_batch
-from mvlib.frontend.store import (
+from mvlib.frontend.store.format import (
     DATA_FILE,
     DTYPE,
-    SOURCE_KEYS,
     StoreError,
-    StoreWriter,
-    audio_changed,
     check_part,
     entry_uid,
     full_header,
@@ -56,8 +53,9 @@ from mvlib.frontend.store import (
     part_name,
     read_header,
     read_retired,
-    source_stat,
 )
+from mvlib.frontend.store.source import SOURCE_KEYS, audio_changed, source_stat
+from mvlib.frontend.store.writer import StoreWriter
 
 
 @dataclass
@@ -262,7 +260,7 @@ def extract(
             report.retired.append({"clip_id": cid, "part": part, "reason": reason})
         report.n_skipped_existing = len(mine) - len(todo)
         if todo:
-            # the workers only do file I/O now (preprocessing runs batched on the device):
+            # the workers only do file I/O (preprocessing runs batched on the device):
             # threads suffice, processes only when asked for
             procs = bool(processes)
             n_cpu = os.cpu_count() or 1

@@ -48,15 +48,15 @@ def n_frames(n_samples: int, hop: int = 512) -> int:
 
 
 #: resampler (torchaudio's "kaiser_best": 64 zero crossings, Kaiser window), the same on CPU
-#: and GPU. Replaces soxr HQ (PREPROCESS_VERSION records the change in every store identity).
+#: and GPU (PREPROCESS_VERSION names it in every store identity).
 RESAMPLE_KW = {
     "lowpass_filter_width": 64,
     "rolloff": 0.9475937167399596,
     "resampling_method": "sinc_interp_kaiser",
     "beta": 14.769656459379492,
 }
-#: what preprocessing did, recorded in each frontend's identity: stores made by another
-#: preprocessing (soxr + pyloudnorm before this version) refuse to mix with new features
+#: what preprocessing did, recorded in each frontend's identity: a store made by another
+#: preprocessing (e.g. soxr resampling, pyloudnorm loudness) refuses to mix with these features
 PREPROCESS_VERSION = "mono-mean|torchaudio-kaiser-best|bs1770-torch|peak-guard|pad-right"
 
 

@@ -25,7 +25,7 @@ from mvlib.data.dataset import dataset_name
 from mvlib.frontend.choice import make_frontend
 from mvlib.frontend.extract import extract
 from mvlib.frontend.interface import Frontend
-from mvlib.frontend.store import LatentStore
+from mvlib.frontend.store.reader import LatentStore
 
 __all__ = ["ensure_store", "store_dir", "store_provenance", "usable_clips"]
 

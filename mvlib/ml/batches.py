@@ -1,7 +1,8 @@
 """Mini-batches for training: store rows of view pairs or clips, read by memory map.
 
 :class:`BatchLoader` streams batches (``Tensor[B x T x D]`` per view, crops drawn per
-epoch) from a :class:`~mvlib.frontend.store.LatentStore`; nothing loads the whole store.
+epoch) from a :class:`~mvlib.frontend.store.reader.LatentStore`; nothing loads the whole
+store.
 :func:`make_loaders` builds a method's training and validation loaders from the clip table
 and the splits, and :class:`FixedSteps` cuts or cycles a loader to an exact number of
 optimiser steps per epoch, so that every method gets the same budget.
@@ -20,8 +21,8 @@ import torch
 
 from mvlib.core.config import Config
 from mvlib.data.labels import label_matrix
-from mvlib.data.pairing import Splits
-from mvlib.frontend.store import LatentStore
+from mvlib.data.splits.record import Splits
+from mvlib.frontend.store.reader import LatentStore
 from mvlib.ml import distributed as ddp
 
 log = logging.getLogger(__name__)

@@ -49,7 +49,7 @@ import torch.distributed as dist
 
 from mvlib.core import config as cfgmod
 from mvlib.core.errors import MvlibError
-from mvlib.frontend.features import resolve_device
+from mvlib.frontend.interface import resolve_device
 
 log = logging.getLogger(__name__)
 

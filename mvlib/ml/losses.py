@@ -66,6 +66,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mvlib.core.config import ObjectiveConfig
+from mvlib.core.errors import MvlibError
 from mvlib.core.registry import OBJECTIVES
 
 if TYPE_CHECKING:
@@ -85,6 +86,17 @@ SUPERVISED_TASKS = ("source", "sensor")
 #: of a term that compares rows across the batch). ``terms`` maps names to scalars and
 #: holds the differentiable ``"total"``.
 ObjectiveFn = Callable[..., dict[str, Tensor]]
+
+
+class ObjectiveContractError(MvlibError, TypeError):
+    """A registered objective returned no ``"total"``, or one training cannot back-propagate."""
+
+
+#: what an objective must return (the fix of :class:`ObjectiveContractError`)
+OBJECTIVE_CONTRACT = (
+    "return a dict of loss terms whose 'total' is a scalar Tensor computed from the model's "
+    "output (out), so that training can back-propagate it; see book/extending.md"
+)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -375,15 +387,44 @@ def objective_loss(
     -------
     total : Tensor[] (scalar, differentiable)
     terms : dict[str, float]; the built-ins give "rec1", "rec2", "rec", "cos", "total"
+
+    Raises
+    ------
+    ObjectiveContractError
+        The objective returned no ``"total"``, a ``"total"`` that is no scalar Tensor, or
+        (while ``out`` carries gradients) one without a gradient; it names the objective.
+    NonFiniteLossError
+        A term is NaN or infinite.
     """
     fn: ObjectiveFn = OBJECTIVES.get(cfg.objective)
     terms = fn(out, x1, x2, cfg, gather if gather is not None else _rows)
-    if not isinstance(terms, dict) or "total" not in terms:
-        raise TypeError(
-            f"objective {cfg.objective!r} ({fn.__module__}.{fn.__qualname__}) must return a "
-            f"dict of loss terms with 'total', got {type(terms).__name__}"
-        )
-    return terms["total"], check_finite(terms)
+    return _contract_total(terms, out, cfg.objective, fn), check_finite(terms)
+
+
+def _contract_total(terms, out: dict[str, Tensor], name: str, fn: ObjectiveFn) -> Tensor:
+    """The objective's ``"total"``; :class:`ObjectiveContractError` naming it when ``terms``
+    is no dict with a scalar Tensor ``"total"``, or when the model's output carries a
+    gradient (training) and the total does not (computed apart from ``out``, or detached)."""
+    if not isinstance(terms, dict):
+        wrong = f"returned a {type(terms).__name__}, not a dict of loss terms"
+    elif "total" not in terms:
+        wrong = f"returned no 'total' (terms: {', '.join(map(str, terms)) or 'none'})"
+    else:
+        total = terms["total"]
+        tracked = any(isinstance(v, Tensor) and v.requires_grad for v in out.values())
+        if not isinstance(total, Tensor) or total.numel() != 1:
+            shape = f"of shape {tuple(total.shape)}" if isinstance(total, Tensor) else ""
+            wrong = f"returned a 'total' that is a {type(total).__name__} {shape}".strip()
+            wrong += ", not a scalar Tensor"
+        elif tracked and not total.requires_grad:
+            wrong = (
+                "returned a 'total' without a gradient (detached from the model's output, "
+                "or computed apart from it)"
+            )
+        else:
+            return total
+    culprit = f"objective {name!r} ({fn.__module__}.{fn.__qualname__})"
+    raise ObjectiveContractError(culprit, wrong, OBJECTIVE_CONTRACT)
 
 
 def singleview_loss(model: nn.Module, xs: list[Tensor]) -> tuple[Tensor, dict[str, float]]:

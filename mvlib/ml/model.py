@@ -25,20 +25,27 @@ Baselines on the same encoder
     * :class:`SupervisedModel`: encoder + one Linear head on the time-mean latent.
     * :class:`FrontendOnly`: no training; embeds the frontend features themselves.
 
-Every model has ``.method`` and ``.embed(x) -> dict[str, Tensor[B x T x k]]``; callers
-put the model in eval mode and under ``torch.inference_mode()`` when extracting features.
+Every model has ``.method`` and ``.embed(x) -> dict[str, Tensor[B x T x k]]``; the two
+autoencoders also have ``.reconstruct(x) -> Tensor[B x T x D]`` (one clip, decoded from its
+own ``z_p (+) z_s``). Callers put the model in eval mode and under
+``torch.inference_mode()`` when extracting features.
+:class:`TrainedEncoder` wraps a trained model as the module :func:`mvlib.load_model`
+returns: ``Tensor[B x T x D_in] -> Tensor[B x T x D]``.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mvlib.core.config import ModelConfig, ObjectiveConfig
+from mvlib.core.config import Config, ModelConfig, ObjectiveConfig
 from mvlib.ml.losses import autograd_safe, random_mask
 
 ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "tanh": nn.Tanh}
 METHODS = ("multiview", "singleview", "contrastive", "supervised", "frontend")
+#: the embeddings of a split model: z_p, z_s, or both (z_p ⊕ z_s)
+SUBSPACES = ("z_p", "z_s", "both")
 
 
 class MLP(nn.Sequential):
@@ -125,6 +132,23 @@ class _SplitEncoder(_FrameModel):
         """Probe features of one clip: {"z_p", "z_s"}, each Tensor[B x T x D/2]."""
         z_p, z_s = self.encode(x)
         return {"z_p": z_p, "z_s": z_s}
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """One clip's reconstruction: the decoder on the clip's own ``z_p ⊕ z_s``, unmasked.
+
+        With one clip the multi-view model's joint shared embedding is the clip's own z_s
+        (paper 2.1). Put the model in eval mode first (as for :meth:`embed`).
+
+        Parameters
+        ----------
+        x : Tensor[B x T x D]
+
+        Returns
+        -------
+        Tensor[B x T x D]
+        """
+        z_p, z_s = self.encode(x)
+        return self.decoder(torch.cat([z_p, z_s], dim=-1))  # (B, T, D)
 
 
 class MultiViewAE(_SplitEncoder):
@@ -301,3 +325,131 @@ def build_model(
     if method == "frontend":
         return FrontendOnly(dim)
     raise ValueError(f"method {method!r} is not one of {list(METHODS)}")
+
+
+def trace_shapes(model: nn.Module, *inputs: Tensor) -> list[dict]:
+    """The tensor shapes through one forward pass, one row per call of a leaf module.
+
+    Parameters
+    ----------
+    model : nn.Module
+    *inputs : Tensor
+        The forward's inputs, e.g. the two views Tensor[B x T x D] of :class:`MultiViewAE`.
+
+    Returns
+    -------
+    list of dict
+        In call order (a module called once per view appears twice): ``module`` (its name
+        in ``model``), ``layer`` (its class), ``input`` and ``output`` (shapes, as tuples)
+        and ``parameters`` (its number of parameters).
+    """
+    names = {m: name for name, m in model.named_modules()}
+    rows: list[dict] = []
+
+    def record(module: nn.Module, args: tuple, out: Tensor) -> None:
+        rows.append(
+            {
+                "module": names[module],
+                "layer": type(module).__name__,
+                "input": tuple(args[0].shape),
+                "output": tuple(out.shape),
+                "parameters": sum(p.numel() for p in module.parameters()),
+            }
+        )
+
+    leaves = [m for m in model.modules() if next(m.children(), None) is None]
+    hooks = [m.register_forward_hook(record) for m in leaves]
+    try:
+        with torch.no_grad():
+            model(*inputs)
+    finally:
+        for h in hooks:
+            h.remove()
+    return rows
+
+
+def pick_subspace(emb: dict, subspace: str = "both"):
+    """One embedding out of a model's ``.embed`` dict (tensors or arrays alike).
+
+    Parameters
+    ----------
+    emb : {"z_p", "z_s"} of a split model, each [... x D/2]; or the one entry of a model
+        without a split ("z" of the contrastive and supervised models, "x" of the frontend)
+    subspace : "z_p", "z_s" or "both" (z_p ⊕ z_s, [... x D]); a model without a split has
+        one embedding, returned whatever is asked
+    """
+    if "z_p" in emb and "z_s" in emb:
+        if subspace == "both":
+            pair = [emb["z_p"], emb["z_s"]]
+            if isinstance(pair[0], Tensor):
+                return torch.cat(pair, dim=-1)
+            return np.concatenate(pair, axis=-1)
+        return emb[subspace]
+    (only,) = emb.values()  # contrastive "z", supervised "z", frontend-only "x"
+    return only
+
+
+class TrainedEncoder(nn.Module):
+    """A trained model's encoder: frontend frames in, embeddings out (:func:`mvlib.load_model`).
+
+    Frame by frame, as the probes see it: for the autoencoders ``z_p`` and ``z_s``
+    (``subspace``), else the one latent of the model. A clip's embedding is the time mean
+    of its frames, ``encoder(x).mean(dim=1)`` (as the probes and ``mvlib embed`` take it).
+    Frames come from the run's frontend (log-mel or DAC latents); :func:`mvlib.embed_files`
+    applies frontend and encoder to audio files.
+
+    Parameters
+    ----------
+    model : a trained model of :func:`build_model` (has ``.embed``), in eval mode
+    subspace : "z_p", "z_s" or "both" (z_p ⊕ z_s; the default)
+    config : the run's resolved Config (its frontend in ``config.features``), if known
+
+    Attributes
+    ----------
+    model : nn.Module
+        The trained model (the autoencoders' decoder included; ``model.method`` says which).
+    subspace : str
+    config : Config or None
+    input_dim : int
+        D_in, the frame size the encoder takes (the frontend's).
+    dim : int
+        D, the size of the embeddings returned.
+    """
+
+    def __init__(self, model: nn.Module, subspace: str = "both", config: Config | None = None):
+        super().__init__()
+        if subspace not in SUBSPACES:
+            raise ValueError(f"subspace {subspace!r} is not one of {list(SUBSPACES)}")
+        self.model = model
+        self.subspace = subspace
+        self.config = config
+        self.train(model.training)  # the wrapper in the model's mode (eval once loaded)
+        self.input_dim = int(model.dim)
+        with torch.inference_mode():
+            probe = torch.zeros(1, 1, self.input_dim, device=_device_of(model))
+            self.dim = int(self(probe).shape[-1])
+
+    @property
+    def method(self) -> str:
+        """The training method of the run (``multiview``, ``singleview``, …)."""
+        return self.model.method
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Embeddings of frontend frames.
+
+        Parameters
+        ----------
+        x : Tensor[B x T x D_in]
+            Frames of ``B`` clips (``D_in = input_dim``), on the encoder's device.
+
+        Returns
+        -------
+        Tensor[B x T x D]
+            One embedding per frame (``D = dim``). Call under ``torch.inference_mode()``
+            to extract features, as the probes do.
+        """
+        return pick_subspace(self.model.embed(x), self.subspace)
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters(), torch.empty(0)).device

@@ -12,8 +12,9 @@
     <run>/run.claim, run.claim.json a sweep's claim on the run (mvlib.sweep.claim)
 
 Names (:func:`run_name`, :func:`default_run_dir`), provenance, the checks that a store or
-a folder fits a run, safe checkpoint loading, and :func:`load_run_model` (the trained
-model of a run). Under torchrun rank 0 alone writes.
+a folder fits a run, safe checkpoint loading, :func:`load_run_model` (the trained
+model of a run) and :func:`load_encoder` (its encoder, for :func:`mvlib.load_model`).
+Under torchrun rank 0 alone writes.
 """
 
 from __future__ import annotations
@@ -40,9 +41,11 @@ from mvlib.core.errors import MvlibError
 from mvlib.core.resources import checkout_root
 from mvlib.core.runconfig import RUN_CONFIG, RunConfigMismatch, describe, diff, load_resolved
 from mvlib.core.version import __version__
-from mvlib.frontend.store import LatentStore
+from mvlib.frontend.codecs import SHIPPED_CODECS, shipped_sha256
+from mvlib.frontend.interface import resolve_device
+from mvlib.frontend.store.reader import LatentStore
 from mvlib.ml import distributed as ddp
-from mvlib.ml.model import build_model
+from mvlib.ml.model import TrainedEncoder, build_model
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +95,27 @@ def run_name(cfg: Config) -> str:
         what = m.supervised_task
     else:
         what = "base"
-    return f"{m.method}-{what}-{cfg.features.frontend}-seed{cfg.train.seed}-{cfgmod.config_hash(cfg, 8)}"
+    return f"{m.method}-{what}-{cfg.features.frontend}-seed{cfg.train.seed}-{run_hash(cfg)}"
+
+
+def run_hash(cfg: Config) -> str:
+    """The config's hash; with a shipped codec as frontend, its file's hash too.
+
+    A shipped codec is named, not pathed (``features.dac_weights: mvlib-codec-22khz``), so
+    the name alone would let a run of a retrained codec's latents reuse an older run.
+    """
+    sha = shipped_weights_sha256(cfg)
+    if sha is None:
+        return cfgmod.config_hash(cfg, 8)
+    return cfgmod.config_hash({"config": cfgmod.config_hash(cfg, 16), "weights": sha}, 8)
+
+
+def shipped_weights_sha256(cfg: Config) -> str | None:
+    """The sha256 of the shipped codec ``cfg``'s frontend runs on (None: no shipped codec)."""
+    w = cfg.features.dac_weights
+    if cfg.features.frontend != "dac" or w not in SHIPPED_CODECS:
+        return None
+    return shipped_sha256(w)
 
 
 def default_run_dir(cfg: Config) -> Path:
@@ -256,6 +279,27 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
             "use a checkpoint that `mvlib train` wrote",
         )
     return ckpt
+
+
+def checkpoint_of(path: str | os.PathLike, which: str = "best") -> tuple[Path, str]:
+    """``(run folder, checkpoint name)`` of a run folder, or of one of its checkpoint files
+    ``<run>/checkpoints/<name>.pt`` (whose name then replaces ``which``)."""
+    path = Path(path)
+    if path.is_file() and path.suffix == ".pt":
+        return path.parent.parent, path.stem
+    return path, which
+
+
+def load_encoder(
+    run: str | os.PathLike, which: str = "best", subspace: str = "both", device="cpu"
+) -> TrainedEncoder:
+    """The trained encoder of a run folder (or of one of its checkpoints), in eval mode.
+
+    See :func:`mvlib.load_model`; ``device`` "auto" is cuda when available.
+    """
+    run_dir, which = checkpoint_of(run, which)
+    model, cfg, _ckpt = load_run_model(run_dir, which, device=resolve_device(str(device)))
+    return TrainedEncoder(model, subspace, config=cfg)
 
 
 def load_run_model(run_dir: str | os.PathLike, which: str = "best", device="cpu") -> tuple:

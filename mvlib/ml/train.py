@@ -13,10 +13,12 @@ continues a killed run to bitwise the same weights as an uninterrupted one (CPU)
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -27,59 +29,30 @@ from mvlib.core import config as cfgmod
 from mvlib.core.cache import atomic_write_json
 from mvlib.core.config import Config
 from mvlib.core.errors import MvlibError
-from mvlib.data.pairing import Splits
-from mvlib.frontend.features import resolve_device
-from mvlib.frontend.store import LatentStore
+from mvlib.data.splits.record import Splits
+from mvlib.frontend.interface import resolve_device
+from mvlib.frontend.store.reader import LatentStore
 from mvlib.ml import distributed as ddp
-from mvlib.ml.batches import BatchLoader, FixedSteps, make_loaders, pair_rows, supervised_targets
+from mvlib.ml.batches import FixedSteps, make_loaders
 from mvlib.ml.losses import NonFiniteLossError, model_loss
 from mvlib.ml.model import build_model
 from mvlib.ml.runlock import run_lock
 from mvlib.ml.runs import (
-    LOSS_COLUMNS,
-    CheckpointError,
     RunConfigError,
-    StoreMismatchForRun,
     TrainResult,
     UnfinishedRunError,
     append_losses,
     check_store,
     default_run_dir,
-    git_commit,
     load_checkpoint,
-    load_run_model,
     main_result,
     provenance,
     refuse_other_config,
-    run_name,
     save_checkpoint,
     trim_losses,
 )
 
-# names that lived here before the split into batches / runs / train, for older imports
-__all__ = [
-    "LOSS_COLUMNS",
-    "BatchLoader",
-    "CheckpointError",
-    "FixedSteps",
-    "NonFiniteTrainingError",
-    "RunConfigError",
-    "StoreMismatchForRun",
-    "TrainResult",
-    "UnfinishedRunError",
-    "check_store",
-    "default_run_dir",
-    "git_commit",
-    "load_checkpoint",
-    "load_run_model",
-    "lr_at",
-    "make_loaders",
-    "pair_rows",
-    "provenance",
-    "run_name",
-    "supervised_targets",
-    "train",
-]
+__all__ = ["NonFiniteTrainingError", "lr_at", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -159,9 +132,14 @@ def train(
 
     Examples
     --------
-    >>> prep = prepare(cfg)  # doctest: +SKIP
-    >>> result = train(cfg, prep.clips, prep.splits, prep.store)  # doctest: +SKIP
-    >>> result.best_epoch, result.run_dir  # doctest: +SKIP
+    >>> import mvlib
+    >>> from mvlib.workflow import prepare
+    >>> tiny = {"synth.n_sensors": 6, "synth.clips_per_sensor": 6}  # 36 synthetic clips
+    >>> cfg = mvlib.load_config("ci", {**tiny, "train.epochs": 1})
+    >>> prep = prepare(cfg, progress=False)
+    >>> result = train(cfg, prep.clips, prep.splits, prep.store, progress=False)
+    >>> result.epochs_run, (result.run_dir / "done.json").is_file()
+    (1, True)
     """
     cfg = ddp.agree_config(cfg)  # one resolved config for every rank (no-op in one process)
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
@@ -171,26 +149,29 @@ def train(
     ctx = ddp.context()
     lock = run_lock(run_dir, wait=wait or ctx.enabled) if ctx.is_main else contextlib.nullcontext()
     with lock:
-        return _train_locked(cfg, clips, splits, store, run_dir, resume, progress)
+        return _train_locked(
+            cfg, clips, splits, store, run_dir=run_dir, resume=resume, progress=progress
+        )
 
 
-def _train_locked(cfg, clips, splits, store, run_dir: Path, resume, progress) -> TrainResult:
+def _train_locked(
+    cfg, clips, splits, store, *, run_dir: Path, resume: bool, progress: bool
+) -> TrainResult:
     """:func:`train` once this process (rank 0) holds the run's lock."""
-    ckpt_dir = run_dir / "checkpoints"
     device = ddp.device_for(resolve_device(cfg.train.device))  # cuda:LOCAL_RANK under torchrun
+    job = _Job(cfg, clips, splits, store, run_dir, device, progress)
     refuse_other_config(run_dir, cfg)  # again: a process we waited for may have written it
     if ddp.broadcast_object((run_dir / "done.json").exists()):
         log.info("run %s already finished; reusing it", run_dir)
         return main_result(run_dir)
-    last_path = ckpt_dir / "last.pt"
-    if ddp.broadcast_object(last_path.exists()) and not resume:
+    if ddp.broadcast_object(job.last_path.exists()) and not resume:
         raise UnfinishedRunError(
             run_dir,
             "holds an unfinished run",
             "resume it (mvlib train --resume, the default) or give another --run-dir",
         )
     with _threads(cfg.train.threads):
-        return _train(cfg, clips, splits, store, run_dir, ckpt_dir, last_path, device, progress)
+        return _train(job)
 
 
 def _check_budget(cfg: Config) -> None:
@@ -243,115 +224,52 @@ def _threads(n: int | None):
         torch.set_num_threads(old)
 
 
-def _train(
-    cfg, clips, splits, store, run_dir, ckpt_dir, last_path, device, progress
-) -> TrainResult:
-    train_loader, val_loader, n_out = make_loaders(cfg, clips, splits, store)
-    ddp.shard_loader(train_loader), ddp.shard_loader(val_loader)  # no-op in one process
-    if cfg.train.steps_per_epoch:  # the same optimiser budget for every method
-        train_loader = FixedSteps(train_loader, cfg.train.steps_per_epoch)
-    patience = cfg.train.patience
-    torch.manual_seed(cfg.train.seed)
-    model = build_model(cfg.model.method, store.dim, cfg.model, cfg.objective, n_outputs=n_out).to(
-        device
-    )
-    opt = torch.optim.AdamW(
-        model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay
-    )
-    start, best_val, best_epoch = 0, math.inf, -1
-    n_steps = len(train_loader)
+@dataclass(frozen=True)
+class _Job:
+    """What one training run learns from, and where and on what it runs."""
 
-    def schedule(step: int) -> float:
-        return lr_at(cfg, step, n_steps)
+    cfg: Config
+    clips: pd.DataFrame
+    splits: Splits
+    store: LatentStore
+    run_dir: Path
+    device: torch.device
+    progress: bool
 
-    prov = provenance(cfg, store, device)
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.run_dir / "checkpoints"
 
-    main = ddp.context().is_main
-    if ddp.context().enabled:
-        prov["distributed"] = ddp.describe(cfg)  # world, global/per-rank batch, lr
+    @property
+    def last_path(self) -> Path:
+        """The checkpoint of the last finished epoch (what a resumed run starts from)."""
+        return self.ckpt_dir / "last.pt"
 
-    state = None  # rank 0 reads the checkpoint and hands it to every rank
-    if main and last_path.exists():
-        state = load_checkpoint(last_path, map_location="cpu" if ddp.context().enabled else device)
-    state = ddp.broadcast_object(state)
-    if state is not None:
-        saved = cfgmod.from_dict(state["config"])
-        if cfgmod.to_dict(saved) != cfgmod.to_dict(cfg):
-            raise RunConfigError(
-                run_dir,
-                "holds an unfinished run of another config",
-                "use a new --run-dir for a changed config, or the run's own config "
-                "(see RUN_DIR/config.yaml) to resume it",
-            )
-        if (run_dir / "splits.json").exists():
-            if Splits.load(run_dir / "splits.json") != splits:
-                raise RunConfigError(
-                    run_dir / "splits.json",
-                    "the dataset's splits changed since this run started (clips added, removed "
-                    "or relabelled)",
-                    "train a new run (another --run-dir), or restore the dataset as it was",
-                )
-        check_store(cfg, store, state["provenance"])
-        trim_losses(run_dir / "losses.csv", state["epoch"])
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        start, best_val, best_epoch = state["epoch"] + 1, state["best_val"], state["best_epoch"]
-        log.info("resuming %s at epoch %d", run_dir, start)
-    elif main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        cfgmod.save_yaml(cfg, run_dir / "config.yaml")
-        atomic_write_json(run_dir / "provenance.json", prov)
-        splits.save(run_dir / "splits.json")
-        (run_dir / "losses.csv").unlink(missing_ok=True)
 
-    base = dict(config=cfgmod.to_dict(cfg), dim=store.dim, n_outputs=n_out, provenance=prov)
-    epochs = range(start, cfg.train.epochs)
-    net = ddp.wrap(model, device)  # DistributedDataParallel under torchrun, else model
-    bar = tqdm(epochs, desc=run_dir.name[:40], disable=not (progress and main), unit="epoch")
-    stopped = False
-    for epoch in bar:
-        # early stopping, checked before the epoch so that a resumed run stops where it would
-        if patience is not None and best_epoch >= 0 and epoch - 1 - best_epoch >= patience:
-            stopped = True
-            break
-        t0 = time.perf_counter()
-        _seed_everything(cfg.train.seed, epoch)
-        tr = _run_epoch(net, train_loader, cfg, device, opt, epoch, bar, schedule)
-        va = _run_epoch(net, val_loader, cfg, device, None, epoch)
-        secs = time.perf_counter() - t0
-        append_losses(
-            run_dir / "losses.csv",
-            [
-                {"epoch": epoch, "split": "train", "seconds": f"{secs:.3f}", **tr},
-                {"epoch": epoch, "split": "val", "seconds": f"{secs:.3f}", **va},
-            ],
-        )
-        if _better(va["total"], best_val, cfg.train.min_delta):
-            best_val, best_epoch = va["total"], epoch
-            save_checkpoint(
-                ckpt_dir / "best.pt",
-                {**base, "model": model.state_dict(), "epoch": epoch, "val_total": best_val},
-            )
-        save_checkpoint(
-            last_path,
-            {
-                **base,
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "epoch": epoch,
-                "best_val": best_val,
-                "best_epoch": best_epoch,
-            },
-        )
-        bar.set_postfix(train=f"{tr['total']:.4f}", val=f"{va['total']:.4f}", best=best_epoch + 1)
-    epochs_run = max(start, epoch + (0 if stopped else 1)) if len(epochs) else start
-    if main:
+@dataclass
+class _Best:
+    """Where a run stands: the first epoch to run, and the best validation loss so far."""
+
+    start: int = 0
+    val: float = math.inf
+    epoch: int = -1  #: the epoch of ``val`` (-1: none yet)
+
+
+def _train(job: _Job) -> TrainResult:
+    """Build the model, resume or start the run, train its epochs, write ``done.json``."""
+    train_loader, val_loader, n_out = _loaders(job)
+    model, opt = _model_and_optimiser(job, n_out)
+    prov = _provenance(job)
+    best = _resume_or_start(job, model, opt, prov)
+    base = dict(config=cfgmod.to_dict(job.cfg), dim=job.store.dim, n_outputs=n_out, provenance=prov)
+    epochs_run, stopped = _fit(job, model, opt, (train_loader, val_loader), best, base)
+    if ddp.context().is_main:
         atomic_write_json(
-            run_dir / "done.json",
+            job.run_dir / "done.json",
             {
-                "best_epoch": best_epoch,
-                "best_val": best_val,
-                "epochs": cfg.train.epochs,
+                "best_epoch": best.epoch,
+                "best_val": best.val,
+                "epochs": job.cfg.train.epochs,
                 "epochs_run": epochs_run,
                 "stopped_early": stopped,
                 "steps_per_epoch": len(train_loader),
@@ -359,7 +277,143 @@ def _train(
             },
         )
     ddp.barrier()  # the others wait for rank 0's writes
-    return main_result(run_dir)
+    return main_result(job.run_dir)
+
+
+def _loaders(job: _Job):
+    """Training and validation loaders (this rank's share), and the supervised classes."""
+    cfg = job.cfg
+    train_loader, val_loader, n_out = make_loaders(cfg, job.clips, job.splits, job.store)
+    ddp.shard_loader(train_loader), ddp.shard_loader(val_loader)  # no-op in one process
+    if cfg.train.steps_per_epoch:  # the same optimiser budget for every method
+        train_loader = FixedSteps(train_loader, cfg.train.steps_per_epoch)
+    return train_loader, val_loader, n_out
+
+
+def _model_and_optimiser(job: _Job, n_out):
+    """The model of ``cfg.model.method``, initialised from ``train.seed``, and its AdamW."""
+    cfg = job.cfg
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg.model.method, job.store.dim, cfg.model, cfg.objective, n_outputs=n_out)
+    model = model.to(job.device)
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay
+    )
+    return model, opt
+
+
+def _provenance(job: _Job) -> dict:
+    """The run's provenance, with the torchrun layout under torchrun."""
+    prov = provenance(job.cfg, job.store, job.device)
+    if ddp.context().enabled:
+        prov["distributed"] = ddp.describe(job.cfg)  # world, global/per-rank batch, lr
+    return prov
+
+
+def _resume_or_start(job: _Job, model, opt, prov: dict) -> _Best:
+    """Load the last checkpoint into ``model`` and ``opt`` if there is one (checking that it
+    is this run's), else start the run folder (config, provenance, splits)."""
+    state = None  # rank 0 reads the checkpoint and hands it to every rank
+    if ddp.context().is_main and job.last_path.exists():
+        where = "cpu" if ddp.context().enabled else job.device
+        state = load_checkpoint(job.last_path, map_location=where)
+    state = ddp.broadcast_object(state)
+    if state is None:
+        if ddp.context().is_main:
+            job.run_dir.mkdir(parents=True, exist_ok=True)
+            cfgmod.save_yaml(job.cfg, job.run_dir / "config.yaml")
+            atomic_write_json(job.run_dir / "provenance.json", prov)
+            job.splits.save(job.run_dir / "splits.json")
+            (job.run_dir / "losses.csv").unlink(missing_ok=True)
+        return _Best()
+    _check_resumable(job, state)
+    trim_losses(job.run_dir / "losses.csv", state["epoch"])
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    log.info("resuming %s at epoch %d", job.run_dir, state["epoch"] + 1)
+    return _Best(state["epoch"] + 1, state["best_val"], state["best_epoch"])
+
+
+def _check_resumable(job: _Job, state: dict) -> None:
+    """Refuse a last checkpoint of another config, splits or store."""
+    run_dir = job.run_dir
+    saved = cfgmod.from_dict(state["config"])
+    if cfgmod.to_dict(saved) != cfgmod.to_dict(job.cfg):
+        raise RunConfigError(
+            run_dir,
+            "holds an unfinished run of another config",
+            "use a new --run-dir for a changed config, or the run's own config "
+            "(see RUN_DIR/config.yaml) to resume it",
+        )
+    if (run_dir / "splits.json").exists():
+        if Splits.load(run_dir / "splits.json") != job.splits:
+            raise RunConfigError(
+                run_dir / "splits.json",
+                "the dataset's splits changed since this run started (clips added, removed "
+                "or relabelled)",
+                "train a new run (another --run-dir), or restore the dataset as it was",
+            )
+    check_store(job.cfg, job.store, state["provenance"])
+
+
+def _fit(job: _Job, model, opt, loaders: tuple, best: _Best, base: dict) -> tuple[int, bool]:
+    """Train the epochs from ``best.start`` on, stopping early after ``train.patience``
+    epochs without improvement; returns (epochs run, stopped early)."""
+    cfg, patience = job.cfg, job.cfg.train.patience
+    train_loader, val_loader = loaders
+    schedule = functools.partial(lr_at, cfg, steps_per_epoch=len(train_loader))
+    epochs = range(best.start, cfg.train.epochs)
+    net = ddp.wrap(model, job.device)  # DistributedDataParallel under torchrun, else model
+    show = job.progress and ddp.context().is_main
+    bar = tqdm(epochs, desc=job.run_dir.name[:40], disable=not show, unit="epoch")
+    stopped = False
+    for epoch in bar:
+        # early stopping, checked before the epoch so that a resumed run stops where it would
+        if patience is not None and best.epoch >= 0 and epoch - 1 - best.epoch >= patience:
+            stopped = True
+            break
+        t0 = time.perf_counter()
+        _seed_everything(cfg.train.seed, epoch)
+        tr = _run_epoch(net, train_loader, cfg, job.device, opt, epoch, bar, schedule)
+        va = _run_epoch(net, val_loader, cfg, job.device, None, epoch)
+        _end_epoch(job, epoch, (tr, va), time.perf_counter() - t0)
+        _checkpoint(job, model, opt, best, base, epoch, va["total"])
+        bar.set_postfix(train=f"{tr['total']:.4f}", val=f"{va['total']:.4f}", best=best.epoch + 1)
+    epochs_run = max(best.start, epoch + (0 if stopped else 1)) if len(epochs) else best.start
+    return epochs_run, stopped
+
+
+def _end_epoch(job: _Job, epoch: int, losses: tuple[dict, dict], secs: float) -> None:
+    """Append the epoch's mean training and validation loss terms to ``losses.csv``."""
+    tr, va = losses
+    append_losses(
+        job.run_dir / "losses.csv",
+        [
+            {"epoch": epoch, "split": "train", "seconds": f"{secs:.3f}", **tr},
+            {"epoch": epoch, "split": "val", "seconds": f"{secs:.3f}", **va},
+        ],
+    )
+
+
+def _checkpoint(job: _Job, model, opt, best: _Best, base: dict, epoch: int, val: float) -> None:
+    """Write ``best.pt`` when ``val`` improves on the best, and ``last.pt`` always."""
+    if _better(val, best.val, job.cfg.train.min_delta):
+        best.val, best.epoch = val, epoch
+        save_checkpoint(
+            job.ckpt_dir / "best.pt",
+            {**base, "model": model.state_dict(), "epoch": epoch, "val_total": best.val},
+        )
+    save_checkpoint(
+        job.last_path,
+        {
+            **base,
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "epoch": epoch,
+            "best_val": best.val,
+            "best_epoch": best.epoch,
+        },
+    )
 
 
 def _better(val: float, best: float, min_delta: float) -> bool:

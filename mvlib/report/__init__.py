@@ -8,7 +8,7 @@ One concept per module:
 - ``reference``: the paper's own numbers;
 - ``claims``: the paper's claims and their verdicts here;
 - ``figure2``: Figure 2's numbers; ``plots``: figures (forest plots, Figure 2, ...);
-- ``frames``: result frames formatted like the tables;
+- ``formatting``: result frames formatted like the tables;
 - ``export``: CSV files in the cache and download links carried by the page;
 - ``measured``: results files of measured book builds; ``prose``: the chapters' sentences
   with numbers, generated from results;

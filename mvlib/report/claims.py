@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mvlib.evaluate.significance import holm_verdicts, paired_bootstrap
-from mvlib.report.comparison import ALPHA, N_BOOT, Table, p_text
+from mvlib.evaluate.significance import MIN_DF, holm_verdicts, paired_difference
+from mvlib.report.comparison import ALPHA, Procedure, Table, p_text
 from mvlib.report.results import TASKS, best_multiview, clip_sensors, common, per_clip_matrix
 
 __all__ = ["Claim", "claims", "reading", "claim_line"]
@@ -73,7 +73,27 @@ def _row_test(t: Table, label: str, task: str) -> tuple[float, bool, str]:
     r = r.iloc[0]
     sig = bool(r["significant"])
     text = f"Δ {r['estimate']:+.3f}, Holm p {p_text(r['p_holm'])}"
-    return float(r["estimate"]), sig, text + ("" if sig else ", not significant")
+    return float(r["estimate"]), sig, text + ("" if sig else f", {_no_verdict(r)}")
+
+
+def _no_verdict(r) -> str:
+    """Why a test is not significant: its p, or units too few to carry any verdict (the
+    table's "too few units", whatever the p)."""
+    if bool(r.get("resolvable", True)):
+        return "not significant"
+    units = int(r.get("n_units", 0))
+    if units < 2:
+        return f"too few units for a verdict ({units} unit: the seeds' spread is not estimable)"
+    return (
+        f"too few units for a verdict (the spread of its {units} units dominates the SE and "
+        f"rests on fewer than {MIN_DF:g} degrees of freedom)"
+    )
+
+
+def _unless_resolvable(d) -> str:
+    """What follows a pooled contrast's test (a PairedDiff) that cannot carry a verdict
+    (", too few units …"); nothing for one that can."""
+    return "" if d.resolvable else f", {_no_verdict(d.as_dict())}"
 
 
 def _beats(t: Table, label: str) -> tuple[list, str]:
@@ -86,15 +106,15 @@ def _beats(t: Table, label: str) -> tuple[list, str]:
     return outcomes, "; ".join(parts)
 
 
-def _paired(df, a, b, n_boot: int, cache: dict, method: str = "cluster"):
+def _paired(df, a, b, cache: dict, procedure: Procedure):
     """The paired test of two per-clip matrices, test sensors as clusters."""
     x, y, _, clips = common(a, b)
     sensors = clip_sensors(df, cache=cache)
     clusters = np.array([sensors[c] for c in clips]) if sensors else None
-    return paired_bootstrap(x, y, n_boot, clusters=clusters, method=method)
+    return procedure(x, y, alpha=ALPHA, clusters=clusters)
 
 
-def _cos_contrast(df: pd.DataFrame, n_boot: int, method: str) -> tuple[list | None, str]:
+def _cos_contrast(df: pd.DataFrame, procedure: Procedure) -> tuple[list | None, str]:
     """cos− vs cos+ (both levels averaged per clip), per task, Holm over the two tasks."""
     names = {s: [f"rec + cos{s} {lv}" for lv in ("sample", "batch")] for s in "-+"}
     if not all((df["config"] == n).any() for v in names.values() for n in v):
@@ -106,18 +126,18 @@ def _cos_contrast(df: pd.DataFrame, n_boot: int, method: str) -> tuple[list | No
             s: sum(per_clip_matrix(df, n, task, cache=cache) for n in v) / len(v)
             for s, v in names.items()
         }
-        res[task] = _paired(df, m["-"], m["+"], n_boot, cache, method)
+        res[task] = _paired(df, m["-"], m["+"], cache, procedure)
     p, sig = holm_verdicts([res[t] for t in TASKS], ALPHA)
     outcomes = [(res[t].estimate, bool(sig[i])) for i, t in enumerate(TASKS)]
     detail = "; ".join(
         f"{t}: Δ {res[t].estimate:+.3f} [{res[t].ci_low:+.3f}, {res[t].ci_high:+.3f}], "
-        f"Holm p {p_text(p[i])} over these 2 tests"
+        f"Holm p {p_text(p[i])} over these 2 tests" + _unless_resolvable(res[t])
         for i, t in enumerate(TASKS)
     )
     return outcomes, detail
 
 
-def _mask_contrast(df: pd.DataFrame, n_boot: int, method: str) -> tuple[list | None, str]:
+def _mask_contrast(df: pd.DataFrame, procedure: Procedure) -> tuple[list | None, str]:
     """Masking z_p vs rec alone on DSCΔ shared (sensor into z_s), Holm over the mask ratios."""
     masks = sorted(c for c in df["config"].unique() if str(c).startswith("rec + mask"))
     if not masks or not (df["config"] == "rec").any():
@@ -129,24 +149,22 @@ def _mask_contrast(df: pd.DataFrame, n_boot: int, method: str) -> tuple[list | N
         return z_s - per_clip_matrix(df, config, "sensor", feature="z_p", cache=cache)
 
     ref = dsc_shared("rec")
-    res = {m: _paired(df, dsc_shared(m), ref, n_boot, cache, method) for m in masks}
+    res = {m: _paired(df, dsc_shared(m), ref, cache, procedure) for m in masks}
     p, sig = holm_verdicts(list(res.values()), ALPHA)
     outcomes = [(r.estimate, bool(sig[i])) for i, r in enumerate(res.values())]
     detail = "; ".join(
         f"{m.replace('rec + mask z_p ', '')}: Δ {r.estimate:+.3f} [{r.ci_low:+.3f}, "
-        f"{r.ci_high:+.3f}], Holm p {p_text(p[i])}"
+        f"{r.ci_high:+.3f}], Holm p {p_text(p[i])}" + _unless_resolvable(r)
         for i, (m, r) in enumerate(res.items())
     )
     return outcomes, detail
 
 
-def claims(
-    df: pd.DataFrame, t1: Table, n_boot: int = N_BOOT, method: str = "cluster"
-) -> list[Claim]:
+def claims(df: pd.DataFrame, t1: Table, procedure: Procedure = paired_difference) -> list[Claim]:
     """The paper's main claims with their verdicts on these results (Table 1 and the grid).
 
-    ``method`` is the procedure of the contrasts that pool rows (that of ``t1`` decides the
-    others): see :func:`mvlib.report.comparison.compare`.
+    ``procedure`` is the paired test of the contrasts that pool rows (that of ``t1`` decides
+    the others): see :func:`mvlib.report.comparison.compare`.
     """
     out = []
     for text, label in (
@@ -159,11 +177,11 @@ def claims(
     ):
         outcomes, detail = _beats(t1, label)
         out.append(Claim(text, _decide(outcomes), detail))
-    outcomes, detail = _cos_contrast(df, n_boot, method)
+    outcomes, detail = _cos_contrast(df, procedure)
     out.append(
         Claim("Separation (cos−) beats similarity (cos+) objectives", _decide(outcomes), detail)
     )
-    outcomes, detail = _mask_contrast(df, n_boot, method)
+    outcomes, detail = _mask_contrast(df, procedure)
     text = (
         "Masking z_p pushes sensor information into z_s (DSCΔ shared above rec alone), "
         "at every mask ratio"
@@ -172,7 +190,7 @@ def claims(
     return out
 
 
-def reading(df: pd.DataFrame, t1: Table, n_boot: int = N_BOOT, method: str = "cluster") -> str:
+def reading(df: pd.DataFrame, t1: Table, procedure: Procedure = paired_difference) -> str:
     """The chapter's "reading": each claim with its verdict, as Markdown."""
     lines = [
         (
@@ -180,7 +198,7 @@ def reading(df: pd.DataFrame, t1: Table, n_boot: int = N_BOOT, method: str = "cl
             if c.verdict == UNMEASURED
             else f"* {c.text} — **{c.verdict}** ({c.detail})."
         )
-        for c in claims(df, t1, n_boot, method)
+        for c in claims(df, t1, procedure)
     ]
     best, val = best_multiview(df)
     if best is not None:

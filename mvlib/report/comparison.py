@@ -2,7 +2,7 @@
 
 Every comparison a table makes is the paired difference ``row - reference`` on the same
 test clips and seeds, with its interval, p-value and standard error from
-:func:`mvlib.evaluate.significance.paired_bootstrap`, p-values corrected by Holm over the
+:func:`mvlib.evaluate.significance.paired_difference`, p-values corrected by Holm over the
 whole table (both tasks), and, per row, the minimum detectable difference (MDD) at 80%
 power and Holm's strictest level. A row gets a verdict ("better", "worse") only where the
 corrected test says so.
@@ -28,32 +28,27 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from mvlib.evaluate.probe.results import provenance_cells
 from mvlib.evaluate.significance import (
     MIN_DF,
+    PairedDiff,
     holm_verdicts,
     mdd_summary,
-    mean_bootstrap,
-    paired_bootstrap,
+    paired_difference,
 )
-from mvlib.report.results import (
-    TASKS,
-    clip_sensors,
-    common,
-    per_clip_matrix,
-    provenance_cells,
-    seed_mean,
-)
+from mvlib.report.results import TASKS, clip_sensors, common, per_clip_matrix, seed_mean
 
 __all__ = [
     "DASH",
     "ALPHA",
     "POWER",
-    "N_BOOT",
+    "Procedure",
     "MAIN_COLUMNS",
     "Table",
     "compare",
@@ -67,7 +62,9 @@ __all__ = [
 DASH = "—"  #: what a cell without a value shows (never NaN)
 ALPHA = 0.05  #: family-wise error rate of each table (Holm)
 POWER = 0.8  #: power at which the minimum detectable difference is stated
-N_BOOT = 2000
+#: a paired test ``(a, b, *, alpha, clusters) -> PairedDiff`` of per-clip score matrices
+#: ndarray[S x N] (:func:`mvlib.evaluate.significance.paired_difference`, the book's)
+Procedure = Callable[..., PairedDiff]
 #: the main table's columns (index: configuration, task)
 MAIN_COLUMNS = ["score [95% CI]", "Δ [95% CI]", "Holm p", "MDD", "verdict"]
 SECONDARY = {
@@ -130,10 +127,8 @@ def compare(
     reference: str,
     paper: dict | None = None,
     name: str = "table",
-    n_boot: int = N_BOOT,
     alpha: float = ALPHA,
-    boot_seed: int = 0,
-    method: str = "cluster",
+    procedure: Procedure = paired_difference,
 ) -> Table:
     """A table of configurations, each compared with ``reference`` on the same clips/seeds.
 
@@ -143,11 +138,10 @@ def compare(
     rows : label -> (configuration scored on source, configuration scored on sensor)
     reference : the label every other row is compared with (``row - reference``)
     paper : label -> (source, sensor) numbers of the paper, shown beside ours
-    n_boot, boot_seed : bootstrap replicates and its seed
     alpha : family-wise error rate over the table's comparisons (Holm)
-    method : "cluster" (test sensors as clusters, t intervals: the book's procedure) or
-        "pigeonhole" (the former seeds × clips bootstrap with normal quantiles, to show a
-        table under both; see :func:`mvlib.evaluate.significance.paired_bootstrap`)
+    procedure : the paired test of every comparison, and of every score's interval
+        (``row - 0``); default :func:`mvlib.evaluate.significance.paired_difference`
+        (test sensors as clusters, Student t over units: the book's)
     """
     frontends = df["frontend"].unique() if len(df) else []
     assert len(frontends) <= 1, f"results mix frontends {list(frontends)}: filter by frontend first"
@@ -179,9 +173,8 @@ def compare(
                 row.update({f"{metric} ci high": math.nan, f"{task} test clips": 0})
                 continue
             mat = m.to_numpy(np.float64)
-            est = mean_bootstrap(
-                mat, n_boot, boot_seed, alpha, clusters=clusters(m.columns), method=method
-            )
+            zero = np.where(np.isnan(mat), np.nan, 0.0)
+            est = procedure(mat, zero, alpha=alpha, clusters=clusters(m.columns))
             row.update(
                 {
                     metric: est.estimate,
@@ -193,9 +186,7 @@ def compare(
             if label != reference and (reference, task) in mats:
                 a, b, seeds, clips = common(m, mats[(reference, task)])
                 if len(seeds):
-                    res = paired_bootstrap(
-                        a, b, n_boot, boot_seed, alpha, clusters=clusters(clips), method=method
-                    )
+                    res = procedure(a, b, alpha=alpha, clusters=clusters(clips))
                     unit = seeds[res.dominant_unit] if res.dominant_unit >= 0 else None
                     row_test = {"configuration": label, "task": task, **res.as_dict()}
                     tests.append({**row_test, "dominating_seed": unit})
@@ -213,7 +204,7 @@ def compare(
         data=data,
         comparisons=comp,
         mdd=_mdd_summary(comp),
-        notes=_notes(comp, reference, n_boot, alpha, method),
+        notes=_notes(comp, reference, alpha),
         secondary=_secondary(data),
         reference=reference,
     )
@@ -311,22 +302,22 @@ def dominated(comp: pd.DataFrame) -> pd.DataFrame:
     return comp[comp["dominating_seed"].notna()]
 
 
-def _notes(comp: pd.DataFrame, reference: str, n_boot: int, alpha: float, method: str) -> str:
+def _notes(comp: pd.DataFrame, reference: str, alpha: float) -> str:
     if comp.empty:
         return ""
-    s, n = int(comp["n_seeds"].max()), int(comp["n_clips"].max())
+    s, n = int(comp["n_units"].max()), int(comp["n_clips"].max())
     k = int(comp["n_clusters"].max()) if "n_clusters" in comp else 0
     m = int(comp["p"].notna().sum())
     sensors = f" from {k} test sensors" if k else ""
+    methods = comp["method"].unique() if "method" in comp else ["cluster"]
     procedure = (
-        "Student's t over seeds and test sensors as clusters"
-        if method == "cluster"
-        else f"the former bootstrap of seeds × test clips ({n_boot} replicates, normal quantiles)"
+        "Student's t over seeds and test sensors as clusters (mvlib.evaluate.significance)"
+        if list(methods) == ["cluster"]
+        else " and ".join(f"the {m}" for m in methods)
     )
     lines = [
         f"Δ = row − {reference} on the same test clips and units ({s} units × {n} test "
-        f"clips{sensors}); 95% CI and p from {procedure} "
-        f"(mvlib.evaluate.significance); p-values Holm-corrected over the table's "
+        f"clips{sensors}); 95% CI and p from {procedure}; p-values Holm-corrected over the table's "
         f"{m} comparisons. Verdict: *better* or *worse* than {reference} where the "
         f"corrected p < {alpha:g}, *not resolved* otherwise, *too few units* where the "
         f"seeds cannot carry a verdict. MDD: the true difference the row's design detects "
@@ -344,7 +335,7 @@ def _notes(comp: pd.DataFrame, reference: str, n_boot: int, alpha: float, method
             f"- {label}: per-row MDD median {c['mdd'].median():.3f}, range "
             f"{c['mdd'].min():.3f}–{c['mdd'].max():.3f} (largest: {worst['configuration']}, "
             f"SE {worst['se']:.4f}, of which units {worst['se_units']:.4f} and test set "
-            f"{worst['se_clips']:.4f})."
+            f"{worst['se_sensors']:.4f})."
         )
     dom = dominated(comp)
     if len(dom):

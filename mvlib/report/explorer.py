@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from mvlib.data.taxonomy import coarse_label_columns
-from mvlib.evaluate.embed import run_embeddings
+from mvlib.embed.stored import run_embeddings
 
 #: matplotlib's tab20, so that the static page looks like the notebook's figures
 PALETTE = [

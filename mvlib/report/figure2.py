@@ -1,9 +1,10 @@
 """Figure 2's numbers (paper 4.2): overall score and disentanglement (DSCΔ) per objective.
 
-Both come with 95% CIs from the seed × test-clip bootstrap of
+Both come with 95% CIs over seeds and test clips (each clip its own cluster) from
 :mod:`mvlib.evaluate.significance`: the overall score is the joint latent's per-clip
-score; DSCΔ (eqs. 6, 7) is the paired per-clip difference between the probe of the
-subspace that should hold a task and the other subspace's probe on the same clips.
+score (:func:`~mvlib.evaluate.significance.mean_interval`); DSCΔ (eqs. 6, 7) is the paired per-clip difference between the probe of the
+subspace that should hold a task and the other subspace's probe on the same clips
+(:func:`~mvlib.evaluate.significance.paired_difference`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from mvlib.evaluate.significance import mean_bootstrap, paired_bootstrap
-from mvlib.report.comparison import N_BOOT
+from mvlib.evaluate.significance import mean_interval, paired_difference
 from mvlib.report.reference import PAPER_TABLE2
 from mvlib.report.results import TASKS, aligned, per_clip_matrix
 
@@ -24,7 +24,7 @@ __all__ = ["DSC", "figure2_data"]
 DSC = {"source": ("z_p", "z_s"), "sensor": ("z_s", "z_p")}
 
 
-def figure2_data(df: pd.DataFrame, n_boot: int = N_BOOT, boot_seed: int = 0) -> pd.DataFrame:
+def figure2_data(df: pd.DataFrame) -> pd.DataFrame:
     """Figure 2's numbers: per multi-view configuration and task, the overall score and DSCΔ.
 
     Source DSCΔ is z_p − z_s, sensor DSCΔ z_s − z_p. The frontend-only baseline comes as
@@ -50,7 +50,7 @@ def figure2_data(df: pd.DataFrame, n_boot: int = N_BOOT, boot_seed: int = 0) -> 
         group = df.loc[df["config"] == config, "group"].iloc[0] if "group" in df else ""
         for i, task in enumerate(TASKS):
             m = per_clip_matrix(df, config, task, cache=cache).to_numpy(np.float64)
-            est = mean_bootstrap(m, n_boot, boot_seed)
+            est = mean_interval(m)
             row = {
                 "config": config,
                 "group": group,
@@ -70,7 +70,7 @@ def figure2_data(df: pd.DataFrame, n_boot: int = N_BOOT, boot_seed: int = 0) -> 
                     per_clip_matrix(df, config, task, feature=want, cache=cache),
                     per_clip_matrix(df, config, task, feature=other, cache=cache),
                 )
-                d = paired_bootstrap(a, b, n_boot, boot_seed)
+                d = paired_difference(a, b)
                 row.update(dsc=d.estimate, dsc_low=d.ci_low, dsc_high=d.ci_high)
             rows.append(row)
     return pd.DataFrame(rows)

@@ -1,6 +1,6 @@
 """Chapter 2's frontend comparison: what each frontend's features carry, as a table and in words.
 
-A cross-validated linear probe (:func:`mvlib.evaluate.crossval_probe.cross_validated_scores`)
+A cross-validated linear probe (:func:`mvlib.evaluate.probe.linear_cv.cross_validated_scores`)
 of time-pooled features scores each frontend on the sensor task (balanced accuracy, chance
 1/K) and the source task (macro balanced accuracy, folds grouped by sensor, chance 0.5), each
 with its 95% interval (sensors resampled as clusters). Each row names the clips it was
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from mvlib.evaluate.crossval_probe import compare_stores
+from mvlib.evaluate.probe.linear_cv import compare_stores
 
 __all__ = [
     "TASKS",
@@ -39,7 +39,7 @@ def frontend_comparison(rows: list[tuple[str, object, pd.DataFrame]]) -> pd.Data
 
     Returns
     -------
-    DataFrame indexed by label with :func:`~mvlib.evaluate.crossval_probe.compare_stores`'
+    DataFrame indexed by label with :func:`~mvlib.evaluate.probe.linear_cv.compare_stores`'
     columns (per task: score, ``low``, ``high``, ``chance``; ``clips``, ``sensors``).
     """
     parts = [compare_stores({label: store}, clips) for label, store, clips in rows]

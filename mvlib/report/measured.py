@@ -16,9 +16,13 @@ A book-build file holds::
     wall_s      wall time of the whole build; chapters: {chapter: seconds}
     procedure   the statistical procedure the table figures were computed with
     design      the profile's design in words (units × test clips, trainings)
-    tables      {"table1": {"mdd": {task: MDD}}, "table2": ...}: per task either one
-                number (the former procedure's one MDD per table) or {"median", "min",
-                "max"} of the per-row MDDs (``procedure`` "cluster", the book's)
+    tables      {"table1": {"mdd": {task: MDD}, "comparisons": [row, ...]}, "table2": ...}:
+                per task either one number (one MDD for the whole table) or {"median",
+                "min", "max"} of the per-row MDDs (``procedure`` "cluster", the book's);
+                each comparison row: configuration, task, estimate, ci_low, ci_high,
+                p_holm, mdd, verdict
+    claims      [{"claim", "verdict"}]: chapter 4's reading of the build's tables
+    best_multiview_on_validation  the multi-view row the build chose
     tables_measured  {"commit", "date", "machine", "command"}: who computed ``tables``
                 (``benchmarks/power.py --write``, from the build's runs)
     kept_from   {"commit", "date", "fields"}: fields kept from an earlier measurement when
@@ -58,6 +62,12 @@ class BuildResult:
     tables: dict = field(default_factory=dict)
     kept_from: dict = field(default_factory=dict)
     tables_measured: dict = field(default_factory=dict)
+    claims: list = field(default_factory=list)
+    best_multiview: str = ""
+
+    def comparisons(self, table: str) -> list[dict]:
+        """The table's paired comparisons as measured (empty: not recorded)."""
+        return list((self.tables.get(table) or {}).get("comparisons") or [])
 
     def provenance_of(self, name: str) -> tuple[str, str]:
         """(commit, date) that measured field ``name``: its own record (``tables_measured``),
@@ -76,7 +86,7 @@ class BuildResult:
 
     def mdd(self, table: str, task: str) -> float | None:
         """The table's minimum detectable difference on a task, as measured (None: absent):
-        the one MDD of the former procedure, or the median of the per-row MDDs."""
+        the table's one MDD, or the median of the per-row MDDs."""
         r = self.mdd_range(table, task)
         return None if r is None else r[0]
 
@@ -131,4 +141,6 @@ def load_build(path) -> BuildResult | None:
         tables=dict(d.get("tables") or {}),
         kept_from=dict(d.get("kept_from") or {}),
         tables_measured=dict(d.get("tables_measured") or {}),
+        claims=list(d.get("claims") or []),
+        best_multiview=str(d.get("best_multiview_on_validation") or ""),
     )

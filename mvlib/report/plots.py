@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from mvlib.data.labels import label_matrix
-from mvlib.data.synth import GENERATION_MARKER
+from mvlib.data.synth.folder import GENERATION_MARKER
 from mvlib.data.taxonomy import coarse_names
 
 PAPER_NOTE = (
@@ -237,7 +237,7 @@ def plot_figure2(data: pd.DataFrame):
 
     Parameters
     ----------
-    data : DataFrame from :func:`mvlib.report.tables.figure2_data`
+    data : DataFrame from :func:`mvlib.report.figure2.figure2_data`
     """
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D

@@ -70,7 +70,7 @@ def power_of_design(t1: Table, t2: Table, profile: str) -> str:
     c = pd.concat([t1.comparisons, t2.comparisons]) if len(t1.comparisons) else t2.comparisons
     if c.empty:
         return "No comparison was measured in this build."
-    units, clips = int(c["n_seeds"].max()), int(c["n_clips"].max())
+    units, clips = int(c["n_units"].max()), int(c["n_clips"].max())
     med = float(np.median(c["mdd"]))
     gaps = paper_gaps()
     resolvable = sum(g >= med for g in gaps)
@@ -89,7 +89,7 @@ def power_of_design(t1: Table, t2: Table, profile: str) -> str:
             f"{few} of the {len(c)} comparisons have too few units for any verdict: more "
             "seeds (or split seeds) would change that, more test clips would not."
         )
-    units_larger = int((c["se_units"] > c["se_clips"]).sum())
+    units_larger = int((c["se_units"] > c["se_sensors"]).sum())
     lines.append(
         f"In {units_larger} of the {len(c)} comparisons the units' part of the SE is the "
         "larger one."
@@ -119,7 +119,7 @@ def measured_build(build: BuildResult | None, profile: str = "full") -> str:
         return " / ".join(one(r) for r in v)
 
     text = (
-        f"A larger design, `params/{build.profile}.yml` ({build.design}), was measured by "
+        f"The profile `params/{build.profile}.yml` ({build.design}) was measured by "
         f"`python benchmarks/book.py --profile {build.profile}` from an empty cache on "
         f"{build.machine_text()} at commit `{build.commit}` ({build.date}): "
         f"{build.wall_s / 60:.1f} min for the whole book."

@@ -18,8 +18,7 @@ import pandas as pd
 
 from mvlib.core.errors import MvlibError
 from mvlib.evaluate.metrics import mean_ci
-from mvlib.evaluate.probe import MAIN_FEATURE, load_predictions
-from mvlib.evaluate.probe.results import provenance_cells  # shared with evaluate: lives there
+from mvlib.evaluate.probe.results import MAIN_FEATURE, load_predictions
 from mvlib.evaluate.significance import prob_best
 
 __all__ = [
@@ -30,7 +29,6 @@ __all__ = [
     "load_results",
     "collect_runs",
     "provenance_of",
-    "provenance_cells",
     "training_summary",
     "per_clip_matrix",
     "aligned",

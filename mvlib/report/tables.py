@@ -5,42 +5,15 @@ with the four baselines; Table 2 compares the objectives on the multi-view backb
 reconstruction alone. Both are paired comparison tables
 (:func:`mvlib.report.comparison.compare`) with the paper's own numbers
 (:mod:`mvlib.report.reference`) beside them.
-
-The names the chapters and scripts used from this module before the report layer was
-split by concept stay importable from here (results frame, comparison, claims, Figure 2,
-CSV files).
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from mvlib.report.claims import reading
-from mvlib.report.comparison import (
-    ALPHA,
-    DASH,
-    MAIN_COLUMNS,
-    N_BOOT,
-    POWER,
-    Table,
-    compare,
-    dominated,
-)
-from mvlib.report.export import MARKER, tables_dir, write_csv, write_frame
-from mvlib.report.figure2 import figure2_data
+from mvlib.report.comparison import Table, compare
 from mvlib.report.reference import PAPER_TABLE1, PAPER_TABLE2
-from mvlib.report.results import (
-    METRIC,
-    TASKS,
-    VAL_METRIC,
-    best_multiview,
-    empty_source_share,
-    load_results,
-    per_clip_matrix,
-    provenance_cells,
-    provenance_of,
-    training_summary,
-)
+from mvlib.report.results import best_multiview, empty_source_share
 
 __all__ = [
     "TABLE1_REFERENCE",
@@ -49,30 +22,6 @@ __all__ = [
     "table2",
     "table1_rows",
     "table2_rows",
-    # re-exported from the modules they live in
-    "DASH",
-    "ALPHA",
-    "POWER",
-    "N_BOOT",
-    "MARKER",
-    "METRIC",
-    "TASKS",
-    "VAL_METRIC",
-    "MAIN_COLUMNS",
-    "Table",
-    "dominated",
-    "load_results",
-    "best_multiview",
-    "per_clip_matrix",
-    "compare",
-    "provenance_of",
-    "provenance_cells",
-    "training_summary",
-    "reading",
-    "figure2_data",
-    "tables_dir",
-    "write_csv",
-    "write_frame",
 ]
 
 TABLE1_REFERENCE = "multiview (best)"
@@ -106,7 +55,7 @@ def table1(df: pd.DataFrame, best: str | None = None, **kw) -> Table:
     ----------
     df : the results frame (:func:`mvlib.report.results.collect_runs`), one frontend
     best : the multi-view configuration of the first row (default: :func:`best_multiview`)
-    **kw : passed to :func:`mvlib.report.comparison.compare` (n_boot, alpha, boot_seed)
+    **kw : passed to :func:`mvlib.report.comparison.compare` (alpha, procedure)
     """
     best = best or best_multiview(df)[0] or FALLBACK_BEST
     t = compare(df, table1_rows(best), TABLE1_REFERENCE, PAPER_TABLE1, name="table1", **kw)

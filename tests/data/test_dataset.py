@@ -26,8 +26,11 @@ import pytest
 from foreign_data import tree_digest
 
 from mvlib.core.config import read_profile
-from mvlib.data import dataset, synth
+from mvlib.data import dataset
 from mvlib.data.synth import lock
+from mvlib.data.synth.folder import folder_state
+from mvlib.data.synth.generation import generate
+from mvlib.data.synth.plan import set_name
 
 #: a small set: 4 sensors x 3 clips of 1 s
 SMALL = {"synth.n_sensors": 4, "synth.clips_per_sensor": 3, "synth.duration_s": 1.0}
@@ -69,7 +72,7 @@ def cache(tmp_path, monkeypatch):
 def reference(tmp_path_factory) -> dict[str, str]:
     """The small set made by one generation in one process."""
     out = tmp_path_factory.mktemp("reference") / "set"
-    synth.generate(read_profile("ci", SMALL).synth, out, progress=False, workers=1)
+    generate(read_profile("ci", SMALL).synth, out, progress=False, workers=1)
     return tree_digest(out)
 
 
@@ -105,14 +108,14 @@ def _wait_for(cond, what: str) -> None:
 
 
 def _set_dir(cache: Path) -> Path:
-    return cache / "datasets" / synth.set_name(read_profile("ci", SMALL).synth)
+    return cache / "datasets" / set_name(read_profile("ci", SMALL).synth)
 
 
 @pytest.mark.slow
 def test_a_second_process_waits_for_the_set_being_generated_and_uses_it(tmp_path, cache, reference):
     first, _, go = _held_generator(tmp_path, cache)
     root = _set_dir(cache)
-    assert synth.folder_state(root)[0] == "incomplete"  # mid-generation: marker, no files yet
+    assert folder_state(root)[0] == "incomplete"  # mid-generation: marker, no files yet
     second = _synth_cli(cache)
     seen = []
     for line in second.stderr:  # the CLI logs that it waits, naming the generating process
@@ -153,11 +156,11 @@ def test_a_killed_generator_leaves_no_lock_and_the_rerun_finishes_the_set(
     assert holder and holder["pid"] == first.pid
     os.kill(first.pid, signal.SIGKILL)
     first.wait(timeout=TIMEOUT_S)
-    assert synth.folder_state(root)[0] == "incomplete"
+    assert folder_state(root)[0] == "incomplete"
 
     cfg = read_profile("ci", SMALL)
     assert dataset.ensure_dataset(cfg, progress=False) == root  # in this process: no wait
-    assert synth.folder_state(root)[0] == "complete"
+    assert folder_state(root)[0] == "complete"
     assert tree_digest(root) == reference
     assert lock.holder(lock.lock_path(root))["pid"] == os.getpid()
 

@@ -12,8 +12,13 @@ from foreign_data import tree_digest, write_foreign_sonyc
 
 from mvlib.cli import main
 from mvlib.core import config
-from mvlib.data import pairing, sonyc, taxonomy
+from mvlib.data import sonyc, taxonomy
+from mvlib.data.aggregate import aggregate_labels
+from mvlib.data.annotations import AnnotationError, read_annotations
 from mvlib.data.labels import COLUMNS, label_matrix
+from mvlib.data.splits.leakage import LeakageError, check_leakage
+from mvlib.data.splits.make import make_splits
+from mvlib.data.splits.partition import downstream_partition
 
 
 def _rows(root):
@@ -57,7 +62,7 @@ def test_eval_clip_without_verified_row_is_excluded_and_reported(ds, caplog):
     (line,) = report.exclusions()
     assert line.startswith("2 validate/test clip(s) without a verified row")
     assert "03_000001.wav, 04_000002.wav" in line
-    with pytest.raises(sonyc.AnnotationError, match="without a verified row") as e:
+    with pytest.raises(AnnotationError, match="without a verified row") as e:
         sonyc.load_clips(ds, strict=True)
     assert "data.strict" in e.value.fix
 
@@ -81,8 +86,8 @@ def test_train_clip_without_volunteers_and_all_minus_one_clips_are_unlabelled(ds
     lab = clips.set_index("clip_id")["labelled"]
     assert lab[["00_000000.wav", "01_000001.wav", "05_000003.wav"]].tolist() == [0, 0, 0]
     assert int(lab.sum()) == 21
-    with pytest.raises(sonyc.AnnotationError, match="without any volunteer row"):
-        sonyc.aggregate_labels(sonyc.read_annotations(ds / "annotations.csv"), strict=True)
+    with pytest.raises(AnnotationError, match="without any volunteer row"):
+        aggregate_labels(read_annotations(ds / "annotations.csv"), strict=True)
 
 
 def test_conflicting_duplicate_rows_are_refused_identical_ones_dropped(ds, capsys):
@@ -115,9 +120,9 @@ def test_audio_only_folder_is_unlabelled_views_for_pairing(tmp_path):
         "test",
     }
     cfg = config.read_profile("ci", {"split.n_pairs": [8, 4, 4]}).split
-    splits = pairing.make_splits(clips, cfg)  # pairing needs only sensor_id
+    splits = make_splits(clips, cfg)  # pairing needs only sensor_id
     assert len(splits.pairs["train"]) == 8 and (splits.downstream == "").all()
-    with pytest.raises(sonyc.AnnotationError, match="all 24 clips are unlabelled"):
+    with pytest.raises(AnnotationError, match="all 24 clips are unlabelled"):
         sonyc.load_clips(root, strict=True)
 
 
@@ -126,20 +131,18 @@ def test_probe_partitions_hold_labelled_clips_only(ds):
         _drop_verified(ds, clip)
     clips = sonyc.load_clips(ds)
     lab = clips["labelled"].to_numpy().astype(bool)
-    part = pairing.downstream_partition(clips, ["104", "105"], (0.5, 0.25, 0.25), seed=0)
+    part = downstream_partition(clips, ["104", "105"], (0.5, 0.25, 0.25), seed=0)
     assert (part[~lab] == "").all()
     held = clips["sensor_id"].isin(["104", "105"]).to_numpy()
     assert (part[held & lab] != "").all()
     # check_leakage accepts it, and refuses an unlabelled clip put in a partition
-    splits = pairing.make_splits(
-        clips, config.read_profile("ci", {"split.n_pairs": [4, 2, 2]}).split
-    )
-    pairing.check_leakage(splits, clips)
+    splits = make_splits(clips, config.read_profile("ci", {"split.n_pairs": [4, 2, 2]}).split)
+    check_leakage(splits, clips)
     bad = clips.copy()
     bad["labelled"] = 0
     assert (splits.downstream != "").any()
-    with pytest.raises(pairing.LeakageError, match="unlabelled but in downstream"):
-        pairing.check_leakage(splits, bad)
+    with pytest.raises(LeakageError, match="unlabelled but in downstream"):
+        check_leakage(splits, bad)
 
 
 def test_labels_command_writes_one_row_per_clip(ds, tmp_path, capsys):

@@ -17,9 +17,9 @@ from foreign_data import tree_digest, write_foreign_sonyc
 
 from mvlib.cli import main
 from mvlib.core.errors import MvlibError
-from mvlib.data import sonyc
+from mvlib.data.annotations import read_annotations
 from mvlib.data.paths import UnsafeNameError, safe_member_name, unsafe_reason
-from mvlib.frontend.store import LatentStore
+from mvlib.frontend.store.reader import LatentStore
 
 BAD_NAMES = ("../../outside.wav", "/etc/x.wav", "audio/../../x.wav")
 CLIP = "00_000001.wav"  # a clip of write_foreign_sonyc (sensor 100, clip 1)
@@ -101,7 +101,7 @@ def test_bad_audio_filename_is_refused_by_labels_and_extract(bad, tmp_path, monk
     assert tree_digest(root) == before
 
     with pytest.raises(UnsafeNameError):  # the library says the same
-        sonyc.read_annotations(root / "annotations.csv")
+        read_annotations(root / "annotations.csv")
 
 
 @pytest.mark.slow

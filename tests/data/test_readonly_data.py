@@ -8,7 +8,11 @@ from foreign_data import tree_digest, write_foreign_sonyc
 from mvlib.cli import main
 from mvlib.core import config
 from mvlib.core.errors import MvlibError
-from mvlib.data import dataset, synth
+from mvlib.data import dataset
+from mvlib.data.synth.folder import DatasetFolderError, folder_state
+from mvlib.data.synth.generation import generate
+from mvlib.data.synth.plan import set_name
+from mvlib.data.synth.truth import has_ground_truth
 
 TINY = {
     "synth.n_sensors": 4,
@@ -39,8 +43,8 @@ def test_synth_out_on_a_foreign_dataset_is_refused_and_changes_nothing(tmp_path,
 def test_synth_refuses_a_folder_of_other_files(tmp_path):
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "notes.txt").write_text("mine")
-    with pytest.raises(synth.DatasetFolderError, match="holds files that mvlib did not write"):
-        synth.generate(_cfg().synth, tmp_path / "x", progress=False)
+    with pytest.raises(DatasetFolderError, match="holds files that mvlib did not write"):
+        generate(_cfg().synth, tmp_path / "x", progress=False)
     assert (tmp_path / "x" / "notes.txt").read_text() == "mine"
     assert sorted(p.name for p in (tmp_path / "x").iterdir()) == ["notes.txt"]
 
@@ -63,7 +67,7 @@ def test_data_source_decides_only_when_no_dataset_exists(tmp_path):
     assert "data.root" in e.value.fix and not (tmp_path / "none").exists()
     root = dataset.ensure_dataset(_cfg(tmp_path / "new", "synth"), progress=False)
     assert (root / "annotations.csv").is_file() and (root / "synth.json").is_file()
-    assert synth.folder_state(root, _cfg().synth)[0] == "complete"
+    assert folder_state(root, _cfg().synth)[0] == "complete"
 
 
 def test_a_users_edit_of_a_generated_set_is_never_reverted(tmp_path, caplog):
@@ -82,12 +86,12 @@ def test_a_users_edit_of_a_generated_set_is_never_reverted(tmp_path, caplog):
     assert "0" not in set(clips["sensor_id"].astype(str))
     assert any("changed since mvlib generated it" in r.getMessage() for r in caplog.records)
     assert tree_digest(root) == before
-    with pytest.raises(synth.DatasetFolderError, match="does not revert your edits") as e:
-        synth.generate(cfg.synth, root, progress=False)
+    with pytest.raises(DatasetFolderError, match="does not revert your edits") as e:
+        generate(cfg.synth, root, progress=False)
     assert "--repair" in e.value.fix
     assert tree_digest(root) == before
-    synth.generate(cfg.synth, root, progress=False, repair=True)  # asked for: rewritten
-    assert synth.folder_state(root, cfg.synth)[0] == "complete"
+    generate(cfg.synth, root, progress=False, repair=True)  # asked for: rewritten
+    assert folder_state(root, cfg.synth)[0] == "complete"
 
 
 def test_two_folders_of_one_name_never_share_a_store(tmp_path):
@@ -99,20 +103,20 @@ def test_two_folders_of_one_name_never_share_a_store(tmp_path):
     assert dataset.dataset_name(_cfg(a, "synth")) == na
     # a generated set's name also carries its generator settings
     gen = dataset.ensure_dataset(_cfg(tmp_path / "g"), progress=False)
-    assert dataset.dataset_name(_cfg(gen)).endswith(synth.set_name(_cfg().synth))
+    assert dataset.dataset_name(_cfg(gen)).endswith(set_name(_cfg().synth))
 
 
 def test_dataset_errors_are_mvlib_errors():
     assert issubclass(dataset.MissingDatasetError, MvlibError)
-    assert issubclass(synth.DatasetFolderError, MvlibError)
+    assert issubclass(DatasetFolderError, MvlibError)
     with pytest.raises(dataset.MissingDatasetError, match="Zenodo record 3966543"):
         dataset.dataset_root(config.read_profile("paper"))
 
 
 def test_ground_truth_only_for_our_unchanged_sets(tmp_path):
     foreign = write_foreign_sonyc(tmp_path / "mine", n_sensors=3, clips_per_sensor=2)
-    assert not synth.has_ground_truth(foreign)
+    assert not has_ground_truth(foreign)
     gen = dataset.ensure_dataset(_cfg(tmp_path / "gen"), progress=False)
-    assert synth.has_ground_truth(gen)
+    assert has_ground_truth(gen)
     next((gen / "audio").glob("*.wav")).unlink()
-    assert not synth.has_ground_truth(gen)  # truth.json no longer describes the files
+    assert not has_ground_truth(gen)  # truth.json no longer describes the files

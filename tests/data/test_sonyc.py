@@ -34,14 +34,10 @@ import pandas as pd
 import pytest
 
 from mvlib.data import taxonomy
+from mvlib.data.aggregate import AggregationReport, aggregate_labels
+from mvlib.data.annotations import AnnotationError, read_annotations
 from mvlib.data.labels import label_matrix
-from mvlib.data.sonyc import (
-    AggregationReport,
-    AnnotationError,
-    aggregate_labels,
-    load_clips,
-    read_annotations,
-)
+from mvlib.data.sonyc import load_clips
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "sonyc_small" / "annotations.csv"
 

@@ -11,7 +11,7 @@ import pytest
 
 from mvlib.core.config import Config, ProbeConfig, to_dict
 from mvlib.evaluate import label_efficiency as le
-from mvlib.evaluate.significance import holm, mean_bootstrap, paired_bootstrap
+from mvlib.evaluate.significance import holm, mean_interval, paired_difference
 from mvlib.report import plots
 
 matplotlib.use("Agg")
@@ -87,7 +87,7 @@ def test_summarise_gives_cis_and_paired_holm_corrected_differences():
             s: _result(s, {(0.2, 0, task): [1, 0, 1, 1], (1.0, 0, task): [1, 1, 1, 0]})
             for s in (0, 1)
         }
-    scores, comp = le.summarise(enc, (0.2, 1.0), reference="frontend", n_boot=300)
+    scores, comp = le.summarise(enc, (0.2, 1.0), reference="frontend")
     assert len(scores) == 2 * 2 * 2
     r = scores[(scores.encoder == "multiview") & (scores.task == "source")]
     r = r[r.fraction == 0.2].iloc[0]
@@ -133,15 +133,15 @@ def test_summarise_clusters_the_test_clips_in_their_sensors():
         "multiview": {"source": _runs(ids[perm], sensors[perm], ref[:, perm])},
     }
     scores, comp = le.summarise(encoders, (1.0,), reference="multiview")
-    want = paired_bootstrap(enc, ref, clusters=sensors)
-    clip_independent = paired_bootstrap(enc, ref)
+    want = paired_difference(enc, ref, clusters=sensors)
+    clip_independent = paired_difference(enc, ref)
     c = comp.iloc[0]
     assert c.n_clusters == 6 and c.estimate == pytest.approx(want.estimate)
     assert (c.ci_low, c.ci_high, c.p) == pytest.approx((want.ci_low, want.ci_high, want.p))
     # the sensor effect is strong: ignoring the clusters would give a much narrower interval
     assert want.ci_high - want.ci_low > 1.5 * (clip_independent.ci_high - clip_independent.ci_low)
     s = scores[scores.encoder == "frontend"].iloc[0]
-    est = mean_bootstrap(enc, clusters=sensors)
+    est = mean_interval(enc, clusters=sensors)
     assert s.clusters == 6 and s.ci_low == pytest.approx(est.ci_low)
     assert s.ci_high == pytest.approx(min(1.0, est.ci_high))  # scores live in [0, 1]
     assert c.significant == (c.p_holm < 0.05 and c.resolvable)
@@ -179,14 +179,14 @@ def test_subsamples_are_nested_in_their_run_the_unit():
     assert s.units == 2 and s.subsamples == 6
     runs_a = enc.reshape(2, 3, -1).mean(axis=1)  # (runs, clips): mean over subsamples
     runs_b = ref.reshape(2, 3, -1).mean(axis=1)
-    want = paired_bootstrap(runs_a, runs_b, clusters=sensors)
+    want = paired_difference(runs_a, runs_b, clusters=sensors)
     c = comp.iloc[0]
     assert c.estimate == pytest.approx(enc.mean() - ref.mean())
     assert (c.ci_low, c.ci_high, c.df) == pytest.approx((want.ci_low, want.ci_high, want.df))
     # taking the subsamples for units would claim 5 df for what 2 seeds estimate
-    as_units = paired_bootstrap(enc, ref, clusters=sensors)
+    as_units = paired_difference(enc, ref, clusters=sensors)
     assert (
-        as_units.n_seeds == 6
+        as_units.n_units == 6
         and c.df < as_units.df
         and c.ci_high - c.ci_low > (as_units.ci_high - as_units.ci_low)
     )

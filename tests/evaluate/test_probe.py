@@ -9,7 +9,8 @@ from torch import nn
 
 from mvlib.core.config import ProbeConfig
 from mvlib.evaluate.metrics import EMPTY_CLIP_JACCARD, accuracy, jaccard_samples
-from mvlib.evaluate.probe import (
+from mvlib.evaluate.probe.fit import (
+    _standardise,
     evaluate_probe,
     fit_probe,
     fit_probes,
@@ -18,7 +19,6 @@ from mvlib.evaluate.probe import (
     prepare_heads,
     probe_features,
 )
-from mvlib.evaluate.probe.fit import _standardise
 from mvlib.evaluate.probe.heads import (
     MLPProbe,
     _heads_forward,

@@ -1,4 +1,5 @@
-"""Seed × clip bootstrap, Holm and the MDD against numpy references and a simulation."""
+"""The paired difference (sensors as clusters), Holm and the MDD against numpy references
+and a simulation."""
 
 import math
 from dataclasses import replace
@@ -8,49 +9,6 @@ import pytest
 from scipy import stats
 
 from mvlib.evaluate import significance as sig
-
-
-def test_replicates_match_an_explicit_loop_over_drawn_indices():
-    rng = np.random.default_rng(1)
-    S, N, B = 3, 7, 5
-    d = rng.normal(size=(S, N))
-    clip_idx = rng.integers(0, N, size=(B, N))  # the clips each replicate draws
-    seed_idx = rng.integers(0, S, size=(B, S))  # the seeds each replicate draws
-    clip_counts = {0: np.stack([np.bincount(r, minlength=N) for r in clip_idx])}
-    seed_counts = np.stack([np.bincount(r, minlength=S) for r in seed_idx])
-    got = sig.bootstrap_replicates(d, clip_counts, seed_counts)
-    # reference: for each drawn seed, mean over the drawn clips (same clips for every seed)
-    want = [np.mean([d[s, clip_idx[b]].mean() for s in seed_idx[b]]) for b in range(B)]
-    np.testing.assert_allclose(got, want, rtol=1e-12)
-
-
-def test_replicates_nest_clips_in_splits_when_seeds_score_different_clips():
-    # seed 0 scored clips 0-2 (split A), seeds 1 and 2 scored clips 3-6 (split B)
-    d = np.full((3, 7), np.nan)
-    d[0, :3] = [1.0, 2.0, 3.0]
-    d[1, 3:] = [0.0, 1.0, 0.0, 1.0]
-    d[2, 3:] = [2.0, 2.0, 2.0, 6.0]
-    clip_counts = {0: np.array([[3, 0, 0]]), 1: np.array([[0, 0, 0, 4]])}
-    seed_counts = np.array([[1, 1, 1]])
-    got = sig.bootstrap_replicates(d, clip_counts, seed_counts)
-    np.testing.assert_allclose(got, [(1.0 + 1.0 + 6.0) / 3])
-
-
-def test_pigeonhole_method_is_the_former_bootstrap():
-    rng = np.random.default_rng(2)
-    a = rng.normal(0.6, 0.3, size=(1, 400))
-    b = a - rng.normal(0.05, 0.2, size=(1, 400))
-    res = sig.paired_bootstrap(a, b, n_boot=4000, seed=0, method="pigeonhole")
-    d = (a - b).ravel()
-    assert res.estimate == pytest.approx(d.mean(), rel=1e-12)
-    # one seed: the bootstrap se of a mean is sd(ddof=0)/sqrt(N), up to Monte Carlo error
-    assert res.se == pytest.approx(d.std() / math.sqrt(d.size), rel=0.05)
-    z = stats.norm.ppf(0.975)
-    assert res.ci_low == pytest.approx(res.estimate - z * res.se)
-    assert res.p == pytest.approx(2 * stats.norm.sf(abs(res.estimate) / res.se))
-    assert (res.n_seeds, res.n_clips, res.n_boot) == (1, 400, 4000)
-    again = sig.paired_bootstrap(a, b, n_boot=500, seed=3, method="pigeonhole")
-    assert again == sig.paired_bootstrap(a, b, n_boot=500, seed=3, method="pigeonhole")
 
 
 def _reference(d, sensors):
@@ -79,20 +37,18 @@ def test_cluster_procedure_against_a_numpy_reference():
     sensor_eff = {k: rng.normal(0, 0.1) for k in set(sensors)}
     a = rng.normal(0.6, 0.2, (4, N)) + np.array([sensor_eff[k] for k in sensors])
     b = rng.normal(0.55, 0.2, (4, N))
-    res = sig.paired_bootstrap(a, b, clusters=sensors)
+    res = sig.paired_difference(a, b, clusters=sensors)
     theta, var, v_u, v_c, df = _reference(a - b, sensors)
     assert res.estimate == pytest.approx(theta, rel=1e-12)
     assert res.se == pytest.approx(math.sqrt(var), rel=1e-12)
-    assert (res.se_units, res.se_clips) == pytest.approx((math.sqrt(v_u), math.sqrt(v_c)))
+    assert (res.se_units, res.se_sensors) == pytest.approx((math.sqrt(v_u), math.sqrt(v_c)))
     assert res.df == pytest.approx(df, rel=1e-12)
     q = stats.t.ppf(0.975, df)
     assert (res.ci_low, res.ci_high) == pytest.approx((theta - q * res.se, theta + q * res.se))
     assert res.p == pytest.approx(2 * stats.t.sf(abs(theta) / res.se, df))
     want_mdd = (q + stats.t.ppf(0.8, df)) * res.se
     assert res.mdd == pytest.approx(want_mdd) and res.mdd == sig.mdd(res.se, df=res.df)
-    assert (res.n_seeds, res.n_clips, res.n_clusters, res.n_boot) == (4, N, 6, 0)
-    # deterministic: no resampling noise, whatever the seed
-    assert sig.paired_bootstrap(a, b, 50, seed=9, clusters=sensors) == res
+    assert (res.n_units, res.n_clips, res.n_clusters) == (4, N, 6)
 
 
 def test_clustered_errors_widen_the_interval_only_when_sensors_are_given():
@@ -100,11 +56,11 @@ def test_clustered_errors_widen_the_interval_only_when_sensors_are_given():
     sensors = np.repeat(np.arange(12), 40)
     shared = rng.normal(0, 0.15, 12)[sensors]  # one sensor's clips err together
     d = shared + rng.normal(0, 0.3, (3, sensors.size))
-    free = sig.paired_bootstrap(d, np.zeros_like(d))
-    clustered = sig.paired_bootstrap(d, np.zeros_like(d), clusters=sensors)
+    free = sig.paired_difference(d, np.zeros_like(d))
+    clustered = sig.paired_difference(d, np.zeros_like(d), clusters=sensors)
     assert clustered.se > 1.5 * free.se
     # clip-independent behaviour without clusters: every clip its own cluster
-    each = sig.paired_bootstrap(d, np.zeros_like(d), clusters=np.arange(sensors.size))
+    each = sig.paired_difference(d, np.zeros_like(d), clusters=np.arange(sensors.size))
     assert replace(each, n_clusters=0) == free
     assert free.n_clusters == 0 and clustered.n_clusters == 12
 
@@ -116,36 +72,36 @@ def test_se_includes_seed_and_clip_variation():
     seed_eff = np.array([[-0.02], [-0.01], [0.0], [0.01], [0.02]])
     clip_eff = rng.normal(0, 0.3, size=(1, N))
     d = 0.02 + seed_eff + clip_eff
-    res = sig.paired_bootstrap(d, np.zeros_like(d))
+    res = sig.paired_difference(d, np.zeros_like(d))
     assert res.se_units == pytest.approx(seed_eff.std(ddof=1) / math.sqrt(S), rel=1e-9)
-    assert res.se_clips == pytest.approx(clip_eff.std(ddof=1) / math.sqrt(N), rel=1e-9)
-    assert res.se**2 == pytest.approx(res.se_units**2 + res.se_clips**2, rel=1e-9)
+    assert res.se_sensors == pytest.approx(clip_eff.std(ddof=1) / math.sqrt(N), rel=1e-9)
+    assert res.se**2 == pytest.approx(res.se_units**2 + res.se_sensors**2, rel=1e-9)
 
 
 def test_se_parts_are_zero_for_the_source_that_does_not_vary():
     rng = np.random.default_rng(4)
     seeds_only = np.repeat(rng.normal(0, 0.1, size=(4, 1)), 50, axis=1)  # (S, N): per-seed
-    res = sig.paired_bootstrap(seeds_only, np.zeros_like(seeds_only), n_boot=500)
-    assert res.se_clips == pytest.approx(0.0, abs=1e-12) and res.se_units > 0
+    res = sig.paired_difference(seeds_only, np.zeros_like(seeds_only))
+    assert res.se_sensors == pytest.approx(0.0, abs=1e-12) and res.se_units > 0
     clips_only = np.repeat(rng.normal(0, 0.1, size=(1, 50)), 4, axis=0)  # same on every seed
-    res = sig.paired_bootstrap(clips_only, np.zeros_like(clips_only), n_boot=500)
-    assert res.se_units == pytest.approx(0.0, abs=1e-12) and res.se_clips > 0
+    res = sig.paired_difference(clips_only, np.zeros_like(clips_only))
+    assert res.se_units == pytest.approx(0.0, abs=1e-12) and res.se_sensors > 0
     # the parts come from the same draws as se: one source alone, se equals that part
-    assert res.se == pytest.approx(res.se_clips, rel=1e-12)
+    assert res.se == pytest.approx(res.se_sensors, rel=1e-12)
 
 
 def test_ci_covers_the_true_difference_at_about_the_nominal_rate():
     # 200 simulated experiments: 4 seeds x 150 clips, seed and clip effects, true diff 0.03
     rng = np.random.default_rng(4)
     hits, n_sim = 0, 200
-    for i in range(n_sim):
+    for _ in range(n_sim):
         clip_a = rng.normal(0.5, 0.25, size=(1, 150))
         clip_d = rng.normal(0.0, 0.15, size=(1, 150))
         seed_d = rng.normal(0.0, 0.01, size=(4, 1))
         noise = rng.normal(0.0, 0.05, size=(4, 150))
         b = clip_a + rng.normal(0, 0.05, size=(4, 150))
         a = b + 0.03 + clip_d + seed_d + noise
-        res = sig.paired_bootstrap(a, b, n_boot=300, seed=i)
+        res = sig.paired_difference(a, b)
         hits += res.ci_low <= 0.03 <= res.ci_high
     assert 0.88 <= hits / n_sim <= 0.99, hits / n_sim
 
@@ -178,16 +134,16 @@ def test_mdd_formula():
 def test_bad_inputs_are_refused():
     a = np.zeros((2, 3))
     with pytest.raises(ValueError, match="differ in shape"):
-        sig.paired_bootstrap(a, np.zeros((2, 4)))
+        sig.paired_difference(a, np.zeros((2, 4)))
     b = a.copy()
     b[0, 0] = np.nan
     with pytest.raises(ValueError, match="same"):
-        sig.paired_bootstrap(a, b)
+        sig.paired_difference(a, b)
     with pytest.raises(ValueError, match="S seeds x N clips"):
-        sig.paired_bootstrap(np.zeros(3), np.zeros(3))
-    res = sig.paired_bootstrap(a, a)
+        sig.paired_difference(np.zeros(3), np.zeros(3))
+    res = sig.paired_difference(a, a)
     assert res.se == 0 and math.isnan(res.p) and res.estimate == 0
-    m = sig.mean_bootstrap(np.array([[1.0, 0.0, 1.0, 1.0]]), n_boot=200)
+    m = sig.mean_interval(np.array([[1.0, 0.0, 1.0, 1.0]]))
     assert m.estimate == pytest.approx(0.75)
 
 
@@ -195,14 +151,14 @@ def test_three_seeds_that_dominate_cannot_carry_a_verdict():
     # three runs that differ a lot, clips nearly noiseless: df ~ 2, never "significant"
     rng = np.random.default_rng(8)
     d = np.array([[0.10], [0.13], [0.16]]) + rng.normal(0, 0.001, (3, 200))
-    res = sig.paired_bootstrap(d, np.zeros_like(d))
+    res = sig.paired_difference(d, np.zeros_like(d))
     assert res.df < sig.MIN_DF and not res.resolvable
     assert "not resolvable with S=3" in res.note
     assert res.p < 0.05  # Student t with 2 df still rejects ...
     p_holm, significant = sig.holm_verdicts([res])
     assert p_holm[0] == pytest.approx(res.p) and not significant[0]  # ... but no verdict
     assert res.ci_high - res.ci_low > 2 * stats.t.ppf(0.975, 2) * res.se_units * 0.99
-    one = sig.paired_bootstrap(d[:1], np.zeros_like(d[:1]))
+    one = sig.paired_difference(d[:1], np.zeros_like(d[:1]))
     assert not one.resolvable and "1 unit" in one.note
 
 
@@ -210,9 +166,9 @@ def test_a_collapsed_run_is_named_as_the_unit_that_dominates():
     rng = np.random.default_rng(9)
     sensors = np.repeat(np.arange(12), 20)
     d = rng.normal(0.01, 0.2, (6, sensors.size))
-    ok = sig.paired_bootstrap(d, np.zeros_like(d), clusters=sensors)
+    ok = sig.paired_difference(d, np.zeros_like(d), clusters=sensors)
     d[4] -= 0.4  # one run stopped at its 3rd epoch: far worse on every clip
-    bad = sig.paired_bootstrap(d, np.zeros_like(d), clusters=sensors)
+    bad = sig.paired_difference(d, np.zeros_like(d), clusters=sensors)
     assert ok.dominant_unit == -1 and bad.dominant_unit == 4
     assert bad.unit_influence >= sig.DOMINANCE > ok.unit_influence
     assert "dominated by unit 4" in bad.note
@@ -233,7 +189,7 @@ def test_splits_add_their_between_split_variance():
     d[3:, 60:] = 0.2 + rng.normal(0, 0.05, (3, 60))
     sensors = np.repeat(np.arange(12), 10)
     zero = np.where(np.isnan(d), np.nan, 0.0)
-    res = sig.paired_bootstrap(d, zero, clusters=sensors)
+    res = sig.paired_difference(d, zero, clusters=sensors)
     split_means = np.array([np.nanmean(d[:3]), np.nanmean(d[3:])])
     # the between-split spread dominates: se² is the variance of the mean of two splits
     assert res.se**2 == pytest.approx(split_means.var(ddof=1) / 2, rel=0.02)

@@ -23,9 +23,9 @@ from mvlib.frontend.dac_fast import (
     frame_rel_error,
     resolve_precision,
 )
+from mvlib.frontend.dac_frontend import DACFrontend
 from mvlib.frontend.extract import extract
-from mvlib.frontend.features import DACFrontend
-from mvlib.frontend.store import StoreMismatchError
+from mvlib.frontend.store.format import StoreMismatchError
 
 
 def trained_like(enc: torch.nn.Module, seed: int = 1) -> torch.nn.Module:

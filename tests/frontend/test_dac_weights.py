@@ -184,3 +184,51 @@ def test_bad_weights_print_one_line_through_the_cli(tmp_path):
             assert where in line, (name, where, line)
         assert "Traceback" not in err and "Unsupported operand" not in err
     assert not (cache / "datasets").exists()  # stopped before making anything
+
+
+# --------------------------------------------------------------------------- other codecs
+
+
+def _small_codec_file(folder: Path, seed: int = 0) -> Path:
+    from mvlib.ml.codec.model import build_codec, save_codec
+
+    c = read_profile("ci", {"codec.encoder_dim": 4, "codec.decoder_dim": 32}).codec
+    path = folder / f"small-{seed}.pth"
+    return save_codec(build_codec(c, seed=seed), path, {"name": "small", "step": 0})
+
+
+def test_a_dac_checkpoint_of_another_architecture_is_a_frontend(tmp_path):
+    from mvlib.frontend.choice import resolved_config
+
+    path = _small_codec_file(tmp_path)
+    over = {"features.frontend": "dac", "features.dac_weights": str(path)}
+    cfg = resolved_config("ci", {**over, "features.device": "cpu"})
+    # rate and hop come from the checkpoint, not the profile's 44.1 kHz / 512
+    assert (cfg.features.sample_rate, cfg.features.hop) == (22050, 320)
+    fe = make_frontend(cfg.features)
+    assert (fe.sample_rate, fe.hop, fe.dim) == (22050, 320, 64)
+    assert "encoder_dim=4" in fe.identity["model"] and fe.tag.startswith("dac-file-")
+    z = fe(0.05 * torch.randn(2, 1, 22050))
+    assert z.shape == (2, 69, 64)  # ceil(22050 / 320) frames
+    # another codec's weights: another store (the hash is in the tag and the identity)
+    other = make_frontend(
+        resolved_config(
+            "ci", {**over, "features.dac_weights": str(_small_codec_file(tmp_path, 1))}
+        ).features
+    )
+    assert other.tag != fe.tag and other.identity["weights_sha256"] != fe.identity["weights_sha256"]
+    # the profile's rate, unresolved, is refused in one line that names the codec's
+    with pytest.raises(
+        MvlibError, match=r"features.sample_rate.*44100: the codec's sample_rate is 22050"
+    ):
+        DACFrontend(FeatureConfig(frontend="dac", dac_weights=str(path), device="cpu"))
+
+
+def test_a_wrong_checkpoint_names_the_architecture_it_claims(tmp_path):
+    path = _small_codec_file(tmp_path)
+    blob = torch.load(path, weights_only=True)
+    key = next(k for k in blob["state_dict"] if k.startswith("decoder"))
+    blob["state_dict"][key] = torch.zeros(3)
+    torch.save(blob, tmp_path / "bad.pth")
+    with pytest.raises(WeightsError, match=r"not DAC\(.*encoder_dim=4.*\) weights: 1 wrong shape"):
+        load_dac_weights(tmp_path / "bad.pth")

@@ -18,23 +18,20 @@ import soundfile as sf
 import torch
 
 from mvlib.core.config import FeatureConfig
+from mvlib.frontend.audio import BadAudioError, load_audio
+from mvlib.frontend.dac_frontend import DACFrontend
 from mvlib.frontend.extract import default_store_dir, extract, parse_shard, shard_clips, store_tag
-from mvlib.frontend.features import (
-    BadAudioError,
-    DACFrontend,
-    LogMelFrontend,
-    load_audio,
-    preprocess,
-)
-from mvlib.frontend.store import (
+from mvlib.frontend.logmel import LogMelFrontend
+from mvlib.frontend.preprocess import preprocess
+from mvlib.frontend.store.format import (
     BAD_FILE,
     DATA_FILE,
     INDEX_FILE,
-    LatentStore,
     StoreError,
     StoreMismatchError,
-    verify_store,
 )
+from mvlib.frontend.store.reader import LatentStore
+from mvlib.frontend.store.verify import verify_store
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGMEL = FeatureConfig(frontend="logmel", batch_size=2, device="cpu")
@@ -133,11 +130,11 @@ def test_store_refuses_mixing_frontends(tmp_path, clips, dac_frontend):
 _WORKER = """
 import sys, time
 import pandas as pd
-from mvlib.frontend import store
 from mvlib.core.config import FeatureConfig
 from mvlib.frontend.extract import extract
+from mvlib.frontend.store.writer import StoreWriter
 
-append = store.StoreWriter.append
+append = StoreWriter.append
 
 
 def slow_append(self, *args, **kwargs):
@@ -145,7 +142,7 @@ def slow_append(self, *args, **kwargs):
     time.sleep(float(sys.argv[3]))  # so that the kill lands mid-run
 
 
-store.StoreWriter.append = slow_append
+StoreWriter.append = slow_append
 cfg = FeatureConfig(frontend="logmel", batch_size=2, device="cpu")
 shard = tuple(map(int, sys.argv[4].split("/"))) if len(sys.argv) > 4 else (0, 1)
 extract(pd.read_csv(sys.argv[1]), sys.argv[2], cfg, {"dataset": "toy"}, shard, progress=False)
@@ -279,7 +276,7 @@ def test_finished_store_is_checked_without_the_writer_lock(tmp_path):
 
     from mvlib.core.config import FeatureConfig
     from mvlib.frontend.extract import extract
-    from mvlib.frontend.store import part_name
+    from mvlib.frontend.store.format import part_name
 
     wav = tmp_path / "a.wav"
     sf.write(wav, 0.1 * np.sin(np.arange(22050) / 10.0), 22050)

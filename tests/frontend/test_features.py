@@ -11,15 +11,10 @@ import soundfile as sf
 import torch
 
 from mvlib.core.config import FeatureConfig
-from mvlib.frontend.features import (
-    BadAudioError,
-    DACFrontend,
-    LogMelFrontend,
-    load_audio,
-    n_frames,
-    preprocess,
-    preprocess_with_info,
-)
+from mvlib.frontend.audio import BadAudioError, load_audio
+from mvlib.frontend.dac_frontend import DACFrontend
+from mvlib.frontend.logmel import LogMelFrontend
+from mvlib.frontend.preprocess import n_frames, preprocess, preprocess_with_info
 
 CFG = FeatureConfig(device="cpu")
 
@@ -201,14 +196,14 @@ def test_logmel_on_the_ci_profile_beats_chance_by_a_wide_margin(tmp_path, monkey
     """Issue: the embedded default's frontend must carry both factors (held-out sensors).
 
     CI profile: 4 held-out sensors × 12 clips of 2 s, the cross-validated logistic
-    regression of chapter 2 (mvlib.evaluate.crossval_probe) on time-pooled (mean, std)
+    regression of chapter 2 (mvlib.evaluate.probe.linear_cv) on time-pooled (mean, std)
     log-mel. Each task's 95% interval (sensors resampled as clusters) must lie above
     chance: sensor balanced accuracy (chance 0.25) and source macro balanced accuracy with
     folds grouped by sensor (chance 0.5). Measured: 0.60 [0.43, 0.77] and 0.65 [0.58, 0.74].
     """
     from mvlib import workflow
     from mvlib.core import config
-    from mvlib.evaluate.crossval_probe import compare_stores
+    from mvlib.evaluate.probe.linear_cv import compare_stores
 
     monkeypatch.setenv("MVLIB_CACHE", str(tmp_path))
     cfg = config.read_profile("ci")
@@ -224,7 +219,7 @@ def test_wav_cut_short_is_refused_not_half_read(tmp_path):
     # issue 15: libsndfile silently reads the frames that are there; mvlib refuses the clip
     import soundfile as sf
 
-    from mvlib.frontend.features import BadAudioError, load_audio, wav_truncation
+    from mvlib.frontend.audio import BadAudioError, load_audio, wav_truncation
 
     path = tmp_path / "cut.wav"
     y = (0.1 * np.sin(np.arange(16000) / 5.0)).astype(np.float32)
@@ -241,7 +236,7 @@ def test_wav_cut_short_is_refused_not_half_read(tmp_path):
 
 
 def test_preprocess_batch_equals_one_by_one_and_rejects_per_clip():
-    from mvlib.frontend.features import preprocess_batch
+    from mvlib.frontend.preprocess import preprocess_batch
 
     waves = [noise_and_tone(1.0, 48000, seed=s)[0] for s in range(3)]
     waves[1] = 1e-7 * waves[1]  # below the -70 LUFS gate: rejected, the others kept

@@ -11,15 +11,15 @@ import socket
 import numpy as np
 import pytest
 
-from mvlib.frontend.store import (
+from mvlib.frontend.store.format import (
     DATA_FILE,
     INDEX_FILE,
-    LatentStore,
     StoreError,
     StoreMismatchError,
-    StoreWriter,
     part_name,
 )
+from mvlib.frontend.store.reader import LatentStore
+from mvlib.frontend.store.writer import StoreWriter
 
 D = 8
 HEADER = {
@@ -213,7 +213,9 @@ def test_empty_store_reads(tmp_path):
 
 
 def test_feature_statistics_streams_mean_and_std(tmp_path):
-    from mvlib.frontend.store import LatentStore, StoreWriter, feature_statistics
+    from mvlib.frontend.store.reader import LatentStore
+    from mvlib.frontend.store.statistics import feature_statistics
+    from mvlib.frontend.store.writer import StoreWriter
 
     rng = np.random.default_rng(0)
     xs = [rng.normal(size=(t, 4)).astype(np.float16) for t in (5, 9, 3)]
@@ -227,7 +229,8 @@ def test_feature_statistics_streams_mean_and_std(tmp_path):
 
 
 def test_rows_of_clip_ids_name_the_missing_ones(tmp_path):
-    from mvlib.frontend.store import LatentStore, StoreWriter
+    from mvlib.frontend.store.reader import LatentStore
+    from mvlib.frontend.store.writer import StoreWriter
 
     with StoreWriter(tmp_path / "s", {"identity": {"frontend": "logmel"}, "dim": 2}) as w:
         for c in ("b", "a", "c"):
@@ -335,7 +338,7 @@ def test_retired_rows_are_superseded_never_mixed(tmp_path):
 
 def test_parts_of_any_layout_read_as_one_and_stream_in_batches(tmp_path):
     """Parts written by 1-, 2- and 3-way shardings: one store; BatchLoader reads across them."""
-    from mvlib.ml.train import BatchLoader
+    from mvlib.ml.batches import BatchLoader
 
     items = latents(12, lengths=(9, 11, 10))
     ids = list(items)
@@ -387,7 +390,7 @@ def _verify_fixture(tmp_path, n=6):
         f.write_bytes(cid.encode() * 100)
         rows.append((cid, str(f)))
     clips = pd.DataFrame(rows, columns=["clip_id", "audio_path"])
-    from mvlib.frontend.store import file_sha256, source_stat
+    from mvlib.frontend.store.source import file_sha256, source_stat
 
     store = tmp_path / "store"
     for i in range(2):
@@ -401,7 +404,7 @@ def _verify_fixture(tmp_path, n=6):
 def test_verify_finds_what_is_wrong_and_names_the_shard_that_redoes_it(tmp_path):
     import pandas as pd
 
-    from mvlib.frontend.store import verify_store
+    from mvlib.frontend.store.verify import verify_store
 
     store, clips = _verify_fixture(tmp_path)
     rep = verify_store(store, clips)
@@ -472,7 +475,7 @@ def test_clip_ids_that_leave_a_folder_are_refused(tmp_path):
 def test_crop_longer_than_a_clip_names_the_clip_and_the_fix(tmp_path):
     # issue 20: clips shorter than train.crop_frames: one line naming them, not a traceback
     from mvlib.core.errors import format_error
-    from mvlib.frontend.store import ClipTooShortError
+    from mvlib.frontend.store.reader import ClipTooShortError
 
     write(tmp_path / "s", latents(3))  # 5, 7 and 3 frames
     store = LatentStore(tmp_path / "s")

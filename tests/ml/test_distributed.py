@@ -14,9 +14,10 @@ from test_train import D, T  # the same toy store as the training tests
 from toy_clips import toy_clips
 
 from mvlib.core import config
-from mvlib.data.pairing import make_splits
-from mvlib.frontend.store import LatentStore, StoreWriter
-from mvlib.ml import distributed, train
+from mvlib.data.splits.make import make_splits
+from mvlib.frontend.store.reader import LatentStore
+from mvlib.frontend.store.writer import StoreWriter
+from mvlib.ml import batches, distributed, runs, train
 
 
 def _store(path, clips, seed=0, frames=None):
@@ -55,7 +56,7 @@ def _free_port() -> int:
 
 
 def _weights(run_dir, which="last"):
-    return train.load_checkpoint(run_dir / "checkpoints" / f"{which}.pt")["model"]
+    return runs.load_checkpoint(run_dir / "checkpoints" / f"{which}.pt")["model"]
 
 
 def _close(a, b, tol=1e-5):
@@ -84,11 +85,11 @@ def test_union_of_rank_batches_is_the_one_process_batch(tmp_path, crop, world):
     pairs = np.random.default_rng(0).integers(0, len(store), size=(23, 2))
     labels = np.arange(23)
     one = list(
-        train.BatchLoader(store, pairs, batch_size=4, crop_frames=crop, seed=3, labels=labels)
+        batches.BatchLoader(store, pairs, batch_size=4, crop_frames=crop, seed=3, labels=labels)
     )
     ranks = []
     for r in range(world):
-        loader = train.BatchLoader(
+        loader = batches.BatchLoader(
             store, pairs, batch_size=4, crop_frames=crop, seed=3, labels=labels
         )
         loader.rank, loader.world_size = r, world
@@ -250,7 +251,7 @@ def test_two_process_run_killed_then_resumed_in_one_process(toy, tmp_path):
     assert all(r.get("killed") for r in reports), reports
     run = tmp_path / "killed"
     assert not (run / "done.json").exists()
-    ckpt = train.load_checkpoint(run / "checkpoints" / "last.pt")
+    ckpt = runs.load_checkpoint(run / "checkpoints" / "last.pt")
     assert ckpt["epoch"] == 1 and ckpt["provenance"]["distributed"]["world_size"] == 2
     assert not any(k.startswith("module.") for k in ckpt["model"])  # unwrapped state
     resumed = train.train(cfg, clips, splits, store, run_dir=run, progress=False)

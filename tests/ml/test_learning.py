@@ -10,8 +10,8 @@ carry a sensor signature and the clip's source patterns. Then
 
 * the validation loss of the last epoch is at least 5% below that of epoch 0
   (``losses.csv``; measured drops are 11-27%, and a climbing optimiser raises it);
-* the run's own probes (:func:`mvlib.evaluate.probe.probe_run` on the frozen encoder's
-  embeddings) beat chance on both tasks by a wide margin: held-out sensor accuracy above
+* the run's own probes (:func:`mvlib.evaluate.probe.run.probe_trained_run` on the frozen
+  encoder's embeddings) beat chance on both tasks by a wide margin: held-out sensor accuracy above
   the majority rate of the test partition + 0.3 (measured 0.79-1.0 against 0.25), source
   micro-AUPRC above the test partition's label rate + 0.25 (measured 0.76-0.90 against
   0.33).
@@ -33,11 +33,13 @@ from toy_clips import toy_clips
 from mvlib.core import config
 from mvlib.core.config import ObjectiveConfig
 from mvlib.core.registry import OBJECTIVES
-from mvlib.data.pairing import make_splits
+from mvlib.data.splits.make import make_splits
 from mvlib.data.taxonomy import coarse_label_columns
-from mvlib.evaluate.embed import run_embeddings
-from mvlib.evaluate.probe import MAIN_FEATURE, downstream_labels, probe_run
-from mvlib.frontend.store import LatentStore, StoreWriter
+from mvlib.embed.stored import run_embeddings
+from mvlib.evaluate.probe.results import MAIN_FEATURE, downstream_labels
+from mvlib.evaluate.probe.run import probe_trained_run
+from mvlib.frontend.store.reader import LatentStore
+from mvlib.frontend.store.writer import StoreWriter
 from mvlib.ml import train
 from mvlib.ml.losses import OBJECTIVE_LEVELS, SUPERVISED_TASKS, objective_loss
 from mvlib.ml.model import METHODS
@@ -186,7 +188,7 @@ def test_every_objective_and_baseline_learns(toy, tmp_path, name):
     )
 
     run = run_embeddings(res.run_dir, clips=clips)
-    result = probe_run(res.run_dir, progress=False, run=run)
+    result = probe_trained_run(res.run_dir, progress=False, run=run)
     scores = result["metrics"][MAIN_FEATURE[cfg.model.method]]
     test = run.partition == "test"
     y_src, y_sen = downstream_labels(run.clips)

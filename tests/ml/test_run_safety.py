@@ -12,9 +12,12 @@ from toy_clips import toy_clips
 from mvlib.cli import main
 from mvlib.core.cache import atomic_write_json
 from mvlib.core.errors import MvlibError
-from mvlib.data.pairing import SplitsMismatchError, make_splits
-from mvlib.evaluate import embed, probe
-from mvlib.ml import train
+from mvlib.data.splits.leakage import SplitsMismatchError
+from mvlib.data.splits.make import make_splits
+from mvlib.embed import stored
+from mvlib.evaluate.probe.run import probe_trained_run
+from mvlib.evaluate.probe.runcheck import NotARunError, RunStateError
+from mvlib.ml import runs, train
 
 
 @pytest.fixture()
@@ -25,7 +28,7 @@ def run(tmp_path, monkeypatch):
     cfg = _cfg(**{"probe.epochs": 5, "probe.weight_decays": [0.0001]})
     splits = make_splits(clips, cfg.split)
     res = train.train(cfg, clips, splits, store, run_dir=tmp_path / "run", progress=False)
-    monkeypatch.setattr(embed, "load_dataset", lambda cfg, progress=True: clips)
+    monkeypatch.setattr(stored, "load_dataset", lambda cfg, progress=True: clips)
     return res.run_dir, cfg, clips, splits, store
 
 
@@ -66,10 +69,10 @@ def test_resume_refuses_another_config_and_changed_splits(tmp_path, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         train.train(cfg, clips, splits, store, run_dir=tmp_path / "k", progress=False)
     monkeypatch.undo()
-    with pytest.raises(train.RunConfigError, match="run of another config"):
+    with pytest.raises(runs.RunConfigError, match="run of another config"):
         train.train(cfg.replace({"train.lr": 0.01}), clips, splits, store, tmp_path / "k")
     other = make_splits(clips, cfg.split.__class__(**{**vars(cfg.split), "seed": 5}))
-    with pytest.raises(train.RunConfigError, match="splits changed since this run started"):
+    with pytest.raises(runs.RunConfigError, match="splits changed since this run started"):
         train.train(cfg, clips, other, store, run_dir=tmp_path / "k", progress=False)
 
 
@@ -89,8 +92,8 @@ class _NotAWeight:
 def test_checkpoint_that_safe_loading_rejects_is_named_without_torch_advice(tmp_path, capsys):
     bad = tmp_path / "evil.pt"
     torch.save({"config": {}, "model": _NotAWeight()}, bad)
-    with pytest.raises(train.CheckpointError) as e:
-        train.load_checkpoint(bad)
+    with pytest.raises(runs.CheckpointError) as e:
+        runs.load_checkpoint(bad)
     line = e.value.line()
     assert line.startswith(f"{bad}: holds objects other than tensors")
     assert "weights_only=False" not in line and "weights_only set to False" not in line
@@ -99,10 +102,10 @@ def test_checkpoint_that_safe_loading_rejects_is_named_without_torch_advice(tmp_
     good = tmp_path / "good.pt"
     torch.save({"config": {}, "model": {}}, good)
     trunc.write_bytes(good.read_bytes()[:100])
-    with pytest.raises(train.CheckpointError, match="truncated or corrupt"):
-        train.load_checkpoint(trunc)
-    with pytest.raises(train.CheckpointError, match="no such checkpoint"):
-        train.load_checkpoint(tmp_path / "absent.pt")
+    with pytest.raises(runs.CheckpointError, match="truncated or corrupt"):
+        runs.load_checkpoint(trunc)
+    with pytest.raises(runs.CheckpointError, match="no such checkpoint"):
+        runs.load_checkpoint(tmp_path / "absent.pt")
 
 
 def test_probe_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
@@ -122,10 +125,10 @@ def test_probe_refuses_an_unfinished_run_unless_asked(run, capsys):
     run_dir = run[0]
     (run_dir / "done.json").unlink()
     before = sorted(p.name for p in run_dir.iterdir())
-    with pytest.raises(probe.RunStateError, match=r"has not finished \(2 epoch\(s\) so far\)"):
-        probe.probe_run(run_dir, progress=False)
+    with pytest.raises(RunStateError, match=r"has not finished \(2 epoch\(s\) so far\)"):
+        probe_trained_run(run_dir, progress=False)
     assert sorted(p.name for p in run_dir.iterdir()) == before  # nothing written
-    out = probe.probe_run(run_dir, progress=False, allow_unfinished=True)
+    out = probe_trained_run(run_dir, progress=False, allow_unfinished=True)
     assert out["summary"]["finished"] is False
     assert "unfinished run (2 of 2 epochs" in out["summary"]["unfinished"]
 
@@ -136,8 +139,8 @@ def test_probe_refuses_a_checkpoint_of_another_config(run, tmp_path):
         cfg.replace({"train.seed": 9}), clips, splits, store, tmp_path / "o", progress=False
     )
     shutil.copy(other.run_dir / "checkpoints" / "best.pt", run_dir / "checkpoints" / "best.pt")
-    with pytest.raises(probe.RunStateError, match=r"another config .*train\.seed") as e:
-        probe.probe_run(run_dir, progress=False)
+    with pytest.raises(RunStateError, match=r"another config .*train\.seed") as e:
+        probe_trained_run(run_dir, progress=False)
     assert e.value.culprit == str(run_dir / "checkpoints" / "best.pt")
     assert not (run_dir / "results.json").exists()
 
@@ -145,16 +148,16 @@ def test_probe_refuses_a_checkpoint_of_another_config(run, tmp_path):
 def test_saved_splits_are_rechecked_against_the_clip_table(run, monkeypatch):
     run_dir, cfg, clips, *_ = run
     fewer = clips.iloc[:-3].reset_index(drop=True)
-    monkeypatch.setattr(embed, "load_dataset", lambda cfg, progress=True: fewer)
+    monkeypatch.setattr(stored, "load_dataset", lambda cfg, progress=True: fewer)
     with pytest.raises(SplitsMismatchError, match="do not fit the dataset's current clip table"):
-        probe.probe_run(run_dir, progress=False)
+        probe_trained_run(run_dir, progress=False)
 
 
 def test_results_json_is_strict_and_names_undefined_values(run, monkeypatch):
     run_dir, cfg, clips, *_ = run
     no_dog = clips.assign(**{"8_dog": 0})  # a class without a test positive: AUPRC undefined
-    monkeypatch.setattr(embed, "load_dataset", lambda cfg, progress=True: no_dog)
-    out = probe.probe_run(run_dir, progress=False)
+    monkeypatch.setattr(stored, "load_dataset", lambda cfg, progress=True: no_dog)
+    out = probe_trained_run(run_dir, progress=False)
     text = (run_dir / "results.json").read_text()
     data = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON: {c}"))
     assert data["undefined"] == out["undefined"]
@@ -171,5 +174,5 @@ def test_results_json_is_strict_and_names_undefined_values(run, monkeypatch):
 
 
 def test_run_errors_are_mvlib_errors():
-    for cls in (train.CheckpointError, train.RunConfigError, probe.NotARunError):
+    for cls in (runs.CheckpointError, runs.RunConfigError, NotARunError):
         assert issubclass(cls, MvlibError)

@@ -1,4 +1,4 @@
-"""Training: end to end, determinism, resume, errors (mvlib.ml.train, mvlib.evaluate.embed)."""
+"""Training: end to end, determinism, resume, errors (mvlib.ml.train, mvlib.embed.stored)."""
 
 import json
 
@@ -10,10 +10,13 @@ from toy_clips import toy_clips
 
 from mvlib.core import config
 from mvlib.core.errors import MvlibError
-from mvlib.data.pairing import make_splits
-from mvlib.evaluate import embed
-from mvlib.frontend.store import LatentStore, StoreWriter
-from mvlib.ml import train
+from mvlib.data.splits.make import make_splits
+from mvlib.embed import stored
+from mvlib.evaluate.probe.results import PREDICTIONS_FILE, load_predictions
+from mvlib.evaluate.probe.run import probe_trained_run
+from mvlib.frontend.store.reader import LatentStore
+from mvlib.frontend.store.writer import StoreWriter
+from mvlib.ml import batches, runs, train
 
 D, T = 16, 24
 
@@ -67,7 +70,7 @@ def toy(tmp_path):
 
 
 def _weights(run_dir, which="last"):
-    return train.load_checkpoint(run_dir / "checkpoints" / f"{which}.pt")["model"]
+    return runs.load_checkpoint(run_dir / "checkpoints" / f"{which}.pt")["model"]
 
 
 def test_end_to_end_store_train_checkpoint_reload_encode(toy, tmp_path):
@@ -89,9 +92,9 @@ def test_end_to_end_store_train_checkpoint_reload_encode(toy, tmp_path):
     hist = pd.read_csv(run / "losses.csv")
     assert list(hist["epoch"]) == [0, 0, 1, 1] and set(hist["split"]) == {"train", "val"}
     assert np.isfinite(hist["total"]).all()
-    model, cfg2, ckpt = train.load_run_model(run)
+    model, cfg2, ckpt = runs.load_run_model(run)
     assert cfg2 == cfg and ckpt["provenance"]["frontend"] == "logmel"
-    z = embed.embed_array(model, store.get(0).astype(np.float32))
+    z = stored.embed_array(model, store.get(0).astype(np.float32))
     assert z["z_p"].shape == (T, D // 2) and z["z_s"].shape == (T, D // 2)
     # the best checkpoint is the epoch of minimum validation loss
     val = hist[hist.split == "val"].set_index("epoch")["total"]
@@ -170,9 +173,9 @@ def test_every_baseline_trains(toy, tmp_path, method, task):
     cfg = _cfg(**over)
     splits = make_splits(clips, cfg.split)
     res = train.train(cfg, clips, splits, store, run_dir=tmp_path / method, progress=False)
-    model, _, _ = train.load_run_model(res.run_dir)
+    model, _, _ = runs.load_run_model(res.run_dir)
     assert model.method == method
-    z = embed.embed_rows(model, store, [0, 1, 2])
+    z = stored.embed_rows(model, store, [0, 1, 2])
     assert all(v.shape[0] == 3 for v in z.values())
 
 
@@ -181,7 +184,7 @@ def test_store_of_another_frontend_is_refused(tmp_path):
     store = _store(tmp_path / "dac_store", clips, frontend="dac")
     cfg = _cfg()
     with pytest.raises(
-        train.StoreMismatchForRun, match="frontend 'dac'.*features.frontend='logmel'"
+        runs.StoreMismatchForRun, match="frontend 'dac'.*features.frontend='logmel'"
     ):
         train.train(
             cfg, clips, make_splits(clips, cfg.split), store, run_dir=tmp_path / "r", progress=False
@@ -200,7 +203,7 @@ def test_non_finite_loss_names_epoch_step_and_term(tmp_path):
 
 def test_batch_loader_crops_and_orders(toy):
     clips, store = toy
-    loader = train.BatchLoader(
+    loader = batches.BatchLoader(
         store,
         np.array([[0, 1], [2, 3], [4, 5]]),
         batch_size=2,
@@ -208,25 +211,24 @@ def test_batch_loader_crops_and_orders(toy):
         shuffle=False,
         seed=0,
     )
-    batches = list(loader)
-    assert [b["x1"].shape for b in batches] == [(2, 5, D), (1, 5, D)]
+    first = list(loader)
+    assert [b["x1"].shape for b in first] == [(2, 5, D), (1, 5, D)]
     # evaluation crops are identical from one pass to the next
     again = list(loader)
-    assert torch.equal(batches[0]["x2"], again[0]["x2"])
-    full = train.BatchLoader(store, np.array([0, 1]), batch_size=2, shuffle=False)
+    assert torch.equal(first[0]["x2"], again[0]["x2"])
+    full = batches.BatchLoader(store, np.array([0, 1]), batch_size=2, shuffle=False)
     x = next(iter(full))["x"]
     assert torch.equal(x[0], torch.from_numpy(store.get(0).astype(np.float32)))
 
 
 def test_probe_run_writes_results_with_provenance(toy, tmp_path, monkeypatch):
-    from mvlib.evaluate import probe
 
     clips, store = toy
     cfg = _cfg(**{"probe.epochs": 60, "probe.lr": 0.01, "probe.weight_decays": [0.0001]})
     splits = make_splits(clips, cfg.split)
     res = train.train(cfg, clips, splits, store, run_dir=tmp_path / "run", progress=False)
-    monkeypatch.setattr(embed, "load_dataset", lambda cfg, progress=True: clips)
-    out = probe.probe_run(res.run_dir, progress=False)
+    monkeypatch.setattr(stored, "load_dataset", lambda cfg, progress=True: clips)
+    out = probe_trained_run(res.run_dir, progress=False)
     saved = (res.run_dir / "results.json").read_text()
     assert '"git_commit"' in saved and '"config"' in saved
     s = out["summary"]
@@ -240,41 +242,40 @@ def test_probe_run_writes_results_with_provenance(toy, tmp_path, monkeypatch):
     assert s["sensor_accuracy"] > 0.8
     # strict JSON (null for undefined metrics) and per-clip predictions keyed by clip id
     json.loads(saved, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
-    preds = probe.load_predictions(res.run_dir)
+    preds = load_predictions(res.run_dir)
     assert preds["joint.source.test.score"].mean() == pytest.approx(s["source_jaccard"])
     assert preds["joint.sensor.test.score"].mean() == pytest.approx(s["sensor_accuracy"])
     assert preds["joint.sensor.val.score"].mean() == pytest.approx(s["sensor_val_accuracy"])
     test_ids = set(preds["clip_id.test"])
     assert len(test_ids) == s["n_test"] and test_ids <= set(clips["clip_id"].astype(str))
     # a changed sidecar is refused
-    f = res.run_dir / probe.PREDICTIONS_FILE
+    f = res.run_dir / PREDICTIONS_FILE
     f.write_bytes(f.read_bytes()[:-10])
     with pytest.raises(MvlibError, match="does not match the hash"):
-        probe.load_predictions(res.run_dir)
+        load_predictions(res.run_dir)
 
 
 def test_store_with_another_frame_size_is_refused(tmp_path):
     clips = toy_clips()
     store = _store(tmp_path / "s", clips)  # logmel store of dim D = 16
-    train.check_store(_cfg(), store)
-    with pytest.raises(train.StoreMismatchForRun, match=r"dim=16.*expects 128"):
-        train.check_store(_cfg(**{"features.n_mels": 128}), store)
+    runs.check_store(_cfg(), store)
+    with pytest.raises(runs.StoreMismatchForRun, match=r"dim=16.*expects 128"):
+        runs.check_store(_cfg(**{"features.n_mels": 128}), store)
 
 
 def test_probe_run_on_embeddings_the_caller_holds_equals_probe_run_alone(
     toy, tmp_path, monkeypatch
 ):
     """The sweep's worker embeds a run once (with its clip table) for probes and truth."""
-    from mvlib.evaluate import probe
 
     clips, store = toy
     cfg = _cfg(**{"probe.epochs": 5, "probe.weight_decays": [0.0001]})
     splits = make_splits(clips, cfg.split)
     res = train.train(cfg, clips, splits, store, run_dir=tmp_path / "run", progress=False)
-    monkeypatch.setattr(embed, "load_dataset", lambda cfg, progress=True: clips)
-    alone = probe.probe_run(res.run_dir, progress=False)
-    monkeypatch.setattr(embed, "load_dataset", lambda *a, **k: pytest.fail("loaded again"))
-    held = embed.run_embeddings(res.run_dir, clips=clips)
-    given = probe.probe_run(res.run_dir, progress=False, run=held)
+    monkeypatch.setattr(stored, "load_dataset", lambda cfg, progress=True: clips)
+    alone = probe_trained_run(res.run_dir, progress=False)
+    monkeypatch.setattr(stored, "load_dataset", lambda *a, **k: pytest.fail("loaded again"))
+    held = stored.run_embeddings(res.run_dir, clips=clips)
+    given = probe_trained_run(res.run_dir, progress=False, run=held)
     for k in ("source_jaccard", "sensor_accuracy", "dsc_priv", "dsc_shared"):
         assert given["summary"][k] == alone["summary"][k], k

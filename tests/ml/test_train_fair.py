@@ -10,8 +10,8 @@ from toy_clips import toy_clips
 
 from mvlib.core.errors import MvlibError
 from mvlib.core.runconfig import RunConfigMismatch
-from mvlib.data.pairing import make_splits
-from mvlib.ml import train
+from mvlib.data.splits.make import make_splits
+from mvlib.ml import batches, runs, train
 
 
 @pytest.fixture()
@@ -46,7 +46,7 @@ def test_early_stopping_keeps_the_best_val_epoch_and_stops_after_patience(
     done = json.loads((res.run_dir / "done.json").read_text())
     assert done["stopped_early"] and done["epochs_run"] == 8
     assert list(res.history[res.history.split == "val"]["epoch"]) == list(range(8))
-    best = train.load_checkpoint(res.run_dir / "checkpoints" / "best.pt")
+    best = runs.load_checkpoint(res.run_dir / "checkpoints" / "best.pt")
     assert best["epoch"] == 5 and best["val_total"] == 1.0
     # a run killed after its stopping epoch resumes into the same stop, not into more epochs
     (res.run_dir / "done.json").unlink()
@@ -99,8 +99,8 @@ def test_every_method_gets_the_same_optimiser_budget(toy, tmp_path, monkeypatch,
 
 def test_fixed_steps_cycle_deterministically(toy):
     clips, store = toy
-    loader = train.BatchLoader(store, list(range(10)), batch_size=4, seed=3)  # 3 batches a pass
-    fixed = train.FixedSteps(loader, 7)
+    loader = batches.BatchLoader(store, list(range(10)), batch_size=4, seed=3)  # 3 batches a pass
+    fixed = batches.FixedSteps(loader, 7)
     fixed.set_epoch(2)
     a = [b["x"] for b in fixed]
     fixed.set_epoch(2)

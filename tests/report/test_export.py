@@ -12,7 +12,7 @@ from mvlib.report import export, tables
 
 @pytest.fixture(scope="module")
 def table1(tmp_path_factory):
-    return tables.table1(make_results(tmp_path_factory.mktemp("runs")), n_boot=200)
+    return tables.table1(make_results(tmp_path_factory.mktemp("runs")))
 
 
 def test_default_folder_is_in_the_cache_and_nothing_lands_in_the_cwd(table1, tmp_path, monkeypatch):

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from mvlib.data.taxonomy import coarse_label_columns
-from mvlib.evaluate.crossval_probe import cross_validated_scores, pooled_mean_std
+from mvlib.evaluate.probe.linear_cv import cross_validated_scores, pooled_mean_std
 from mvlib.report import frontend_probe
 
 

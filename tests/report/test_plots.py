@@ -69,7 +69,7 @@ def test_banner_names_a_folder_by_what_it_holds_not_by_data_source(tmp_path):
     # issue 15: a user's folder is not "synthetic" because data.source was left at synth
     from foreign_data import write_foreign_sonyc
 
-    from mvlib import workflow
+    from mvlib.data.dataset import ensure_dataset
 
     root = write_foreign_sonyc(tmp_path / "mine", n_sensors=3, clips_per_sensor=2)
     cfg = config.read_profile("ci", {"data.root": str(root)})  # data.source: synth
@@ -77,7 +77,7 @@ def test_banner_names_a_folder_by_what_it_holds_not_by_data_source(tmp_path):
     assert f"SONYC-format dataset at {root}" in text and "Synthetic data" not in text
     small = {"synth.n_sensors": 3, "synth.clips_per_sensor": 2, "synth.duration_s": 0.5}
     gen = config.read_profile("ci", {**small, "data.root": str(tmp_path / "gen")})
-    workflow.ensure_dataset(gen, progress=False)
+    ensure_dataset(gen, progress=False)
     assert "Synthetic data" in plots.banner(gen) and "mvlib's synthetic" in plots.banner(gen)
 
 
@@ -142,7 +142,7 @@ def test_figure2_one_panel_per_task_configurations_as_labels(tmp_path):
 
 
 def test_forest_plot_shows_every_delta_its_ci_zero_and_the_row_mdd(tmp_path):
-    t = tables.table1(make_results(tmp_path / "runs"), n_boot=200)
+    t = tables.table1(make_results(tmp_path / "runs"))
     fig = plots.plot_forest(t)
     axes = fig.axes
     assert [ax.get_title() for ax in axes] == [

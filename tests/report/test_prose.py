@@ -15,7 +15,7 @@ from mvlib.report.results import TASKS
 @pytest.fixture(scope="module")
 def both(tmp_path_factory):
     df = make_results(tmp_path_factory.mktemp("runs"))
-    return tables.table1(df, n_boot=200), tables.table2(df, (0.4,), n_boot=200)
+    return tables.table1(df), tables.table2(df, (0.4,))
 
 
 def test_power_paragraph_states_this_builds_per_row_mdds(both):
@@ -32,7 +32,9 @@ def test_power_paragraph_states_this_builds_per_row_mdds(both):
     assert f"are {min(gaps):.3f}–{max(gaps):.3f}" in text
     n = len(t1.comparisons) + len(t2.comparisons)
     units = int(
-        (pd.concat([t1.comparisons, t2.comparisons]).pipe(lambda c: c.se_units > c.se_clips)).sum()
+        (
+            pd.concat([t1.comparisons, t2.comparisons]).pipe(lambda c: c.se_units > c.se_sensors)
+        ).sum()
     )
     assert f"In {units} of the {n} comparisons" in text
 

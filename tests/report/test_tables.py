@@ -4,6 +4,7 @@ import hashlib
 import io
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,18 @@ from fake_results import EFFECTS, N_CLIPS, make_results
 from mvlib.core.errors import MvlibError
 from mvlib.evaluate.significance import holm, mdd
 from mvlib.report import claims, tables
-from mvlib.report.results import best_probabilities, clip_sensors
+from mvlib.report.claims import reading
+from mvlib.report.comparison import DASH, MAIN_COLUMNS, dominated, verdict
+from mvlib.report.export import write_csv
+from mvlib.report.figure2 import figure2_data
+from mvlib.report.results import (
+    best_multiview,
+    best_probabilities,
+    clip_sensors,
+    load_results,
+    per_clip_matrix,
+    training_summary,
+)
 
 
 @pytest.fixture(scope="module")
@@ -23,13 +35,13 @@ def results(tmp_path_factory):
 
 
 def test_best_multiview_is_chosen_on_validation_not_test(results):
-    best, val = tables.best_multiview(results)
+    best, val = best_multiview(results)
     assert best == "rec + cos- sample"
     assert val.index[0] == best and val.loc[best, "seeds"] == 3
     # on test, masking is better: the choice must not follow it
     test_means = results.groupby("config")["source_jaccard"].mean()
     assert test_means["rec + mask z_p r=0.4"] > test_means["rec + cos- sample"]
-    t1 = tables.table1(results, n_boot=500)
+    t1 = tables.table1(results)
     assert "**rec + cos- sample**" in t1.notes
     assert "25% of its 240 test clips have no source at all." in t1.notes
     assert t1.data.loc[0, "source config"] == "rec + cos- sample"
@@ -38,7 +50,7 @@ def test_best_multiview_is_chosen_on_validation_not_test(results):
 
 
 def test_table1_paired_differences_holm_and_winners(results):
-    t1 = tables.table1(results, n_boot=1000)
+    t1 = tables.table1(results)
     assert list(dict.fromkeys(t1.display.index.get_level_values("configuration"))) == [
         "multiview (best)",
         "singleview AE",
@@ -49,11 +61,11 @@ def test_table1_paired_differences_holm_and_winners(results):
     c = t1.comparisons
     assert len(c) == 8  # 4 rows x 2 tasks, one family
     # the estimate is the mean paired per-clip difference over seeds and clips
-    a = tables.per_clip_matrix(results, "contrastive (InfoNCE)", "source").to_numpy()
-    b = tables.per_clip_matrix(results, "rec + cos- sample", "source").to_numpy()
+    a = per_clip_matrix(results, "contrastive (InfoNCE)", "source").to_numpy()
+    b = per_clip_matrix(results, "rec + cos- sample", "source").to_numpy()
     row = c[(c.configuration == "contrastive (InfoNCE)") & (c.task == "source")].iloc[0]
     assert row.estimate == pytest.approx((a - b).mean())
-    assert row.n_seeds == 3 and row.n_clips == N_CLIPS
+    assert row.n_units == 3 and row.n_clips == N_CLIPS
     np.testing.assert_allclose(c.p_holm, holm(c.p))
     # a real gap is found; no gap is not called a win
     assert row.significant and row.winner == "multiview (best)" and row.verdict == "worse"
@@ -71,7 +83,7 @@ def test_table1_paired_differences_holm_and_winners(results):
 
 
 def test_every_row_has_its_own_mdd_and_the_notes_give_median_and_range(results):
-    t1 = tables.table1(results, n_boot=1000)
+    t1 = tables.table1(results)
     c = t1.comparisons
     # each row's MDD at Holm's strictest level α/m, with its own SE and t degrees of freedom
     for r in c.itertuples():
@@ -88,7 +100,7 @@ def test_every_row_has_its_own_mdd_and_the_notes_give_median_and_range(results):
     # the widest row is named with the two parts of its SE
     worst = src.loc[src.mdd.idxmax()]
     assert f"largest: {worst.configuration}, SE {worst.se:.4f}" in t1.notes
-    assert 0 < worst.se_units < worst.se and 0 < worst.se_clips < worst.se
+    assert 0 < worst.se_units < worst.se and 0 < worst.se_sensors < worst.se
     # the main table shows the row's MDD in its own column
     shown = t1.display.loc[(worst.configuration, "source"), "MDD"]
     assert shown == f"{worst.mdd:.3f}"
@@ -113,8 +125,8 @@ def test_a_collapsed_run_is_named_as_dominating_its_comparison(results):
     res["predictions"]["sha256"] = hashlib.sha256(buf.getvalue()).hexdigest()
     (Path(collapsed) / "results.json").write_text(json.dumps(res))
     df.loc[bad, "run_dir"] = collapsed
-    t1 = tables.table1(df, n_boot=200)
-    dom = tables.dominated(t1.comparisons)
+    t1 = tables.table1(df)
+    dom = dominated(t1.comparisons)
     assert list(zip(dom.configuration, dom.task, dom.dominating_seed)) == [
         ("singleview AE", "sensor", 2)
     ]
@@ -124,8 +136,8 @@ def test_a_collapsed_run_is_named_as_dominating_its_comparison(results):
 
 
 def test_main_table_fits_the_text_column_and_secondary_metrics_move_out(results):
-    for t in (tables.table1(results, n_boot=200), tables.table2(results, (0.4,), n_boot=200)):
-        assert list(t.display.columns) == tables.MAIN_COLUMNS
+    for t in (tables.table1(results), tables.table2(results, (0.4,))):
+        assert list(t.display.columns) == MAIN_COLUMNS
         assert t.display.index.names == ["configuration", "task"]  # 7 columns in all
         html = t._repr_html_()
         # each CI goes on a second line under its estimate, so that no line of a cell is
@@ -139,15 +151,15 @@ def test_main_table_fits_the_text_column_and_secondary_metrics_move_out(results)
 
 
 def test_cells_without_a_value_show_a_dash_never_nan(results):
-    t2 = tables.table2(results, mask_ratios=(0.4, 0.8), n_boot=200)
+    t2 = tables.table2(results, mask_ratios=(0.4, 0.8))
     html = t2.display.to_html()
     assert "nan" not in html.lower()
     # r=0.8 was not run: no row; r=0.4 has a paper value; cos+ batch has one too
     assert "rec + mask z_p r=0.8" not in t2.display.index.get_level_values(0)
     assert t2.secondary.loc["rec", "paper sensor"] == "0.739"
-    assert t2.secondary.loc["rec", "source macro AUPRC"] == tables.DASH  # null in results
+    assert t2.secondary.loc["rec", "source macro AUPRC"] == DASH  # null in results
     assert "nan" not in t2.secondary.to_html().lower()
-    t1 = tables.table1(results, n_boot=200)
+    t1 = tables.table1(results)
     assert "nan" not in t1.display.to_html().lower()
     assert len(t2.comparisons) == 2 * 5
 
@@ -160,8 +172,8 @@ def test_tables_refuse_mixed_frontends(results):
 
 
 def test_csv_has_every_row_with_provenance_and_no_nan(results, tmp_path):
-    t1 = tables.table1(results, n_boot=200)
-    out = tables.write_csv(t1, tmp_path / "tables")
+    t1 = tables.table1(results)
+    out = write_csv(t1, tmp_path / "tables")
     assert out == tmp_path / "tables" / "table1.csv"
     text = out.read_text()
     assert "nan" not in text.lower()
@@ -187,15 +199,15 @@ def test_csv_has_every_row_with_provenance_and_no_nan(results, tmp_path):
     assert math.isnan(csv.loc[0, "delta_source_p_holm"])  # reference: empty cell
     assert (tmp_path / "tables" / "table1.notes.md").read_text().startswith("The multiview")
     # a rewrite goes into the folder mvlib made; a user's folder is refused
-    tables.write_csv(t1, tmp_path / "tables")
+    write_csv(t1, tmp_path / "tables")
     (tmp_path / "mine").mkdir()
     with pytest.raises(MvlibError, match="not created by mvlib"):
-        tables.write_csv(t1, tmp_path / "mine")
+        write_csv(t1, tmp_path / "mine")
 
 
 def test_reading_states_claims_with_corrected_tests(results):
-    t1 = tables.table1(results, n_boot=500)
-    text = tables.reading(results, t1, n_boot=500)
+    t1 = tables.table1(results)
+    text = reading(results, t1)
     assert "InfoNCE on same-sensor pairs is weaker than it on both tasks — **holds here**" in text
     assert "beats the single-view autoencoder on both tasks — **not resolved here**" in text
     # the fixture's supervised row is better than the best multi-view: not a paper claim,
@@ -212,23 +224,42 @@ def test_reading_states_claims_with_corrected_tests(results):
     assert "Masking z_p pushes sensor information into z_s" in text and "r=0.4: Δ" in text
 
 
+def test_reading_names_too_few_units_where_that_is_the_verdict(results):
+    # issue 26: a row whose units cannot carry a verdict read "Holm p 0.021, not
+    # significant" beside the table's "too few units"; the reading must say why instead
+    t1 = tables.table1(results)
+    c = t1.comparisons.copy()
+    row = (c.configuration == "contrastive (InfoNCE)") & (c.task == "sensor")
+    assert c.loc[row, "p_holm"].item() < 0.05  # significant on its own p
+    c.loc[row, ["resolvable", "significant"]] = False
+    c["verdict"] = [verdict(r) for r in c.to_dict("records")]
+    assert c.loc[row, "verdict"].item() == "too few units"
+    text = claims.reading(results, replace(t1, comparisons=c))
+    line = next(ln for ln in text.splitlines() if "InfoNCE on same-sensor pairs" in ln)
+    sensor = line.split("sensor: ")[1]
+    assert "not significant" not in sensor, line
+    assert "too few units for a verdict (the spread of its 3 units dominates" in sensor, line
+    assert "fewer than 3 degrees of freedom" in sensor, line
+    assert "**not resolved here**" in line  # the claim rests on a test without a verdict
+
+
 def test_load_results_reads_summaries_and_provenance(tmp_path):
     (tmp_path / "a").mkdir()
     payload = {"summary": {"seed": 3, "x": 1}, "git_commit": "c0ffee"}
     (tmp_path / "a" / "results.json").write_text(json.dumps(payload))
-    df = tables.load_results([tmp_path / "a", tmp_path / "missing"])
+    df = load_results([tmp_path / "a", tmp_path / "missing"])
     assert df.to_dict("records") == [
         {"seed": 3, "x": 1, "run_dir": str(tmp_path / "a"), "git_commit": "c0ffee"}
     ]
 
 
 def test_figure2_data_has_overall_and_dsc_with_cis(results):
-    data = tables.figure2_data(results, n_boot=300)
+    data = figure2_data(results)
     mv = data[data.config != "frontend only"]
     assert set(mv.config) == {k for k in EFFECTS if k.startswith("rec")}
     assert set(data.task) == {"source", "sensor"} and len(data) == 2 * 7
     r = data[(data.config == "rec + cos- sample") & (data.task == "source")].iloc[0]
-    src = tables.per_clip_matrix(results, "rec + cos- sample", "source").to_numpy()
+    src = per_clip_matrix(results, "rec + cos- sample", "source").to_numpy()
     assert r.overall == pytest.approx(src.mean()) and r.overall_low < r.overall < r.overall_high
     assert r.dsc == pytest.approx(0.1) and r.group == "cos"  # z_p - z_s = 0.1 by construction
     sen = data[(data.config == "rec") & (data.task == "sensor")].iloc[0]
@@ -276,33 +307,22 @@ def test_training_summary_reads_how_each_run_ended(tmp_path):
         (d / "done.json").write_text(json.dumps(done))
         rows.append({"config": config, "seed": seed, "run_dir": str(d)})
     rows.append({"config": "frontend only", "seed": 0, "run_dir": str(tmp_path / "none")})
-    t = tables.training_summary(pd.DataFrame(rows))
+    t = training_summary(pd.DataFrame(rows))
     assert list(t.index) == ["rec", "rec + cos- sample"]  # no training: no row
     assert t.loc["rec", "runs"] == 2 and t.loc["rec", "best epoch (range)"] == "10–15"
     assert t.loc["rec", "best epoch (median)"] == 12.5 and t.loc["rec", "stopped early"] == 1
     assert t.loc["rec", "best before last"] == 1  # 10 of 13; the other's best is its last
     assert t.loc["rec + cos- sample", "best before last"] == 1
     assert t.loc["rec + cos- sample", "epochs run (median)"] == 15
-    empty = tables.training_summary(pd.DataFrame(rows[-1:]))
+    empty = training_summary(pd.DataFrame(rows[-1:]))
     assert len(empty) == 0 and "best before last" in empty.columns
 
 
 def test_probability_of_best_on_validation_sums_to_one_and_follows_the_gap(results):
-    best, val = tables.best_multiview(results)
+    best, val = best_multiview(results)
     p = best_probabilities(results, list(val.index), n_boot=400)
     assert list(p.index) == list(val.index) and p.sum() == pytest.approx(1.0)
     # the fixture's validation scores are constant per configuration: the best always wins
     assert p[best] == 1.0
     sensors = clip_sensors(results, "val")
     assert len(set(sensors.values())) == 4  # 20 validation clips from 4 sensors
-
-
-def test_a_table_under_the_former_procedure_for_comparison(results):
-    new = tables.table1(results, n_boot=300)
-    old = tables.table1(results, n_boot=300, method="pigeonhole")
-    assert (old.comparisons.method == "pigeonhole").all() and (old.comparisons.df == np.inf).all()
-    # same estimates, other intervals: the former ignores the sensors and uses z
-    np.testing.assert_allclose(old.comparisons.estimate, new.comparisons.estimate)
-    assert not np.allclose(old.comparisons.se, new.comparisons.se)
-    assert "former bootstrap of seeds × test clips (300 replicates" in old.notes
-    assert "test sensors as clusters" in new.notes

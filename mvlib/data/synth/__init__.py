@@ -17,68 +17,13 @@ voices, barks), placed at a random time with a random SNR re. the background.
 The modules, one concept each:
 
 - :mod:`.plan`: sensors' channels, priors, splits; clips' sources and drift (no audio);
-- :mod:`.dsp`: signal building blocks; :mod:`.sources`: the 8 class generators;
+- :mod:`.dsp`: signal building blocks; :mod:`.filters`: closed-form Butterworth designs;
+- :mod:`.sources`: the 8 class generators;
 - :mod:`.channel`: background, room, microphone, hum, and a whole clip;
 - :mod:`.annotators`: the simulated crowd, team and verified annotations;
 - :mod:`.folder`: which folders mvlib may write (marker, manifest, folder states);
 - :mod:`.lock`: one generating process per set; :mod:`.generation`: the driver and pool;
 - :mod:`.truth`: ``truth.json`` and label agreement with it.
+
+Import each name from its module, e.g. ``from mvlib.data.synth.generation import generate``.
 """
-
-from mvlib.data.synth.annotators import clip_annotations
-from mvlib.data.synth.channel import background, hum, mic_sos, room_ir, synthesize_clip
-from mvlib.data.synth.folder import (
-    GENERATION_MARKER,
-    DatasetFolderError,
-    folder_manifest,
-    folder_state,
-    read_marker,
-)
-from mvlib.data.synth.generation import generate
-from mvlib.data.synth.lock import generation_lock
-from mvlib.data.synth.plan import (
-    DRIFT_KEYS,
-    SYNTH_VERSION,
-    SourceEvent,
-    apply_drift,
-    audio_filename,
-    clip_plan,
-    fine_codes,
-    sensor_meta,
-    sensor_params,
-    sensor_splits,
-    set_name,
-)
-from mvlib.data.synth.sources import render_source
-from mvlib.data.synth.truth import has_ground_truth, label_agreement, load_truth
-
-__all__ = [
-    "DRIFT_KEYS",
-    "GENERATION_MARKER",
-    "SYNTH_VERSION",
-    "DatasetFolderError",
-    "SourceEvent",
-    "apply_drift",
-    "audio_filename",
-    "background",
-    "clip_annotations",
-    "clip_plan",
-    "fine_codes",
-    "folder_manifest",
-    "folder_state",
-    "generate",
-    "generation_lock",
-    "has_ground_truth",
-    "hum",
-    "label_agreement",
-    "load_truth",
-    "mic_sos",
-    "read_marker",
-    "render_source",
-    "room_ir",
-    "sensor_meta",
-    "sensor_params",
-    "sensor_splits",
-    "set_name",
-    "synthesize_clip",
-]

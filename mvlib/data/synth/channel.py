@@ -15,8 +15,8 @@ import numpy as np
 from scipy import signal
 
 from mvlib.core.config import SynthConfig
-from mvlib.data.filters import butter_sos
 from mvlib.data.synth.dsp import _harmonics, _phase, _smooth, _sos_filter
+from mvlib.data.synth.filters import butter_sos
 from mvlib.data.synth.plan import N_EQ_BANDS, N_REFLECTIONS, SourceEvent
 from mvlib.data.synth.sources import render_source
 

@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import signal
 
-from mvlib.data.filters import butter_sos
+from mvlib.data.synth.filters import butter_sos
 
 
 def _smooth(n: int, rate_hz: float, sr: int, rng: np.random.Generator) -> np.ndarray:

@@ -46,7 +46,7 @@ def has_ground_truth(root: str | os.PathLike) -> bool:
     """True for a set this generator wrote and finished, unchanged since: its truth.json holds.
 
     A folder of other data (a copy of SONYC-UST-V2) has no ground truth, and an edited set's
-    truth.json no longer describes its files.
+    truth.json does not describe its files.
     """
     try:
         state = folder_state(root)[0]

@@ -1,4 +1,4 @@
-"""Downstream probes on frozen features (paper 3.4): 2-layer MLP heads per feature set.
+"""Probes on frozen features: 2-layer MLP heads per feature set (paper 3.4), linear CV probes.
 
 The package, by concept:
 
@@ -9,66 +9,10 @@ The package, by concept:
 * :mod:`~mvlib.evaluate.probe.results`: a probed run's ``results.json`` and
   ``predictions.npz``;
 * :mod:`~mvlib.evaluate.probe.runcheck`: refusing what is not a finished run of one config;
-* :mod:`~mvlib.evaluate.probe.run`: probing a run folder or the frontend-only baseline.
+* :mod:`~mvlib.evaluate.probe.run`: probing a run folder (``probe_trained_run``) or the
+  frontend-only baseline (``probe_frontend``);
+* :mod:`~mvlib.evaluate.probe.linear_cv`: chapter 2's cross-validated linear probe of pooled
+  features (scikit-learn logistic regression; it shares nothing with the heads above).
 
-Chapter 2's cross-validated linear probe of pooled features is
-:mod:`mvlib.evaluate.crossval_probe` (its own module: it shares nothing with these heads).
-The names below stay importable from ``mvlib.evaluate.probe``.
+Import each name from its module, e.g. ``from mvlib.evaluate.probe.fit import fit_probes``.
 """
-
-from mvlib.evaluate.probe.fit import (
-    PARTITIONS,
-    PROBE_TASKS,
-    FittedProbe,
-    check_labels,
-    evaluate_probe,
-    fit_probe,
-    fit_probes,
-    fit_tasks,
-    per_clip_outputs,
-    prepare_heads,
-    probe_features,
-)
-from mvlib.evaluate.probe.heads import MLPProbe
-from mvlib.evaluate.probe.results import (
-    MAIN_FEATURE,
-    PREDICTIONS_FILE,
-    UNDEFINED_NOTE,
-    downstream_labels,
-    load_predictions,
-    summarise_results,
-)
-from mvlib.evaluate.probe.run import probe_frontend, probe_run
-from mvlib.evaluate.probe.runcheck import (
-    NotARunError,
-    RunStateError,
-    check_checkpoint_config,
-    check_run,
-)
-
-__all__ = [
-    "PROBE_TASKS",
-    "PARTITIONS",
-    "MAIN_FEATURE",
-    "PREDICTIONS_FILE",
-    "UNDEFINED_NOTE",
-    "MLPProbe",
-    "FittedProbe",
-    "NotARunError",
-    "RunStateError",
-    "check_labels",
-    "check_run",
-    "check_checkpoint_config",
-    "downstream_labels",
-    "evaluate_probe",
-    "fit_probe",
-    "fit_probes",
-    "fit_tasks",
-    "load_predictions",
-    "per_clip_outputs",
-    "prepare_heads",
-    "probe_features",
-    "probe_frontend",
-    "probe_run",
-    "summarise_results",
-]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -198,13 +199,7 @@ def train_one_task_heads(
 
 @torch.no_grad()
 def train_heads(heads: list, labels: dict, cfg, progress=False) -> list[tuple]:
-    """Train H MLP heads at once as one batched module; each head follows the old protocol.
-
-    Parameters
-    ----------
-    heads : list of (task, Tensor[N_train x d_h], Tensor[N_val x d_h], weight decay)
-        Standardised inputs; every head uses the same training and validation rows.
-    labels : dict task -> (y_train Tensor, y_val Tensor, y_val ndarray, n_out)
+    """Train H MLP heads at once as one batched module; each head as if trained alone.
 
     Head h's weights are slices of one flat parameter Tensor[H x P] (W1 [d_max x hidden],
     b1, W2 [hidden x n_max], b2), trained with a hand-written AdamW (torch's formula) whose
@@ -214,151 +209,291 @@ def train_heads(heads: list, labels: dict, cfg, progress=False) -> list[tuple]:
     Likewise a task with fewer outputs than n_max has zero, never-trained, never-scored
     output columns.
 
-    Per head, as in the sequential loop it replaces (one MLPProbe + torch.optim.AdamW per
-    head): the seed ``cfg.seed`` gives MLPProbe's initial weights, the same dropout masks
-    and the same batch order for every weight decay and every feature set of the same width
+    Each head computes what one MLPProbe trained alone with ``torch.optim.AdamW`` computes:
+    the seed ``cfg.seed`` gives MLPProbe's initial weights, the same dropout masks and the
+    same batch order for every weight decay and every feature set of the same width
     (common random numbers); each epoch scores validation, keeps the best state (higher
     score, then lower val loss), and a head without improvement for ``cfg.patience`` epochs
     stops (it leaves the batch; its kept state is final). A head's results do not depend on
     the other heads in the batch.
+
+    Parameters
+    ----------
+    heads : list of (task, Tensor[N_train x d_h], Tensor[N_val x d_h], weight decay)
+        Standardised inputs; every head uses the same training and validation rows.
+    labels : dict task -> (y_train Tensor, y_val Tensor, y_val ndarray, n_out)
+    cfg : ProbeConfig
+        ``seed``, ``hidden``, ``dropout``, ``lr``, ``batch_size``, ``epochs``, ``patience``.
+    progress : bool
+        Show a progress bar over the epochs.
 
     Returns
     -------
     list of (state_dict of MLPProbe(d_h, n_out), best epoch, val score, val loss, score
     history), in the order of ``heads``.
     """
-    H = len(heads)
-    assert H > 0, "no heads to train"
+    lay = _layout(heads, labels, cfg)
+    xu_tr, xu_va, src = _shared_inputs(lay)
+    gen = torch.Generator().manual_seed(cfg.seed)  # batch order, shared by all heads
+    nets, drops, group = _init_streams(lay, labels, cfg, gen)
+    batch = _HeadBatch.start(lay, nets, group, src, cfg.lr)
+    best = _Best.start(batch.theta)
+    for epoch in tqdm(range(1, cfg.epochs + 1), desc="probe heads", disable=not progress):
+        task_spans = _spans(batch.live)
+        _train_epoch(batch, lay, labels, xu_tr, gen, drops, task_spans, cfg)
+        logits, val_loss = _validate(batch, lay, labels, xu_va, task_spans)
+        keep = best.update(batch, lay, labels, logits, val_loss, epoch, cfg.patience)
+        if len(keep) < len(batch.alive):  # stopped heads leave the batch: no more updates
+            if not keep:
+                break
+            batch.keep(keep)
+    return _best_states(best, lay)
+
+
+@dataclass
+class _Layout:
+    """How H heads share one batch: sorted by (task, width), stably, so that each task's
+    and each dropout stream's heads are contiguous; and the padded sizes."""
+
+    heads: list  #: (task, x_train, x_val, wd) in the sorted order
+    order: list[int]  #: order[h]: the caller's index of sorted head h
+    dims: list[int]  #: input width d_h of each head
+    outs: list[int]  #: outputs n_out of each head's task
+    n: int  #: training rows
+    d_max: int
+    hid: int
+    n_max: int
+
+    def views(self, th: torch.Tensor):
+        """:func:`_views` of flat parameters Tensor[k x P] in this layout."""
+        return _views(th, self.d_max, self.hid, self.n_max)
+
+
+def _layout(heads: list, labels: dict, cfg) -> _Layout:
+    """The batch layout of ``heads`` (see :class:`_Layout`)."""
+    assert len(heads) > 0, "no heads to train"
     tasks = list(labels)
-    # heads sorted by (task, width), stably: each task's and each dropout stream's heads
-    # are contiguous
-    order = sorted(range(H), key=lambda h: (tasks.index(heads[h][0]), int(heads[h][1].shape[1])))
+    order = sorted(
+        range(len(heads)), key=lambda h: (tasks.index(heads[h][0]), int(heads[h][1].shape[1]))
+    )
     heads = [heads[h] for h in order]
     dims = [int(h[1].shape[1]) for h in heads]
     n = heads[0][1].shape[0]
     assert all(h[1].shape[0] == n for h in heads), "heads must share the training rows"
-    d_max, hid = max(dims), cfg.hidden
-    n_max = max(labels[t][3] for t in tasks)
     outs = [labels[h[0]][3] for h in heads]
+    n_max = max(labels[t][3] for t in tasks)
+    return _Layout(heads, order, dims, outs, n, max(dims), cfg.hidden, n_max)
 
-    def pad(x, d):  # (N, d_h) -> (N, d_max), zero columns on the right
-        return nn.functional.pad(x, (0, d - x.shape[1]))
 
-    # inputs stored once per distinct feature set (the weight decays' and tasks' heads of a
-    # feature set share it), gathered per batch: memory F x N x d_max, not H x N x d_max
+def _shared_inputs(lay: _Layout) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Inputs stored once per distinct feature set, zero-padded on the right to d_max.
+
+    The weight decays' and tasks' heads of a feature set share it, gathered per batch:
+    memory F x N x d_max, not H x N x d_max. Returns the training inputs Tensor[F x N x
+    d_max], the validation inputs Tensor[F x N_val x d_max] and each head's feature set
+    Tensor[H].
+    """
     uniq: list = []
     src_list = []
-    for h in heads:
+    for h in lay.heads:
         j = next((j for j, u in enumerate(uniq) if _same_input(u, h)), None)
         if j is None:
             uniq.append(h)
             j = len(uniq) - 1
         src_list.append(j)
-    xu_tr = torch.stack([pad(u[1], d_max) for u in uniq])  # (F, N, d_max)
-    xu_va = torch.stack([pad(u[2], d_max) for u in uniq])  # (F, N_val, d_max)
-    src = torch.tensor(src_list)  # (H,) feature set of each head
+    xu_tr = torch.stack([_pad(u[1], lay.d_max) for u in uniq])  # (F, N, d_max)
+    xu_va = torch.stack([_pad(u[2], lay.d_max) for u in uniq])  # (F, N_val, d_max)
+    return xu_tr, xu_va, torch.tensor(src_list)
 
-    gen = torch.Generator().manual_seed(cfg.seed)  # batch order, shared by all heads
+
+def _pad(x: torch.Tensor, d: int) -> torch.Tensor:
+    """Tensor[N x d_h] -> Tensor[N x d], zero columns on the right."""
+    return nn.functional.pad(x, (0, d - x.shape[1]))
+
+
+def _init_streams(lay: _Layout, labels: dict, cfg, gen: torch.Generator):
+    """One initial MLPProbe and one dropout generator per (task, width), seeded alike.
+
+    Each task has its own generator, seeded as each fit alone would be. Returns the
+    initial nets and dropout generators (one per stream) and each head's stream (ascending).
+    """
     seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
-    # one init and one dropout stream per (task, width): a task's own generator, seeded
-    # alike, as each sequential fit had
-    keys = sorted(set(zip([h[0] for h in heads], dims)), key=lambda k: (tasks.index(k[0]), k[1]))
-    streams = {k: _seeded_init(k[1], labels[k[0]][3], cfg, seed) for k in keys}
-    group = [keys.index((h[0], d)) for h, d in zip(heads, dims)]  # ascending
+    tasks = list(labels)
+    keys = sorted(
+        set(zip([h[0] for h in lay.heads], lay.dims)), key=lambda k: (tasks.index(k[0]), k[1])
+    )
+    streams = [_seeded_init(d, labels[t][3], cfg, seed) for t, d in keys]
+    group = [keys.index((h[0], d)) for h, d in zip(lay.heads, lay.dims)]
+    return [s[0] for s in streams], [s[1] for s in streams], group
 
-    P = d_max * hid + hid + hid * n_max + n_max
-    theta = torch.zeros(H, P)
-    for h, d in enumerate(dims):
-        net, k = streams[keys[group[h]]][0].net, outs[h]
-        W1, b1, W2, b2 = _views(theta[h : h + 1], d_max, hid, n_max)
+
+def _initial_params(lay: _Layout, nets: list, group: list[int]) -> torch.Tensor:
+    """Flat parameters Tensor[H x P] of each head's initial MLPProbe, zero-padded."""
+    P = lay.d_max * lay.hid + lay.hid + lay.hid * lay.n_max + lay.n_max
+    theta = torch.zeros(len(lay.heads), P)
+    for h, d in enumerate(lay.dims):
+        net, k = nets[group[h]].net, lay.outs[h]
+        W1, b1, W2, b2 = lay.views(theta[h : h + 1])
         W1[0, :d] = net[0].weight.T  # (d, hidden)
         b1[0] = net[0].bias
         W2[0, :, :k] = net[3].weight.T  # (hidden, n_out)
         b2[0, :k] = net[3].bias
-    m, v = torch.zeros(H, P), torch.zeros(H, P)  # AdamW moments
-    wd = torch.tensor([float(h[3]) for h in heads]).unsqueeze(1)  # (H, 1)
-    beta1, beta2, eps, lr = 0.9, 0.999, 1e-8, cfg.lr  # torch.optim.AdamW defaults
+    return theta
 
-    best_theta = theta.clone()
-    best_score = [-math.inf] * H
-    best_loss = [math.inf] * H
-    best_epoch, since = [0] * H, [0] * H
-    history: list[list] = [[] for _ in range(H)]
-    alive = list(range(H))  # sorted index of each row still in the batch
-    bs, p, step = min(cfg.batch_size, n), cfg.dropout, 0
 
-    def spans(rows: list) -> list:  # [(lo, hi, value)] runs of equal values in rows
-        out, lo = [], 0
-        for i in range(1, len(rows) + 1):
-            if i == len(rows) or rows[i] != rows[lo]:
-                out.append((lo, i, rows[lo]))
-                lo = i
-        return out
+@dataclass
+class _HeadBatch:
+    """The heads still training: parameters, AdamW moments and decays, one row per head."""
 
-    live = [heads[h][0] for h in alive]
-    for epoch in tqdm(range(1, cfg.epochs + 1), desc="probe heads", disable=not progress):
-        perm = torch.randperm(n, generator=gen)
-        segments = spans(group)
-        task_spans = spans(live)
-        for i in range(0, n, bs):
-            idx = perm[i : i + bs]
-            b = idx.shape[0]
-            mask = None
-            if p > 0:  # as nn.Dropout on CPU: bernoulli_(1 - p), scaled by 1 / (1 - p)
-                mask = []
-                for lo, hi, g in segments:
-                    mk = torch.zeros(b, hid)
-                    if p < 1:
-                        mk.bernoulli_(1 - p, generator=streams[keys[g]][1]).div_(1 - p)
-                    mask.append((lo, hi, mk))  # (B, hid) for heads lo..hi-1
-            parts = [(lo, hi, t, labels[t][0][idx], labels[t][3]) for lo, hi, t in task_spans]
-            xb = xu_tr.index_select(1, idx).index_select(0, src)  # (k, B, d_max)
-            grad = _heads_grad_parts(theta, xb, parts, d_max, hid, n_max, mask)
-            step += 1
-            theta.mul_(1 - lr * wd)  # decoupled weight decay, per head
-            m.lerp_(grad, 1 - beta1)
-            v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            denom = (v.sqrt() / math.sqrt(1 - beta2**step)).add_(eps)
-            theta.addcdiv_(m, denom, value=-lr / (1 - beta1**step))
-        x_va = xu_va.index_select(0, src)  # (k, N_val, d_max)
-        logits = _heads_forward(theta, x_va, d_max, hid, n_max)[0]  # eval: no dropout
-        val_loss = [0.0] * len(alive)
-        for lo, hi, t in task_spans:
-            k = labels[t][3]
-            val_loss[lo:hi] = _heads_loss(t, logits[lo:hi, :, :k], labels[t][1]).tolist()
+    theta: torch.Tensor  #: Tensor[k x P]
+    m: torch.Tensor  #: AdamW's first moments, Tensor[k x P]
+    v: torch.Tensor  #: AdamW's second moments, Tensor[k x P]
+    wd: torch.Tensor  #: decoupled weight decay, Tensor[k x 1]
+    lr: float
+    alive: list[int]  #: sorted index of each row still in the batch
+    live: list[str]  #: task of each row
+    group: list[int]  #: dropout stream of each row
+    src: torch.Tensor  #: feature set of each row, Tensor[k]
+    step: int = 0
+
+    @classmethod
+    def start(cls, lay: _Layout, nets: list, group: list[int], src, lr: float) -> _HeadBatch:
+        H = len(lay.heads)
+        theta = _initial_params(lay, nets, group)
+        wd = torch.tensor([float(h[3]) for h in lay.heads]).unsqueeze(1)  # (H, 1)
+        live = [h[0] for h in lay.heads]
+        return cls(
+            theta,
+            torch.zeros_like(theta),
+            torch.zeros_like(theta),
+            wd,
+            lr,
+            list(range(H)),
+            live,
+            group,
+            src,
+        )
+
+    def adamw_step(self, grad: torch.Tensor) -> None:
+        """One AdamW update of every row (torch.optim.AdamW's formula and defaults)."""
+        beta1, beta2, eps, lr = 0.9, 0.999, 1e-8, self.lr
+        self.step += 1
+        self.theta.mul_(1 - lr * self.wd)  # decoupled weight decay, per head
+        self.m.lerp_(grad, 1 - beta1)
+        self.v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        denom = (self.v.sqrt() / math.sqrt(1 - beta2**self.step)).add_(eps)
+        self.theta.addcdiv_(self.m, denom, value=-lr / (1 - beta1**self.step))
+
+    def keep(self, rows: list[int]) -> None:
+        """Keep only these rows in the batch (the others stopped early)."""
+        sel = torch.tensor(rows)
+        self.alive = [self.alive[r] for r in rows]
+        self.live = [self.live[r] for r in rows]
+        self.group = [self.group[r] for r in rows]
+        self.theta, self.m, self.v = self.theta[sel], self.m[sel], self.v[sel]
+        self.wd, self.src = self.wd[sel], self.src[sel]
+
+
+def _spans(rows: list) -> list:
+    """``[(lo, hi, value)]``: the runs of equal values in ``rows``."""
+    out, lo = [], 0
+    for i in range(1, len(rows) + 1):
+        if i == len(rows) or rows[i] != rows[lo]:
+            out.append((lo, i, rows[lo]))
+            lo = i
+    return out
+
+
+def _dropout_masks(segments: list, b: int, hid: int, p: float, drops: list):
+    """Dropout multipliers of one step: ``[(lo, hi, Tensor[B x hid])]`` per dropout stream
+    (as nn.Dropout on CPU: bernoulli_(1 - p), scaled by 1 / (1 - p)), or None when p = 0."""
+    if p <= 0:
+        return None
+    mask = []
+    for lo, hi, g in segments:
+        mk = torch.zeros(b, hid)
+        if p < 1:
+            mk.bernoulli_(1 - p, generator=drops[g]).div_(1 - p)
+        mask.append((lo, hi, mk))  # (B, hid) for heads lo..hi-1
+    return mask
+
+
+def _train_epoch(batch: _HeadBatch, lay, labels, xu_tr, gen, drops, task_spans, cfg) -> None:
+    """One epoch of minibatch AdamW steps of every head in the batch."""
+    n = lay.n
+    perm = torch.randperm(n, generator=gen)
+    segments = _spans(batch.group)
+    for i in range(0, n, min(cfg.batch_size, n)):
+        idx = perm[i : i + min(cfg.batch_size, n)]
+        mask = _dropout_masks(segments, idx.shape[0], lay.hid, cfg.dropout, drops)
+        parts = [(lo, hi, t, labels[t][0][idx], labels[t][3]) for lo, hi, t in task_spans]
+        xb = xu_tr.index_select(1, idx).index_select(0, batch.src)  # (k, B, d_max)
+        batch.adamw_step(
+            _heads_grad_parts(batch.theta, xb, parts, lay.d_max, lay.hid, lay.n_max, mask)
+        )
+
+
+def _validate(batch: _HeadBatch, lay, labels, xu_va, task_spans):
+    """Validation logits Tensor[k x N_val x n_max] (no dropout) and each row's loss."""
+    x_va = xu_va.index_select(0, batch.src)  # (k, N_val, d_max)
+    logits = _heads_forward(batch.theta, x_va, lay.d_max, lay.hid, lay.n_max)[0]
+    val_loss = [0.0] * len(batch.alive)
+    for lo, hi, t in task_spans:
+        k = labels[t][3]
+        val_loss[lo:hi] = _heads_loss(t, logits[lo:hi, :, :k], labels[t][1]).tolist()
+    return logits, val_loss
+
+
+@dataclass
+class _Best:
+    """Each head's kept state: parameters, score, loss and epoch, epochs since, history."""
+
+    theta: torch.Tensor
+    score: list
+    loss: list
+    epoch: list
+    since: list
+    history: list
+
+    @classmethod
+    def start(cls, theta: torch.Tensor) -> _Best:
+        H = theta.shape[0]
+        return cls(
+            theta.clone(), [-math.inf] * H, [math.inf] * H, [0] * H, [0] * H, [[] for _ in range(H)]
+        )
+
+    def update(self, batch: _HeadBatch, lay, labels, logits, val_loss, epoch, patience):
+        """Score each row, keep the better states (higher score, then lower loss); return
+        the rows that go on (improved within ``patience`` epochs)."""
         keep = []
-        for r, h in enumerate(alive):
-            t = live[r]
-            score = _score(t, labels[t][2], logits[r, :, : outs[h]])
-            history[h].append(score)
-            if score > best_score[h] or (score == best_score[h] and val_loss[r] < best_loss[h]):
-                best_score[h], best_loss[h], best_epoch[h], since[h] = score, val_loss[r], epoch, 0
-                best_theta[h] = theta[r]
+        for r, h in enumerate(batch.alive):
+            t = batch.live[r]
+            score = _score(t, labels[t][2], logits[r, :, : lay.outs[h]])
+            self.history[h].append(score)
+            if score > self.score[h] or (score == self.score[h] and val_loss[r] < self.loss[h]):
+                self.score[h], self.loss[h], self.epoch[h] = score, val_loss[r], epoch
+                self.since[h] = 0
+                self.theta[h] = batch.theta[r]
             else:
-                since[h] += 1
-            if cfg.patience is None or since[h] < cfg.patience:
+                self.since[h] += 1
+            if patience is None or self.since[h] < patience:
                 keep.append(r)
-        if len(keep) < len(alive):  # stopped heads leave the batch: no more updates
-            if not keep:
-                break
-            sel = torch.tensor(keep)
-            alive = [alive[r] for r in keep]
-            live = [live[r] for r in keep]
-            theta, m, v, wd = theta[sel], m[sel], v[sel], wd[sel]
-            group = [group[r] for r in keep]
-            src = src[sel]
+        return keep
 
-    out: list = [None] * H
-    for h, d in enumerate(dims):
-        W1, b1, W2, b2 = _views(best_theta[h : h + 1], d_max, hid, n_max)
-        k = outs[h]
+
+def _best_states(best: _Best, lay: _Layout) -> list[tuple]:
+    """Each head's kept MLPProbe state and record, in the caller's order of heads."""
+    out: list = [None] * len(lay.heads)
+    for h, d in enumerate(lay.dims):
+        W1, b1, W2, b2 = lay.views(best.theta[h : h + 1])
+        k = lay.outs[h]
         state = {
             "net.0.weight": W1[0, :d].T.contiguous(),  # (hidden, d)
             "net.0.bias": b1[0].clone(),
             "net.3.weight": W2[0, :, :k].T.contiguous(),  # (n_out, hidden)
             "net.3.bias": b2[0, :k].clone(),
         }
-        out[order[h]] = (state, best_epoch[h], best_score[h], best_loss[h], history[h])
+        out[lay.order[h]] = (state, best.epoch[h], best.score[h], best.loss[h], best.history[h])
     return out
 
 

@@ -1,6 +1,6 @@
 """Probing as a step: a trained run folder, or the frontend-only baseline, to its results.
 
-:func:`probe_run` checks the run (:mod:`~mvlib.evaluate.probe.runcheck`), embeds its
+:func:`probe_trained_run` checks the run (:mod:`~mvlib.evaluate.probe.runcheck`), embeds its
 held-out sensors' downstream clips with the frozen encoder, fits and scores the probes
 (:mod:`~mvlib.evaluate.probe.fit`) and writes the result files
 (:mod:`~mvlib.evaluate.probe.results`). :func:`probe_frontend` does the same for the
@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from mvlib.evaluate.embed import frontend_embeddings, run_embeddings
+from mvlib.embed.stored import frontend_embeddings, run_embeddings
 from mvlib.evaluate.probe.fit import probe_features
 from mvlib.evaluate.probe.results import downstream_labels, write_predictions, write_results
 from mvlib.evaluate.probe.runcheck import (
@@ -21,15 +21,17 @@ from mvlib.evaluate.probe.runcheck import (
     check_run,
     partial_sensors,
 )
-from mvlib.frontend.features import resolve_device
+from mvlib.frontend.interface import resolve_device
 from mvlib.ml.runs import load_checkpoint, provenance
 
 log = logging.getLogger(__name__)
 
-__all__ = ["probe_run", "probe_frontend"]
+__all__ = ["probe_trained_run", "probe_frontend"]
 
 
-def probe_run(run_dir, progress: bool = True, allow_unfinished: bool = False, run=None) -> dict:
+def probe_trained_run(
+    run_dir, progress: bool = True, allow_unfinished: bool = False, run=None
+) -> dict:
     """Probe a trained run (paper 3.4): frozen encoder, single view, time mean, MLP heads.
 
     Encodes every clip of the held-out sensors' downstream partitions, probes z_p, z_s and
@@ -39,7 +41,7 @@ def probe_run(run_dir, progress: bool = True, allow_unfinished: bool = False, ru
 
     Refuses a folder that is not a run, an unfinished run (unless ``allow_unfinished``:
     the results then record ``finished: false``) and a checkpoint of another config.
-    ``run``: the run's best-checkpoint :class:`mvlib.evaluate.embed.RunEmbeddings` when the caller
+    ``run``: the run's best-checkpoint :class:`mvlib.embed.stored.RunEmbeddings` when the caller
     already has them (the sweep's worker), else they are computed here.
     Writes into the run folder: its caller holds the run's lock
     (:func:`mvlib.ml.runlock.run_lock`), as ``mvlib probe`` and the sweep's workers do.

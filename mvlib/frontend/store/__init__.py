@@ -16,100 +16,22 @@ made its bytes, and a writer is refused unless they equal its own, part by part,
 never read under other settings (``store.json`` is a summary, rewritten if deleted). Every
 index line carries the identity of the audio it came from (``source_size``,
 ``source_mtime_ns``, ``source_sha256``), a ``uid`` and the CRC-32 of its latent bytes
-(``latent_crc32``): :func:`verify_store` checks them all, extraction checks the cheap ones.
+(``latent_crc32``): :func:`~mvlib.frontend.store.verify.verify_store` checks them all,
+extraction checks the cheap ones.
 
 One concept per module:
 
 - :mod:`~mvlib.frontend.store.format`: the on-disk format (layout, headers, index lines,
   a part's bookkeeping);
 - :mod:`~mvlib.frontend.store.source`: the identity of a clip's audio file;
-- :mod:`~mvlib.frontend.store.writer`: :class:`StoreWriter`, its commit protocol and crash
-  repair;
-- :mod:`~mvlib.frontend.store.reader`: :class:`LatentStore`, the memory-mapped reader;
-- :mod:`~mvlib.frontend.store.statistics`: :func:`feature_statistics`;
-- :mod:`~mvlib.frontend.store.verify`: :func:`verify_store` and its report.
+- :mod:`~mvlib.frontend.store.writer`: :class:`~mvlib.frontend.store.writer.StoreWriter`, its
+  commit protocol and crash repair;
+- :mod:`~mvlib.frontend.store.reader`: :class:`~mvlib.frontend.store.reader.LatentStore`, the
+  memory-mapped reader;
+- :mod:`~mvlib.frontend.store.statistics`:
+  :func:`~mvlib.frontend.store.statistics.feature_statistics`;
+- :mod:`~mvlib.frontend.store.verify`: :func:`~mvlib.frontend.store.verify.verify_store` and
+  its report.
 
-This package re-exports their public names, so ``from mvlib.frontend.store import
-LatentStore`` keeps working.
+Import each name from its module, e.g. ``from mvlib.frontend.store.reader import LatentStore``.
 """
-
-from __future__ import annotations
-
-from mvlib.frontend.store.format import (
-    BAD_FILE,
-    DATA_FILE,
-    DTYPE,
-    FORMAT,
-    FORMAT_VERSION,
-    HEADER_FILE,
-    INDEX_FILE,
-    LOCK_FILE,
-    PART_HEADER_FILE,
-    RETIRED_FILE,
-    PartScan,
-    StoreError,
-    StoreMismatchError,
-    check_part,
-    create_header,
-    entry_uid,
-    full_header,
-    header_differences,
-    iter_index,
-    list_parts,
-    part_name,
-    part_shard,
-    read_header,
-    read_index,
-    read_part_header,
-    read_retired,
-    retire,
-    scan_part,
-)
-from mvlib.frontend.store.reader import ClipTooShortError, LatentStore
-from mvlib.frontend.store.source import SOURCE_KEYS, audio_changed, file_sha256, source_stat
-from mvlib.frontend.store.statistics import feature_statistics
-from mvlib.frontend.store.verify import PROBLEMS, Finding, VerifyReport, verify_store
-from mvlib.frontend.store.writer import StoreWriter
-
-__all__ = [
-    "BAD_FILE",
-    "ClipTooShortError",
-    "DATA_FILE",
-    "DTYPE",
-    "FORMAT",
-    "FORMAT_VERSION",
-    "HEADER_FILE",
-    "INDEX_FILE",
-    "LOCK_FILE",
-    "PART_HEADER_FILE",
-    "PROBLEMS",
-    "RETIRED_FILE",
-    "SOURCE_KEYS",
-    "Finding",
-    "LatentStore",
-    "PartScan",
-    "StoreError",
-    "StoreMismatchError",
-    "StoreWriter",
-    "VerifyReport",
-    "audio_changed",
-    "check_part",
-    "create_header",
-    "entry_uid",
-    "feature_statistics",
-    "file_sha256",
-    "full_header",
-    "header_differences",
-    "iter_index",
-    "list_parts",
-    "part_name",
-    "part_shard",
-    "read_header",
-    "read_index",
-    "read_part_header",
-    "read_retired",
-    "retire",
-    "scan_part",
-    "source_stat",
-    "verify_store",
-]

@@ -150,80 +150,127 @@ def verify_store(
     path = Path(path)
     found: list[Finding] = []
     parts = list_parts(path)
+    header = _store_header(path, parts, found)
+    report = VerifyReport(path, parts, 0, None, found, str(data_dir) if data_dir else None)
+    if header is None:
+        return report
+    live: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    bad: dict[str, dict[str, Any]] = {}
+    for p in parts:
+        if _check_part(path, p, header, found, live):
+            bad.update(_bad_audio(path, p))
+    found += _duplicates(live)
+    report.n_live = len(live)
+    if clips is not None:
+        _check_dataset(report, header, clips, live, bad, full)
+    return report
+
+
+def _store_header(path: Path, parts: list[str], found: list[Finding]) -> dict[str, Any] | None:
+    """``store.json``'s header (a finding when it is unreadable), else the first readable
+    part header (for the dim), else None."""
     header: dict[str, Any] | None
     try:
         header = read_header(path)
     except StoreError as e:
         found.append(Finding("header", None, None, e.line()))
         header = None
-    if header is None:  # fall back on the parts' own headers for the dim
-        for p in parts:
-            try:
-                header = read_part_header(path / p)
-            except StoreError:
-                continue
-            if header is not None:
-                break
-    report = VerifyReport(path, parts, 0, None, found, str(data_dir) if data_dir else None)
-    if header is None:
-        return report
-    dim = int(header["dim"])
-    row_bytes = dim * DTYPE.itemsize
-    live: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    bad: dict[str, dict[str, Any]] = {}
+    if header is not None:
+        return header
     for p in parts:
-        shard = part_shard(p)
         try:
-            scan = scan_part(path / p, dim)
-            check_part_header(path, scan, header)
-        except StoreError as e:
-            kind = "part-header" if "index" not in str(e.culprit) else "index-corrupt"
-            found.append(Finding(kind, None, p, e.line(), shard))
+            header = read_part_header(path / p)
+        except StoreError:
             continue
-        if scan.torn_index_bytes:
+        if header is not None:
+            return header
+    return None
+
+
+def _check_part(
+    path: Path,
+    p: str,
+    header: dict[str, Any],
+    found: list[Finding],
+    live: dict[str, list[tuple[str, dict[str, Any]]]],
+) -> bool:
+    """One part: its header and index, data length and CRC-32s; its live rows go to
+    ``live`` (clip id -> [(part, index entry)]). False: the part is unreadable."""
+    shard = part_shard(p)
+    dim = int(header["dim"])
+    try:
+        scan = scan_part(path / p, dim)
+        check_part_header(path, scan, header)
+    except StoreError as e:
+        kind = "part-header" if "index" not in str(e.culprit) else "index-corrupt"
+        found.append(Finding(kind, None, p, e.line(), shard))
+        return False
+    if scan.torn_index_bytes:
+        found.append(
+            Finding(
+                "torn-tail",
+                None,
+                p,
+                f"{scan.torn_index_bytes} bytes of a torn index "
+                "line (a crash): ignored, and cut by the next writer",
+            )
+        )
+    for e in scan.lost:
+        if entry_uid(e) not in scan.retired:
             found.append(
                 Finding(
-                    "torn-tail",
-                    None,
+                    "data-lost",
+                    e["clip_id"],
                     p,
-                    f"{scan.torn_index_bytes} bytes of a torn index "
-                    "line (a crash): ignored, and cut by the next writer",
+                    f"latent bytes beyond the end of " f"{DATA_FILE} ({scan.data_bytes} bytes)",
+                    shard,
                 )
             )
-        for e in scan.lost:
-            if entry_uid(e) not in scan.retired:
-                found.append(
-                    Finding(
-                        "data-lost",
-                        e["clip_id"],
-                        p,
-                        f"latent bytes beyond the end of " f"{DATA_FILE} ({scan.data_bytes} bytes)",
-                        shard,
-                    )
+    entries = scan.live()
+    if entries:
+        found += _crc_mismatches(path, p, entries, dim * DTYPE.itemsize, shard)
+    for e in entries:
+        live.setdefault(str(e["clip_id"]), []).append((p, e))
+    return True
+
+
+def _crc_mismatches(path: Path, p: str, entries: list, row_bytes: int, shard) -> list[Finding]:
+    """``corrupt-latent`` findings of the live entries whose bytes' CRC-32 is not the
+    recorded one."""
+    found = []
+    mm = np.memmap(path / p / DATA_FILE, dtype=np.uint8, mode="r")
+    for e in entries:
+        a, n = e["offset"] * row_bytes, int(e["frames"]) * row_bytes
+        crc = zlib.crc32(mm[a : a + n])
+        if "latent_crc32" in e and crc != e["latent_crc32"]:
+            found.append(
+                Finding(
+                    "corrupt-latent",
+                    e["clip_id"],
+                    p,
+                    f"CRC-32 {crc} != recorded " f"{e['latent_crc32']}",
+                    shard,
+                    needs_verify=True,
                 )
-        entries = scan.live()
-        if entries:
-            mm = np.memmap(path / p / DATA_FILE, dtype=np.uint8, mode="r")
-            for e in entries:
-                a, n = e["offset"] * row_bytes, int(e["frames"]) * row_bytes
-                crc = zlib.crc32(mm[a : a + n])
-                if "latent_crc32" in e and crc != e["latent_crc32"]:
-                    found.append(
-                        Finding(
-                            "corrupt-latent",
-                            e["clip_id"],
-                            p,
-                            f"CRC-32 {crc} != recorded " f"{e['latent_crc32']}",
-                            shard,
-                            needs_verify=True,
-                        )
-                    )
-                live.setdefault(str(e["clip_id"]), []).append((p, e))
-            del mm
-        for _, line, complete in iter_lines(path / p / BAD_FILE):
-            if complete and line.strip():
-                b = json.loads(line)
-                bad[str(b["clip_id"])] = {**b, "part": p}
+            )
+    del mm
+    return found
+
+
+def _bad_audio(path: Path, p: str) -> dict[str, dict[str, Any]]:
+    """The part's bad-audio records: clip id -> record (with its ``part``)."""
+    bad = {}
+    for _, line, complete in iter_lines(path / p / BAD_FILE):
+        if complete and line.strip():
+            b = json.loads(line)
+            bad[str(b["clip_id"])] = {**b, "part": p}
+    return bad
+
+
+def _duplicates(live: dict[str, list[tuple[str, dict[str, Any]]]]) -> list[Finding]:
+    """Clips with rows in several parts: a note when they hold the same audio, else a
+    ``conflicting-duplicate`` problem."""
+    found = []
     for cid, rows in live.items():
         shas = {e.get("source_sha256") for _, e in rows}
         if len(rows) > 1:
@@ -234,43 +281,53 @@ def verify_store(
                 if kind == "conflicting-duplicate"
                 else Finding(kind, cid, None, f"rows of the same audio in {where}: one is used")
             )
-    report.n_live = len(live)
-    if clips is not None:
-        max_clips = header.get("provenance", {}).get("features_config", {}).get("max_clips")
-        sub = clips.iloc[: max_clips if max_clips is not None else len(clips)]
-        report.n_expected = len(sub)
-        n = _layout(parts)
-        expected = set()
-        for pos, (cid, audio) in enumerate(zip(sub["clip_id"].astype(str), sub["audio_path"])):
-            expected.add(cid)
-            if cid not in live:
-                if cid in bad:
-                    found.append(Finding("bad-audio", cid, bad[cid]["part"], bad[cid]["reason"]))
-                else:
-                    found.append(Finding("missing", cid, None, "not in the store", (pos % n, n)))
-                continue
-            p, e = live[cid][0]
-            why = audio_changed(e, audio, full=full)
-            if why:
-                found.append(
-                    Finding(
-                        "audio-changed",
-                        cid,
-                        p,
-                        f"{why}: {audio}",
-                        (pos % n, n),
-                        needs_verify="hash" in why,
-                    )
-                )
-        extra = sorted(set(live) - expected)
-        for cid in extra:
+    return found
+
+
+def _check_dataset(
+    report: VerifyReport,
+    header: dict[str, Any],
+    clips: pd.DataFrame,
+    live: dict[str, list[tuple[str, dict[str, Any]]]],
+    bad: dict[str, dict[str, Any]],
+    full: bool,
+) -> None:
+    """Every clip of the dataset's subset is in the store (or recorded as bad audio) from
+    unchanged audio; clips of the store outside it are noted as ``extra``."""
+    found = report.findings
+    max_clips = header.get("provenance", {}).get("features_config", {}).get("max_clips")
+    sub = clips.iloc[: max_clips if max_clips is not None else len(clips)]
+    report.n_expected = len(sub)
+    n = _layout(report.parts)
+    expected = set()
+    for pos, (cid, audio) in enumerate(zip(sub["clip_id"].astype(str), sub["audio_path"])):
+        expected.add(cid)
+        if cid not in live:
+            if cid in bad:
+                found.append(Finding("bad-audio", cid, bad[cid]["part"], bad[cid]["reason"]))
+            else:
+                found.append(Finding("missing", cid, None, "not in the store", (pos % n, n)))
+            continue
+        p, e = live[cid][0]
+        why = audio_changed(e, audio, full=full)
+        if why:
             found.append(
                 Finding(
-                    "extra",
+                    "audio-changed",
                     cid,
-                    live[cid][0][0],
-                    "in the store, not in the dataset "
-                    "(removed audio, or another subset): kept, unused",
+                    p,
+                    f"{why}: {audio}",
+                    (pos % n, n),
+                    needs_verify="hash" in why,
                 )
             )
-    return report
+    for cid in sorted(set(live) - expected):
+        found.append(
+            Finding(
+                "extra",
+                cid,
+                live[cid][0][0],
+                "in the store, not in the dataset "
+                "(removed audio, or another subset): kept, unused",
+            )
+        )

@@ -3,10 +3,10 @@
 import pytest
 from synth_cases import SMALL
 
-from mvlib.data import synth
+from mvlib.data.synth.generation import generate
 
 
 @pytest.fixture(scope="session")
 def small(tmp_path_factory):
     """The :data:`synth_cases.SMALL` set, generated once (tests only read it)."""
-    return synth.generate(SMALL, tmp_path_factory.mktemp("synth") / "a", progress=False)
+    return generate(SMALL, tmp_path_factory.mktemp("synth") / "a", progress=False)

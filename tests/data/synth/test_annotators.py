@@ -10,8 +10,11 @@ from dataclasses import replace
 import numpy as np
 from synth_cases import SMALL, annotations_of
 
-from mvlib.data import synth, taxonomy
+from mvlib.data import taxonomy
 from mvlib.data.synth import annotators
+from mvlib.data.synth.annotators import clip_annotations
+from mvlib.data.synth.plan import clip_plan, sensor_params
+from mvlib.data.synth.truth import load_truth
 
 
 def test_annotator_rows_follow_sonyc_semantics(small):
@@ -25,7 +28,7 @@ def test_annotator_rows_follow_sonyc_semantics(small):
 
 
 def test_verified_rows_equal_truth(small):
-    ann, truth = annotations_of(small), synth.load_truth(small)["clips"].set_index("audio_filename")
+    ann, truth = annotations_of(small), load_truth(small)["clips"].set_index("audio_filename")
     ver = ann[ann["annotator_id"] == 0].set_index("audio_filename")
     assert len(ver) == (truth["split"] != "train").sum() > 0
     fine_cols = annotators._fine_cols()
@@ -54,12 +57,12 @@ def test_volunteer_noise_rates_match_config():
     cfg = replace(
         SMALL, n_sensors=1, volunteer_miss=0.2, volunteer_false_alarm=0.05, n_volunteers=3
     )
-    params = synth.sensor_params(cfg, 0)
+    params = sensor_params(cfg, 0)
     hits = {"tp": 0, "fn": 0, "fp": 0, "tn": 0, "unl": 0}
     for k in range(1500):
-        sources = synth.clip_plan(cfg, 0, k, params)["sources"]
+        sources = clip_plan(cfg, 0, k, params)["sources"]
         truth = {ev.coarse for ev in sources}
-        for row in synth.clip_annotations(cfg, 0, k, "train", {}, sources):
+        for row in clip_annotations(cfg, 0, k, "train", {}, sources):
             if row["annotator_id"] <= 0:
                 continue
             for c, col in enumerate(taxonomy.coarse_presence_columns(), start=1):

@@ -12,13 +12,14 @@ import pyloudnorm as pyln
 from scipy import signal
 from synth_cases import SMALL, SR
 
-from mvlib.data import synth
 from mvlib.data.synth import channel, dsp
+from mvlib.data.synth.channel import hum, synthesize_clip
+from mvlib.data.synth.plan import SourceEvent, sensor_params
 
 
 def _normalised_log_spectrum(cfg, sensor, sources, seed):
-    params = synth.sensor_params(cfg, sensor)
-    y = synth.synthesize_clip(cfg, params, sources, np.random.default_rng(seed))
+    params = sensor_params(cfg, sensor)
+    y = synthesize_clip(cfg, params, sources, np.random.default_rng(seed))
     meter = pyln.Meter(cfg.sample_rate)
     y = pyln.normalize.loudness(y, meter.integrated_loudness(y), -24.0)
     _, p = signal.welch(y, fs=cfg.sample_rate, nperseg=1024)
@@ -26,7 +27,7 @@ def _normalised_log_spectrum(cfg, sensor, sources, seed):
 
 
 def test_channel_differences_survive_loudness_normalisation():
-    ev = [synth.SourceEvent(7, "1", 0.2, 1.5, 6.0, "near")]
+    ev = [SourceEvent(7, "1", 0.2, 1.5, 6.0, "near")]
     diffs = {}
     for spread in (1.0, 0.45, 0.0):
         cfg = replace(SMALL, channel_spread=spread, duration_s=2.0)
@@ -40,9 +41,9 @@ def test_channel_differences_survive_loudness_normalisation():
 
 def test_synthesize_clip_shape_and_headroom():
     cfg = replace(SMALL, background_db=-3.0, source_snr_db=20.0)
-    params = synth.sensor_params(cfg, 0)
-    ev = [synth.SourceEvent(1, "3", 0.0, 1.0, 20.0, "near")]
-    y = synth.synthesize_clip(cfg, params, ev, np.random.default_rng(0))
+    params = sensor_params(cfg, 0)
+    ev = [SourceEvent(1, "3", 0.0, 1.0, 20.0, "near")]
+    y = synthesize_clip(cfg, params, ev, np.random.default_rng(0))
     assert y.shape == (SR,) and np.max(np.abs(y)) <= 0.89 + 1e-12
 
 
@@ -68,7 +69,7 @@ def test_hum_one_period_tiled_equals_full_render():
     p = {"hum_hz": 60.0, "hum_decay": 0.6, "hum_db": -12.0}
     for sr, n in ((22050, 55125), (16000, 16001)):
         assert channel._tone_period(60.0, sr) in (735, 800)
-        a = synth.hum(p, n, sr, np.random.default_rng(4))
+        a = hum(p, n, sr, np.random.default_rng(4))
         rng = np.random.default_rng(4)
         k = np.arange(1, 8)
         k = k[k * 60.0 < 0.45 * sr]

@@ -15,8 +15,10 @@ import soundfile as sf
 from synth_cases import SMALL, SR, annotations_of, files_of
 
 from mvlib.core.config import SynthConfig
-from mvlib.data import synth, taxonomy
+from mvlib.data import taxonomy
 from mvlib.data.synth import generation
+from mvlib.data.synth.folder import DatasetFolderError
+from mvlib.data.synth.generation import generate
 
 
 def test_annotation_columns_and_wavs(small):
@@ -39,10 +41,10 @@ def test_annotation_columns_and_wavs(small):
 
 
 def test_same_seed_same_bytes_other_seed_differs(small, tmp_path):
-    again = synth.generate(SMALL, tmp_path / "b", progress=False)
+    again = generate(SMALL, tmp_path / "b", progress=False)
     a, b = files_of(small), files_of(again)
     assert a.keys() == b.keys() and all(a[k] == b[k] for k in a)
-    other = synth.generate(replace(SMALL, seed=4), tmp_path / "c", progress=False)
+    other = generate(replace(SMALL, seed=4), tmp_path / "c", progress=False)
     c = files_of(other)
     wavs = [k for k in a if k.endswith(".wav")]
     assert all(a[k] != c[k] for k in wavs)
@@ -50,41 +52,41 @@ def test_same_seed_same_bytes_other_seed_differs(small, tmp_path):
 
 
 def test_resume_rewrites_only_what_is_missing(tmp_path):
-    root = synth.generate(SMALL, tmp_path / "r", progress=False)
+    root = generate(SMALL, tmp_path / "r", progress=False)
     before = files_of(root)
     wavs = sorted((root / "audio").glob("*.wav"))
     mtimes = {p.name: p.stat().st_mtime_ns for p in wavs}
     stamp_mtime = (root / "synth.json").stat().st_mtime_ns
-    assert synth.generate(SMALL, root, progress=False) == root  # complete: returns at once
+    assert generate(SMALL, root, progress=False) == root  # complete: returns at once
     assert (root / "synth.json").stat().st_mtime_ns == stamp_mtime
     victim = wavs[5]
     victim.unlink()
     (root / "annotations.csv").unlink()
     wavs[7].write_bytes(b"RIFF garbage")  # a corrupt file is rewritten too
     # a finished set changed since is the user's: refused unless repair is asked for
-    with pytest.raises(synth.DatasetFolderError, match="changed since mvlib generated it"):
-        synth.generate(SMALL, root, progress=False)
+    with pytest.raises(DatasetFolderError, match="changed since mvlib generated it"):
+        generate(SMALL, root, progress=False)
     stamp = json.loads((root / "synth.json").read_text())
     (root / "synth.json").write_text(json.dumps({**stamp, "complete": False}))  # interrupted
-    synth.generate(SMALL, root, progress=False)
+    generate(SMALL, root, progress=False)
     after = files_of(root)
     assert after == before
     for p in wavs:
         if p.name not in (victim.name, wavs[7].name):
             assert p.stat().st_mtime_ns == mtimes[p.name], p.name
-    with pytest.raises(synth.DatasetFolderError, match="synthetic set of other settings"):
-        synth.generate(replace(SMALL, seed=9), root, progress=False)
+    with pytest.raises(DatasetFolderError, match="synthetic set of other settings"):
+        generate(replace(SMALL, seed=9), root, progress=False)
 
 
 def test_bad_config_names_the_field(tmp_path):
     with pytest.raises(ValueError, match="max_sources"):
-        synth.generate(replace(SMALL, max_sources=9), tmp_path, progress=False)
+        generate(replace(SMALL, max_sources=9), tmp_path, progress=False)
 
 
 def test_parallel_generation_writes_identicalfiles_of(tmp_path):
     cfg = SynthConfig(n_sensors=3, clips_per_sensor=2, duration_s=0.5, sample_rate=8000)
-    a = synth.generate(cfg, tmp_path / "a", progress=False, workers=1)
-    b = synth.generate(cfg, tmp_path / "b", progress=False, workers=2)
+    a = generate(cfg, tmp_path / "a", progress=False, workers=1)
+    b = generate(cfg, tmp_path / "b", progress=False, workers=2)
     names = sorted(p.name for p in (a / "audio").iterdir())
     assert names == sorted(p.name for p in (b / "audio").iterdir()) and len(names) == 6
     for n in names:

@@ -10,8 +10,9 @@ import pytest
 from scipy import signal
 from synth_cases import SR
 
-from mvlib.data import synth
 from mvlib.data.synth import dsp, sources
+from mvlib.data.synth.plan import fine_codes
+from mvlib.data.synth.sources import render_source
 
 
 def _band_fraction(x, lo, hi, sr=SR):
@@ -22,22 +23,22 @@ def _band_fraction(x, lo, hi, sr=SR):
 
 @pytest.mark.parametrize("coarse", range(1, 9))
 def test_every_fine_class_renders_unit_rms(coarse):
-    for fine in synth.fine_codes(coarse):
-        x = synth.render_source(coarse, fine, SR, SR, np.random.default_rng(0))
+    for fine in fine_codes(coarse):
+        x = render_source(coarse, fine, SR, SR, np.random.default_rng(0))
         assert x.shape == (SR,) and np.isfinite(x).all()
         assert np.sqrt(np.mean(x**2)) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="fine class"):
-        synth.render_source(coarse, "Z", SR, SR, np.random.default_rng(0))
+        render_source(coarse, "Z", SR, SR, np.random.default_rng(0))
 
 
 def test_engine_is_low_saw_is_high():
     rng = np.random.default_rng(1)
-    for fine in synth.fine_codes(1):
-        x = synth.render_source(1, fine, 2 * SR, SR, rng)
+    for fine in fine_codes(1):
+        x = render_source(1, fine, 2 * SR, SR, rng)
         assert _band_fraction(x, 0, 500) > 0.8, fine
         assert _band_fraction(x, 2000, SR / 2) < 0.01, fine
-    for fine in synth.fine_codes(4):
-        x = synth.render_source(4, fine, 2 * SR, SR, rng)
+    for fine in fine_codes(4):
+        x = render_source(4, fine, 2 * SR, SR, rng)
         assert _band_fraction(x, 0, 500) < 0.02, fine
         assert _band_fraction(x, 2000, SR / 2) > 0.45, fine
 
@@ -51,11 +52,11 @@ def _peak_track(x, sr=SR):
 
 def test_siren_sweeps_beeper_holds_its_pitch():
     sweeps = [
-        np.ptp(_peak_track(synth.render_source(5, "3", 3 * SR, SR, np.random.default_rng(s))))
+        np.ptp(_peak_track(render_source(5, "3", 3 * SR, SR, np.random.default_rng(s))))
         for s in range(4)
     ]
     steady = [
-        np.ptp(_peak_track(synth.render_source(5, "4", 3 * SR, SR, np.random.default_rng(s))))
+        np.ptp(_peak_track(render_source(5, "4", 3 * SR, SR, np.random.default_rng(s))))
         for s in range(4)
     ]
     assert min(sweeps) > 400.0, sweeps  # sweeps span 600-1000 Hz
@@ -63,7 +64,7 @@ def test_siren_sweeps_beeper_holds_its_pitch():
 
 
 def test_jackhammer_pulses_at_its_rate():
-    x = synth.render_source(2, "2", 4 * SR, SR, np.random.default_rng(2))
+    x = render_source(2, "2", 4 * SR, SR, np.random.default_rng(2))
     env = signal.decimate(np.abs(x), 16)  # 1 kHz envelope
     spec = np.abs(np.fft.rfft(env - env.mean()))
     f = np.fft.rfftfreq(len(env), 16 / SR)
@@ -72,7 +73,7 @@ def test_jackhammer_pulses_at_its_rate():
 
 
 def test_dog_barks_are_short_bursts():
-    x = synth.render_source(8, "1", 4 * SR, SR, np.random.default_rng(5))
+    x = render_source(8, "1", 4 * SR, SR, np.random.default_rng(5))
     frames = np.sqrt(np.mean(x[: len(x) // 160 * 160].reshape(-1, 160) ** 2, axis=1))  # 10 ms
     assert (frames > 0.1 * frames.max()).mean() < 0.5  # mostly silence between barks
 
