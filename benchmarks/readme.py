@@ -153,6 +153,32 @@ def _coverage(d: dict) -> list[str]:
     return lines
 
 
+def _codec_curve(d: dict) -> list[str]:
+    """The codec's learning curve: one row per snapshot, log-mel's probes under it."""
+
+    def ci(v) -> str:
+        return f"{v[0]:.2f} [{v[1]:.2f}, {v[2]:.2f}]"
+
+    lines = [
+        f"- Command: `{d.get('command', 'python benchmarks/codec_curve.py')}` (codec "
+        f"`{d.get('codec')}`, folder `{d.get('codec_dir')}`; reconstruction on "
+        f"{d.get('recon_clips')} held-out corpus clips; probes on "
+        f"{d.get('probe_clips_per_sensor')} clips of each held-out sensor of the book's set).",
+        "",
+        "| step | CPU time | mel distance | SI-SDR (dB) | sensor probe [95% CI] | source probe [95% CI] |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in d.get("curve", []):
+        lines.append(
+            f"| {r['step']} | {r['cpu_s'] / 60:.0f} min | {r['mel_distance']:.3f} | "
+            f"{r['si_sdr_db']:.1f} | {ci(r['sensor'])} | {ci(r['source'])} |"
+        )
+    m = d.get("logmel")
+    if m:
+        lines.append(f"| log-mel | — | — | — | {ci(m['sensor'])} | {ci(m['source'])} |")
+    return lines
+
+
 def _cli_start(d: dict) -> list[str]:
     lim = d.get("limits") or {}
     lines = [
@@ -202,6 +228,8 @@ def render_file(path: Path) -> str:
         body = _scale(d)
     elif "sides" in d:
         body = _cli_start(d)
+    elif "curve" in d and "logmel" in d:
+        body = _codec_curve(d)
     else:
         body = _generic(d)
     head = [
