@@ -263,8 +263,10 @@ def _effective(kwargs: dict) -> dict:
 
 
 def _differs(v, default) -> bool:
-    norm = lambda x: list(x) if isinstance(x, (list, tuple)) else x  # noqa: E731
-    return norm(v) != norm(default)
+    """A tuple and a list of the same values do not differ."""
+    return (list(v) if isinstance(v, tuple) else v) != (
+        list(default) if isinstance(default, tuple) else default
+    )
 
 
 def arch_label(arch: dict) -> str:

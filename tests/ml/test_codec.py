@@ -248,3 +248,10 @@ def test_torchrun_trains_the_codec_on_two_ranks_as_one_process_does(tmp_path):
     b = torch.load(Path(two.stdout.strip().splitlines()[-1]), weights_only=True)["state_dict"]
     for k, v in a.items():
         torch.testing.assert_close(b[k], v, rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_a_saved_codec_records_its_own_quantizer_dropout(tmp_path):
+    c = tiny(**{"codec.quantizer_dropout": 0.25}).codec
+    path = save_codec(build_codec(c), tmp_path / "c.pth", {"name": "t"})  # no config given
+    meta = torch.load(path, weights_only=True)["metadata"]
+    assert meta["kwargs"]["quantizer_dropout"] == 0.25

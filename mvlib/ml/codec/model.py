@@ -88,7 +88,7 @@ def save_codec(model, path: str | os.PathLike, provenance: dict[str, Any]) -> Pa
     buf = io.BytesIO()
     # dac's BaseModel.save fills metadata["kwargs"] from the model's signature and attributes
     kwargs = {k: _plain(getattr(model, k)) for k in _DAC_ARGS if hasattr(model, k)}
-    kwargs["quantizer_dropout"] = float(provenance.get("config", {}).get("quantizer_dropout", 0.0))
+    kwargs["quantizer_dropout"] = float(model.quantizer.quantizer_dropout)  # kept by the RVQ
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     torch.save({"state_dict": state, "metadata": {"kwargs": kwargs, "mvlib": provenance}}, buf)
     atomic_write_bytes(path, buf.getvalue())

@@ -25,7 +25,6 @@ import contextlib
 import io
 import json
 import logging
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -134,18 +133,15 @@ def train_codec(cfg: cfgmod.Config, steps: int | None = None, progress: bool = T
 @contextlib.contextmanager
 def _lock(folder: Path, is_main: bool) -> Iterator[None]:
     """The codec's training lock (rank 0 holds it): two trainings of one codec never run."""
-    if not is_main:
+    with contextlib.ExitStack() as stack:
+        if is_main:
+            try:
+                stack.enter_context(
+                    owned_lock(folder / "train.lock", folder / "holder.json", wait=False)
+                )
+            except LockBusy as e:
+                raise _busy(folder, e) from e
         yield
-        return
-    try:
-        held = owned_lock(folder / "train.lock", folder / "holder.json", wait=False)
-        held.__enter__()
-    except LockBusy as e:
-        raise _busy(folder, e) from e
-    try:
-        yield
-    finally:
-        held.__exit__(*sys.exc_info())
 
 
 def _busy(folder: Path, e: LockBusy) -> MvlibError:
