@@ -24,7 +24,10 @@ whose PID has exited on this host is taken over, by these rules:
 * the takeover (check the record again, replace the lock file, take the new file's lock,
   write the new record) runs under a second, short-held lock (``<lock_file>.takeover``)
   that is never replaced, so that two waiters who both saw the dead holder do not both
-  take over: the second finds the first's live record and waits for it.
+  take over: the second finds the first's live record and waits for it;
+* a process that locked the lock file the ordinary way checks that the file is still the
+  one at the path and writes its record under that same guard, so that a takeover cannot
+  replace the file between its check and its record.
 
 A holder on another host is never judged dead (its PID means nothing here).
 
@@ -206,18 +209,36 @@ def _acquire(path, record_file, wait, timeout, extra, on_wait, on_takeover):
                 told = True
             time.sleep(POLL_S)
             continue
-        if not _same_file(lock, path):  # replaced by a takeover while we opened it
-            lock.release()
-            continue
+        settled, previous = _settle(lock, path, record_file, extra)
+        if settled:
+            return lock, previous
+        lock.release()  # replaced by a takeover while we opened it: try the new file
+
+
+def _guard(path: Path) -> filelock.BaseFileLock:
+    """The short-held lock (never replaced) under which a holder is settled or taken over."""
+    return filelock.FileLock(path.with_name(path.name + ".takeover"), thread_local=False)
+
+
+def _settle(lock, path: Path, record_file: Path, extra: dict | None) -> tuple[bool, dict | None]:
+    """Become the holder of the file ``lock`` holds, unless a takeover replaced it.
+
+    Under the guard: a waiter taking a dead holder over (:func:`_take_over`) reads the
+    record, and replaces the lock file, only before or after this check and record write,
+    never between them (else the file we just locked could be replaced after the check, and
+    the taker and we would both hold "the" lock). Returns (settled, previous record).
+    """
+    with _guard(path):
+        if not _same_file(lock, path):
+            return False, None
         previous = read_record(record_file)
         _write_record(record_file, extra)
-        return lock, previous
+        return True, previous
 
 
 def _take_over(path: Path, record_file: Path, dead: dict, extra: dict | None):
     """Replace a dead holder's lock file and take the new one; None if someone was first."""
-    guard = filelock.FileLock(path.with_name(path.name + ".takeover"), thread_local=False)
-    with guard:
+    with _guard(path):
         if read_record(record_file) != dead:  # another waiter took over (or it finished)
             return None
         with contextlib.suppress(FileNotFoundError):

@@ -74,6 +74,51 @@ def _try_once(lock: str, record: str, queue) -> None:  # in a forked child: wait
         queue.put(f"busy {busy.holder['pid']}")
 
 
+def test_a_newcomer_whose_fresh_file_a_takeover_replaces_backs_off(tmp_path):
+    # the race CI met: a takeover unlinked the dead file; a newcomer locked the fresh file at
+    # the path before the taker did (so the taker backed off) but had not written its
+    # record; a second taker, still reading the dead record, replaced the newcomer's file.
+    # The newcomer must then find its file gone, not hold the lock beside the taker.
+    lock, record = tmp_path / "x.lock", tmp_path / "x.lock.json"
+    fd = _plant_dead_holder(lock, record)
+    dead = json.loads(record.read_text())
+    try:
+        lock.unlink()  # the first taker's unlink
+        newcomer = ownedlock.filelock.FileLock(lock, thread_local=False)
+        newcomer.acquire(timeout=0)  # the fresh file, locked; the record still the dead one
+        taker = ownedlock._take_over(lock, record, dead, None)  # (in-process: own descriptor)
+        assert taker is not None and ownedlock.read_record(record)["pid"] == os.getpid()
+        settled, _ = ownedlock._settle(newcomer, lock, record, None)
+        assert not settled
+        newcomer.release()
+        taker.release()
+    finally:
+        os.close(fd)
+
+
+def _settle_and_log(lock: str, record: str, log: str) -> None:  # in a forked child
+    ownedlock._HELD.clear()
+    with ownedlock.owned_lock(lock, record, wait=False):
+        with open(log, "a") as f:
+            f.write(f"in {time.monotonic()}\n")
+
+
+def test_an_ordinary_holder_settles_under_the_takeover_guard(tmp_path):
+    # so that no takeover can replace its file between its check and its record
+    lock, record, log = tmp_path / "x.lock", tmp_path / "x.lock.json", tmp_path / "log"
+    guard = ownedlock._guard(lock)
+    guard.acquire()
+    child = _FORK.Process(target=_settle_and_log, args=(str(lock), str(record), str(log)))
+    child.start()
+    time.sleep(1.0)
+    assert not log.exists(), "took the lock while a takeover held the guard"
+    released = time.monotonic()
+    guard.release()
+    child.join(30)
+    assert child.exitcode == 0
+    assert float(log.read_text().split()[1]) >= released
+
+
 def test_a_dead_record_that_a_live_new_holder_replaces_between_two_polls_is_not_taken_over(
     tmp_path,
 ):
