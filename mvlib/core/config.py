@@ -77,6 +77,18 @@ class SynthConfig:
     volunteer_false_alarm: float = 0.01
     split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)  #: SONYC 'split' column
     seed: int = 0
+    #: the world: how strongly sensors' recording devices differ beyond linear colouring,
+    #: each a strength in [0, 1] drawn per sensor (0: absent; :mod:`mvlib.data.synth.device`)
+    self_noise: float = 0.0  #: microphone self-noise (coloured hiss before the microphone)
+    compression: float = 0.0  #: automatic gain control (compressor ratio and threshold)
+    clipping: float = 0.0  #: converter clipping level
+    band_limit: float = 0.0  #: converter low-pass corner (narrow-band sensors)
+    noise_floor: float = 0.0  #: converter noise floor
+
+
+#: the world parameters of :class:`SynthConfig`; a config's hash leaves out those at 0, so
+#: that today's sets, stores and runs keep their names
+WORLD_FIELDS = ("self_noise", "compression", "clipping", "band_limit", "noise_floor")
 
 
 @dataclass(frozen=True)
@@ -288,7 +300,8 @@ def config_hash(obj: Any, n: int = 10) -> str:
     """Short stable hash of a config (or section): names cached artefacts.
 
     A :class:`Config`'s hash leaves out what changes none of its runs: an empty ``plugins``
-    list, and the ``codec`` section (a codec training has its own identity,
+    list, world parameters at 0 (:data:`WORLD_FIELDS`, in a Config or a SynthConfig: the
+    sets named before they existed keep their names), and the ``codec`` section (a codec training has its own identity,
     :func:`mvlib.ml.codec.trainer.codec_identity`; a run on a codec's latents is named by
     its weights, :func:`mvlib.ml.runs.run_hash`).
     """
@@ -297,6 +310,11 @@ def config_hash(obj: Any, n: int = 10) -> str:
         data.pop("codec")
         if not obj.plugins:
             data.pop("plugins")
+    synth = data.get("synth") if isinstance(obj, Config) else data
+    if isinstance(obj, (Config, SynthConfig)):
+        for f in WORLD_FIELDS:
+            if synth.get(f) == 0:
+                synth.pop(f)
     blob = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:n]
 
@@ -464,6 +482,11 @@ _RANGES: dict[tuple[str, str], tuple[Any, str]] = {
     ("SynthConfig", "volunteer_miss"): (lambda v: 0 <= v <= 1, "in [0, 1]"),
     ("SynthConfig", "volunteer_false_alarm"): (lambda v: 0 <= v <= 1, "in [0, 1]"),
     ("SynthConfig", "split_fractions"): ("fractions", "3 fractions >= 0 summing to 1"),
+    ("SynthConfig", "self_noise"): (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    ("SynthConfig", "compression"): (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    ("SynthConfig", "clipping"): (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    ("SynthConfig", "band_limit"): (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    ("SynthConfig", "noise_floor"): (lambda v: 0 <= v <= 1, "in [0, 1]"),
     ("SplitConfig", "sensor_fractions"): ("positive_fractions", "3 fractions > 0 summing to 1"),
     ("SplitConfig", "n_pairs"): (lambda v: len(v) == 3 and min(v) >= 1, "3 counts, each >= 1"),
     ("SplitConfig", "downstream_fractions"): (

@@ -1,5 +1,7 @@
 """A sensor's channel: street background, room response, microphone, hum; and a whole clip.
 
+(Its recording device, the nonlinear and noisy part a world may add: :mod:`.device`.)
+
 :func:`synthesize_clip` places a clip's sources (:mod:`.sources`) in the sensor's
 background, through its room impulse response and microphone response, adds mains hum and
 the clip's gain. Sensors differ in *spectral shape*, not level, so they survive loudness
@@ -15,6 +17,7 @@ import numpy as np
 from scipy import signal
 
 from mvlib.core.config import SynthConfig
+from mvlib.data.synth.device import record, self_noise
 from mvlib.data.synth.dsp import _harmonics, _phase, _smooth, _sos_filter
 from mvlib.data.synth.filters import butter_sos
 from mvlib.data.synth.plan import N_EQ_BANDS, N_REFLECTIONS, SourceEvent
@@ -185,8 +188,11 @@ def synthesize_clip(
     for prox, dry in groups.items():
         if dry.any():
             wet = wet + _convolve_head(dry, room_ir(params, sr, rng, far=prox == "far"))
-    y = signal.sosfilt(mic_sos(params, sr), wet)
-    y += hum(params, n, sr, rng) * bg_rms
+    mains = hum(params, n, sr, rng) * bg_rms
+    if "self_noise_db" in params:  # the world's device (mvlib.data.synth.device)
+        wet = wet + self_noise(params, n, sr, rng) * bg_rms
+    y = signal.sosfilt(mic_sos(params, sr), wet) + mains
+    y = record(y, params, sr, rng)  # unchanged without a device
     y *= 10.0 ** (params.get("gain_db", 0.0) / 20.0)
     peak = np.max(np.abs(y))
     return y * (0.89 / peak) if peak > 0.89 else y  # headroom: never clip the 16-bit file

@@ -19,6 +19,7 @@ import numpy as np
 
 from mvlib.core.config import SynthConfig, config_hash
 from mvlib.data import taxonomy
+from mvlib.data.synth.device import device_params
 
 SYNTH_VERSION = "v1"
 N_EQ_BANDS = 4
@@ -130,6 +131,7 @@ def sensor_params(cfg: SynthConfig, sensor: int) -> dict[str, float]:
     prior = rng.dirichlet(cfg.prior_concentration * len(BASE_RATES) * BASE_RATES)
     for c, col in enumerate(taxonomy.coarse_label_columns()):
         p[f"prior_{col}"] = float(prior[c])
+    p.update(device_params(cfg, stream_rng(cfg, SENSOR, sensor, 2)))  # {} in today's world
     return {k: float(v) for k, v in p.items()}
 
 
