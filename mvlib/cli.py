@@ -221,6 +221,30 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_worlds(args) -> int:
+    from mvlib import worlds  # on use: `mvlib --help` starts at once
+    from mvlib.core.cache import atomic_write_json, cache_dir
+
+    cfg = _config(args)
+    res = worlds.run_study(
+        cfg,
+        worlds=args.worlds.split(",") if args.worlds else None,
+        frontends=args.frontends.split(",") if args.frontends else None,
+        progress=not args.quiet,
+    )
+    out = Path(args.out) if args.out else cache_dir("worlds", cfg.profile) / "worlds.json"
+    atomic_write_json(out, res)
+    for c in res["cells"]:
+        for r in c["comparisons"]:
+            print(
+                f"{c['world']} · {c['frontend']}: {c['best_multiview_on_validation']} − "
+                f"{r['other']} on {r['task']}: {r['estimate']:+.3f} [{r['ci_low']:+.3f}, "
+                f"{r['ci_high']:+.3f}], Holm p {r['p_holm']:.2g}, {r['verdict']}"
+            )
+    print(out)
+    return 0
+
+
 def cmd_codec_train(args) -> int:
     from mvlib.ml.codec.trainer import train_codec  # on use: `mvlib --help` starts at once
 
@@ -439,6 +463,20 @@ def _add_sweep(sub) -> None:
     p.set_defaults(func=cmd_sweep)
 
 
+def _add_worlds(sub) -> None:
+    p = _command(
+        sub,
+        "worlds",
+        "where multi-view learning helps: the best multi-view model against the frontend "
+        "and rec in every world x frontend (resumes: each cell is a sweep)",
+    )
+    _add_common(p)
+    p.add_argument("--worlds", help="comma-separated worlds (default: all of mvlib.worlds.WORLDS)")
+    p.add_argument("--frontends", help="comma-separated frontends (default: logmel,codec)")
+    p.add_argument("--out", help="results file (default: <cache>/worlds/<profile>/worlds.json)")
+    p.set_defaults(func=cmd_worlds)
+
+
 #: the commands, in the order ``mvlib --help`` lists them
 _COMMANDS = (
     _add_config,
@@ -452,6 +490,7 @@ _COMMANDS = (
     _add_store,
     _add_codec,
     _add_sweep,
+    _add_worlds,
 )
 
 

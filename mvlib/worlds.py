@@ -132,7 +132,8 @@ def cell_comparisons(df: pd.DataFrame) -> tuple[str, list[dict], dict]:
                 "estimate": -r["estimate"],
                 "ci_low": -r["ci_high"],
                 "ci_high": -r["ci_low"],
-                **{k: r[k] for k in ("se", "se_units", "se_sensors", "df", "p", "resolvable")},
+                **{k: _finite(r[k]) for k in ("se", "se_units", "se_sensors", "df", "p")},
+                "resolvable": bool(r["resolvable"]),
                 **{k: int(r[k]) for k in ("n_units", "n_clips")},
             }
         )
@@ -150,7 +151,7 @@ def _verdicts(cells: list[dict], alpha: float = ALPHA) -> None:
     p_holm, significant = holm_verdicts(diffs, alpha)
     for r, ph, sig in zip(rows, p_holm, significant, strict=True):
         r["p_holm"], r["significant"] = float(ph), bool(sig)
-        r["mdd"] = mdd(r["se"], alpha / len(rows), POWER, df=r["df"]) if r["se"] > 0 else 0.0
+        r["mdd"] = mdd(r["se"], alpha / len(rows), POWER, df=r["df"]) if r["se"] else 0.0
         if not r["resolvable"]:
             r["verdict"] = "too few units"
         elif not sig:
@@ -160,9 +161,16 @@ def _verdicts(cells: list[dict], alpha: float = ALPHA) -> None:
 
 
 class _Diff:  # what holm_verdicts reads of a comparison
-    def __init__(self, p: float, resolvable: bool):
-        self.p = p if math.isfinite(p) else 1.0
+    def __init__(self, p: float | None, resolvable: bool):
+        self.p = 1.0 if p is None else p  # no variation at all (best is rec itself): no test
         self.resolvable = resolvable
+
+
+def _finite(x) -> float | None:
+    """A JSON-ready number: None for NaN (no p without variation) and infinity (df of a
+    comparison whose units do not vary)."""
+    x = float(x)
+    return x if math.isfinite(x) else None
 
 
 def run_study(

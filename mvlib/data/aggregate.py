@@ -153,10 +153,7 @@ def aggregate_labels(
     """
     if source == "<annotations>":
         source = str(ann.attrs.get("source", source))
-    ann = ann.reset_index(drop=True)
-    if LINE_COLUMN not in ann.columns:
-        ann = ann.assign(**{LINE_COLUMN: np.arange(len(ann)) + 2})
-    ann = ann.sort_values(["audio_filename", LINE_COLUMN], kind="stable", ignore_index=True)
+    ann = _sorted_rows(ann)
     if "annotator_id" not in ann.columns:
         return _unannotated_clips(ann, source, strict)
     needed = taxonomy.META_COLUMNS + taxonomy.coarse_presence_columns()
@@ -180,15 +177,7 @@ def aggregate_labels(
         ann, ver_rows, clips, source, strict, unlabelled
     )
     labels = pd.concat([labels_train, labels_eval]).loc[clips.index]
-
-    out = clips[[c for c in taxonomy.CLIP_COLUMNS if c != "audio_filename"]].copy()
-    out = out.join(labels)
-    out["label_source"] = np.where(out["split"] == "train", *LABEL_SOURCES)
-    none = sorted(c for v in unlabelled.values() for c in v)
-    out["labelled"] = np.int8(1)
-    out.loc[none, "labelled"] = np.int8(0)
-    out.loc[none, "label_source"] = "none"
-    out = _finish_clip_table(out)
+    out = _labelled_clip_table(clips, labels, unlabelled)
 
     n_used = int(vol_rows.sum() + ver_rows.sum())
     assert n_used + sum(skipped.values()) == len(ann), "every row is either used or skipped"
@@ -205,6 +194,28 @@ def aggregate_labels(
         n_duplicate_rows=n_dup,
     )
     return out, report
+
+
+def _sorted_rows(ann: pd.DataFrame) -> pd.DataFrame:
+    """Rows with a file line number (added when absent), sorted by clip, then line."""
+    ann = ann.reset_index(drop=True)
+    if LINE_COLUMN not in ann.columns:
+        ann = ann.assign(**{LINE_COLUMN: np.arange(len(ann)) + 2})
+    return ann.sort_values(["audio_filename", LINE_COLUMN], kind="stable", ignore_index=True)
+
+
+def _labelled_clip_table(
+    clips: pd.DataFrame, labels: pd.DataFrame, unlabelled: dict[str, list[str]]
+) -> pd.DataFrame:
+    """The clip table: metadata, labels, ``label_source`` and ``labelled`` (0: unlabelled)."""
+    out = clips[[c for c in taxonomy.CLIP_COLUMNS if c != "audio_filename"]].copy()
+    out = out.join(labels)
+    out["label_source"] = np.where(out["split"] == "train", *LABEL_SOURCES)
+    none = sorted(c for v in unlabelled.values() for c in v)
+    out["labelled"] = np.int8(1)
+    out.loc[none, "labelled"] = np.int8(0)
+    out.loc[none, "label_source"] = "none"
+    return _finish_clip_table(out)
 
 
 def _finish_clip_table(out: pd.DataFrame) -> pd.DataFrame:

@@ -227,10 +227,7 @@ def embed_audio_files(
     size and mtime, and a hash of the settings): a command rerun into the same folder, e.g.
     after a kill, reuses those files and embeds only the others (``EmbedReport.reused``).
     """
-    if level not in EMBED_LEVELS:
-        raise EmbedError(f"level {level!r}", "unknown", f"use one of {EMBED_LEVELS}")
-    if fmt not in FORMATS:
-        raise EmbedError(f"format {fmt!r}", "unknown", f"use one of {FORMATS}")
+    _check_level_and_format(level, fmt)
     t0 = time.perf_counter()
     emb = embedder or AudioEmbedder(run_dir, subspace, which, window_s, device)
     files, failed = expand_inputs(inputs)
@@ -252,54 +249,93 @@ def embed_audio_files(
                 records.append(record)
                 reused += 1
                 continue
-        try:
-            res = emb.embed_file(path, name, frames=want_frames)
-        except BadAudioError as e:
-            failed.append((str(path), e.reason))
-            continue
-        except (OSError, MemoryError) as e:
-            failed.append((str(path), f"{type(e).__name__}: {e}"))
-            continue
-        shapes, outputs = {}, []
-        if want_clip:
-            shapes["clip"] = res.clip.shape
-        if want_frames:
-            shapes["frames"], shapes["times"] = res.frames.shape, res.times.shape
-        if out is not None and fmt == "npy":
-            for suffix, key in OUTPUT_KINDS.items():
-                if key in shapes:
-                    _save_npy(out / f"{name}{suffix}", getattr(res, key))
-                    outputs.append(f"{name}{suffix}")
-        record = {
-            "source": str(path),
-            "name": name,
-            "outputs": outputs,
-            "shapes": shapes,
-            "info": res.info,
-        }
-        if out is not None and fmt == "npy":  # written last: proves the outputs complete
-            atomic_write_json(
-                out / f"{name}{DONE_SUFFIX}",
-                {**_fingerprint(path), "key": settings_key, "record": record},
-            )
-        results.append(res)
-        records.append(record)
+        done = _embed_one(emb, path, name, out, fmt, want_clip, want_frames, settings_key, failed)
+        if done is not None:
+            res, record = done
+            results.append(res)
+            records.append(record)
     if out is not None and fmt == "npz" and results:
         _save_table(out / "embeddings.npz", results, want_clip, want_frames)
     report = EmbedReport(
         out, emb.identity, records, failed, time.perf_counter() - t0, results, reused
     )
     if out is not None:
-        manifest = {
-            **emb.identity,
-            "level": level,
-            "format": fmt,
-            "table": "embeddings.npz" if fmt == "npz" and results else None,
-            "files": records,
-            "skipped": [{"input": s, "reason": r} for s, r in failed],
-        }
-        atomic_write_json(out / "manifest.json", manifest)
+        _write_manifest(out, emb.identity, level, fmt, results, records, failed)
     return report
+
+
+def _check_level_and_format(level: str, fmt: str) -> None:
+    """Raise :class:`EmbedError` for an unknown ``level`` or ``fmt``."""
+    if level not in EMBED_LEVELS:
+        raise EmbedError(f"level {level!r}", "unknown", f"use one of {EMBED_LEVELS}")
+    if fmt not in FORMATS:
+        raise EmbedError(f"format {fmt!r}", "unknown", f"use one of {FORMATS}")
+
+
+def _embed_one(
+    emb: AudioEmbedder,
+    path: Path,
+    name: str,
+    out: Path | None,
+    fmt: str,
+    want_clip: bool,
+    want_frames: bool,
+    settings_key: str,
+    failed: list[tuple[str, str]],
+) -> tuple[FileEmbedding, dict] | None:
+    """Embed one file and save its npy outputs; None (reason added to ``failed``) if unreadable."""
+    try:
+        res = emb.embed_file(path, name, frames=want_frames)
+    except BadAudioError as e:
+        failed.append((str(path), e.reason))
+        return None
+    except (OSError, MemoryError) as e:
+        failed.append((str(path), f"{type(e).__name__}: {e}"))
+        return None
+    shapes, outputs = {}, []
+    if want_clip:
+        shapes["clip"] = res.clip.shape
+    if want_frames:
+        shapes["frames"], shapes["times"] = res.frames.shape, res.times.shape
+    if out is not None and fmt == "npy":
+        for suffix, key in OUTPUT_KINDS.items():
+            if key in shapes:
+                _save_npy(out / f"{name}{suffix}", getattr(res, key))
+                outputs.append(f"{name}{suffix}")
+    record = {
+        "source": str(path),
+        "name": name,
+        "outputs": outputs,
+        "shapes": shapes,
+        "info": res.info,
+    }
+    if out is not None and fmt == "npy":  # written last: proves the outputs complete
+        atomic_write_json(
+            out / f"{name}{DONE_SUFFIX}",
+            {**_fingerprint(path), "key": settings_key, "record": record},
+        )
+    return res, record
+
+
+def _write_manifest(
+    out: Path,
+    identity: dict,
+    level: str,
+    fmt: str,
+    results: list[FileEmbedding],
+    records: list[dict],
+    failed: list[tuple[str, str]],
+) -> None:
+    """Write ``manifest.json``: identity, settings, per-file records and skipped inputs."""
+    manifest = {
+        **identity,
+        "level": level,
+        "format": fmt,
+        "table": "embeddings.npz" if fmt == "npz" and results else None,
+        "files": records,
+        "skipped": [{"input": s, "reason": r} for s, r in failed],
+    }
+    atomic_write_json(out / "manifest.json", manifest)
 
 
 def _settings_key(identity: dict, level: str) -> str:

@@ -337,14 +337,7 @@ def summarise(
         ci_high, se, df, p, mdd, n_clusters, resolvable, note, p_holm (over all rows),
         significant (Holm p < alpha and resolvable).
     """
-    sensor_of = {}
-    for per_task in encoders.values():
-        for res in per_task.values():
-            sensor_of.update(sensor_of_clips(res or {}))
-
-    def clusters(clips) -> np.ndarray | None:  # the sensor of every clip: the clusters
-        return np.array([sensor_of[c] for c in clips]) if sensor_of else None
-
+    sensor_of = _sensors_of_encoders(encoders)
     rows, tests, diffs = [], [], []
     for enc, per_task in encoders.items():
         for task in PROBE_TASKS:
@@ -354,46 +347,73 @@ def summarise(
                 if subsamples.empty:
                     continue
                 m = per_run(subsamples)
-                est = mean_interval(m.to_numpy(np.float64), alpha, clusters=clusters(m.columns))
-                n_train = [float(o[f"{f:g}.0.n_train"]) for o in res.values()]
-                rows.append(
-                    {
-                        "encoder": enc,
-                        "task": task,
-                        "fraction": f,
-                        "n_train": float(np.mean(n_train)),
-                        "estimate": est.estimate,
-                        "ci_low": max(0.0, est.ci_low),  # scores live in [0, 1]
-                        "ci_high": min(1.0, est.ci_high),
-                        "units": est.n_units,
-                        "subsamples": len(subsamples),
-                        "clips": est.n_clips,
-                        "clusters": est.n_clusters,
-                    }
-                )
+                rows.append(_score_row(enc, task, f, res, m, len(subsamples), alpha, sensor_of))
                 if reference is None or enc == reference:
                     continue
-                ref = per_clip_scores((encoders[reference].get(task) or {}), task, f)
-                a, b, clips = _paired(m, per_run(ref) if len(ref) else ref)
-                if a is None:
-                    continue
-                d = paired_difference(a, b, alpha, clusters=clusters(clips))
-                diffs.append(d)
-                tests.append(
-                    {
-                        "encoder": enc,
-                        "task": task,
-                        "fraction": f,
-                        **{k: getattr(d, k) for k in ("estimate", "ci_low", "ci_high", "se")},
-                        **{k: getattr(d, k) for k in ("df", "p", "mdd", "n_clusters")},
-                        "resolvable": d.resolvable,
-                        "note": d.note,
-                    }
-                )
+                ref_res = encoders[reference].get(task) or {}
+                done = _reference_comparison(enc, task, f, m, ref_res, alpha, sensor_of)
+                if done is not None:
+                    diffs.append(done[0])
+                    tests.append(done[1])
     comp = pd.DataFrame(tests)
     if len(comp):
         comp["p_holm"], comp["significant"] = holm_verdicts(diffs, alpha)
     return pd.DataFrame(rows), comp
+
+
+def _sensors_of_encoders(encoders: dict) -> dict:
+    """clip id -> sensor of every test clip of every encoder's results (:func:`sensor_of_clips`)."""
+    sensor_of = {}
+    for per_task in encoders.values():
+        for res in per_task.values():
+            sensor_of.update(sensor_of_clips(res or {}))
+    return sensor_of
+
+
+def _clusters(sensor_of: dict, clips) -> np.ndarray | None:
+    """The sensor of every clip: the clusters (None when no sensor is known)."""
+    return np.array([sensor_of[c] for c in clips]) if sensor_of else None
+
+
+def _score_row(
+    enc, task: str, f: float, res: dict, m: pd.DataFrame, n_sub: int, alpha: float, sensor_of
+) -> dict:
+    """One row of :func:`summarise`'s scores: the runs' mean score at ``f`` with its CI."""
+    est = mean_interval(m.to_numpy(np.float64), alpha, clusters=_clusters(sensor_of, m.columns))
+    n_train = [float(o[f"{f:g}.0.n_train"]) for o in res.values()]
+    return {
+        "encoder": enc,
+        "task": task,
+        "fraction": f,
+        "n_train": float(np.mean(n_train)),
+        "estimate": est.estimate,
+        "ci_low": max(0.0, est.ci_low),  # scores live in [0, 1]
+        "ci_high": min(1.0, est.ci_high),
+        "units": est.n_units,
+        "subsamples": n_sub,
+        "clips": est.n_clips,
+        "clusters": est.n_clusters,
+    }
+
+
+def _reference_comparison(
+    enc, task: str, f: float, m: pd.DataFrame, ref_res: dict, alpha: float, sensor_of
+):
+    """``(difference, row)`` of encoder − reference at ``f``, or None if nothing is shared."""
+    ref = per_clip_scores(ref_res, task, f)
+    a, b, clips = _paired(m, per_run(ref) if len(ref) else ref)
+    if a is None:
+        return None
+    d = paired_difference(a, b, alpha, clusters=_clusters(sensor_of, clips))
+    return d, {
+        "encoder": enc,
+        "task": task,
+        "fraction": f,
+        **{k: getattr(d, k) for k in ("estimate", "ci_low", "ci_high", "se")},
+        **{k: getattr(d, k) for k in ("df", "p", "mdd", "n_clusters")},
+        "resolvable": d.resolvable,
+        "note": d.note,
+    }
 
 
 def _paired(a: pd.DataFrame, b: pd.DataFrame):

@@ -237,21 +237,13 @@ def extract(
     t0 = time.perf_counter()
     mine = shard_clips(clips, shard, cfg.max_clips)
     frontend = frontend if frontend is not None else make_frontend(cfg)
-    prov = {"mvlib_version": __version__, "features_config": to_dict(cfg)}
-    header = {
-        "identity": frontend.identity,
-        "dim": frontend.dim,
-        "provenance": {**prov, **(provenance or {})},
-    }
+    header = _store_header(frontend, cfg, provenance)
     report = ExtractReport(n_shard=len(mine), shard=tuple(shard), store_dir=str(store_dir))
     if not verify and _header_ok(store_dir, header) and _plan(store_dir, header, mine) == ([], []):
         # read-only fast path: several runs (the sweep's workers) may check one finished store
         # at once, and only one process may hold a part's writer lock
         report.n_skipped_existing = len(mine)
-        report.seconds = time.perf_counter() - t0
-        if progress:
-            print(report.summary())
-        return report
+        return _finish(report, t0, progress)
     with StoreWriter(store_dir, header, shard) as writer:  # waits for another writer
         # planned again under the lock: what a writer we waited for committed is reused
         todo, stale = _plan(store_dir, header, mine, verify)
@@ -260,12 +252,34 @@ def extract(
             report.retired.append({"clip_id": cid, "part": part, "reason": reason})
         report.n_skipped_existing = len(mine) - len(todo)
         if todo:
-            # the workers only do file I/O (preprocessing runs batched on the device):
-            # threads suffice, processes only when asked for
             procs = bool(processes)
-            n_cpu = os.cpu_count() or 1
-            n = workers or (max(1, min(8, n_cpu - 2)) if procs else min(4, n_cpu))
+            n = _n_workers(workers, procs)
             _run(todo, frontend, writer, cfg, report, progress, n, procs)
+    return _finish(report, t0, progress)
+
+
+def _store_header(
+    frontend: Frontend, cfg: FeatureConfig, provenance: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The store header: frontend identity, dim, and provenance (mvlib version, config, given)."""
+    prov = {"mvlib_version": __version__, "features_config": to_dict(cfg)}
+    return {
+        "identity": frontend.identity,
+        "dim": frontend.dim,
+        "provenance": {**prov, **(provenance or {})},
+    }
+
+
+def _n_workers(workers: int | None, processes: bool) -> int:
+    """How many file I/O workers: ``workers``, else 4 threads or up to 8 processes."""
+    # the workers only do file I/O (preprocessing runs batched on the device):
+    # threads suffice, processes only when asked for
+    n_cpu = os.cpu_count() or 1
+    return workers or (max(1, min(8, n_cpu - 2)) if processes else min(4, n_cpu))
+
+
+def _finish(report: ExtractReport, t0: float, progress: bool) -> ExtractReport:
+    """Stamp the report's wall time since ``t0``, print its summary if ``progress``, return it."""
     report.seconds = time.perf_counter() - t0
     if progress:
         print(report.summary())
@@ -349,48 +363,122 @@ def _run(
     processes: bool,
 ) -> None:
     """The overlapped pipeline: prefetch pool -> batched frontend -> writer thread."""
+    common = _common_meta(frontend, cfg)
+    bar = tqdm(total=len(todo), unit="clip", desc=f"extract {frontend.name}", disable=not progress)
+    pool = _make_pool(workers, processes)
+    saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mvlib-store")
+    sink = _Sink(frontend, writer, saver, cfg, report, bar, common)
+    try:
+        _feed(todo, pool, cfg, workers, sink)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        saver.shutdown(wait=True)  # everything handed to the writer gets committed
+        bar.close()
+    sink.check_written()
+
+
+def _common_meta(frontend: Frontend, cfg: FeatureConfig) -> dict[str, Any]:
+    """Meta stored with every clip: frontend rate, loudness target, weights (when stated)."""
     ident = frontend.identity
-    common = {
+    return {
         "sample_rate": frontend.sample_rate,
         "loudness_lufs": cfg.loudness_lufs,
         # a plugin frontend need not have weights: only what its identity states is recorded
         **{k: ident[k] for k in ("weights", "weights_sha256") if k in ident},
     }
-    bar = tqdm(total=len(todo), unit="clip", desc=f"extract {frontend.name}", disable=not progress)
+
+
+def _make_pool(workers: int, processes: bool) -> ProcessPoolExecutor | ThreadPoolExecutor:
+    """The file I/O pool: ``workers`` threads, or forkserver processes if ``processes``."""
+    if processes:
+        # forkserver: workers start from a clean process (no CUDA, no threads) that has
+        # imported mvlib.frontend.extract once
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["mvlib.frontend.extract"])
+        return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mvlib-prep")
+
+
+def _feed(
+    todo: list[tuple[str, str]],
+    pool: ProcessPoolExecutor | ThreadPoolExecutor,
+    cfg: FeatureConfig,
+    workers: int,
+    sink: _Sink,
+) -> None:
+    """Prefetch clips through ``pool``, bucket them by (rate, length), commit full batches."""
     pending: deque[tuple[str, str, Future]] = deque()
     queue = iter(todo)
     lookahead = 2 * cfg.batch_size + workers
     buckets: dict[tuple[int, int], list[tuple[str, str, np.ndarray, dict[str, Any]]]] = {}
-    last_write: list[Future] = []
+    while True:
+        while len(pending) < lookahead and (item := next(queue, None)) is not None:
+            pending.append((*item, pool.submit(_prepare_clip, item[1], cfg)))
+        if not pending:
+            break
+        cid, path, fut = pending.popleft()
+        try:
+            mono, meta = fut.result()
+        except BadAudioError as e:
+            sink.reject(cid, e.path, e.reason, e)
+            continue
+        key = (meta["source_sample_rate"], len(mono))  # equal after preprocessing too
+        bucket = buckets.setdefault(key, [])
+        bucket.append((cid, path, mono, meta))
+        if len(bucket) == cfg.batch_size:
+            sink.commit(buckets.pop(key))
+    for length in sorted(buckets):  # the leftovers, shorter batches
+        sink.commit(buckets.pop(length))
 
-    def write(fn, *args) -> None:
+
+class _Sink:
+    """Where prepared clips go: batched frontend, then one writer thread (in order), or bad."""
+
+    def __init__(
+        self,
+        frontend: Frontend,
+        writer: StoreWriter,
+        saver: ThreadPoolExecutor,
+        cfg: FeatureConfig,
+        report: ExtractReport,
+        bar: tqdm,
+        common: dict[str, Any],
+    ) -> None:
+        """Hold the pipeline's frontend, store writer, writer thread, config, report and bar."""
+        self.frontend, self.writer, self.saver = frontend, writer, saver
+        self.cfg, self.report, self.bar, self.common = cfg, report, bar, common
+        self.last_write: list[Future] = []
+
+    def write(self, fn, *args) -> None:
+        """Hand ``fn(*args)`` to the writer thread, re-raising errors of finished writes."""
         # one writer thread keeps commits in order; re-raise its errors here
-        while last_write and last_write[0].done():
-            last_write.pop(0).result()
-        last_write.append(saver.submit(fn, *args))
+        while self.last_write and self.last_write[0].done():
+            self.last_write.pop(0).result()
+        self.last_write.append(self.saver.submit(fn, *args))
 
-    def reject(cid: str, path: str, reason: str, cause: Exception | None = None) -> None:
-        if cfg.on_bad_audio == "fail":
+    def check_written(self) -> None:
+        """Re-raise the error of any write not yet checked."""
+        for f in self.last_write:
+            f.result()
+
+    def reject(self, cid: str, path: str, reason: str, cause: Exception | None = None) -> None:
+        """A bad clip: raise with ``on_bad_audio="fail"``, else record it as skipped."""
+        if self.cfg.on_bad_audio == "fail":
             err = BadAudioError(path, f"clip {cid!r}: {reason}")
             err.clip_id = cid
             raise err from cause
-        report.bad.append({"clip_id": cid, "path": path, "reason": reason})
-        write(writer.record_bad, cid, path, reason)
-        bar.update(1)
+        self.report.bad.append({"clip_id": cid, "path": path, "reason": reason})
+        self.write(self.writer.record_bad, cid, path, reason)
+        self.bar.update(1)
 
-    def commit(batch: list[tuple[str, str, np.ndarray, dict[str, Any]]]) -> None:
-        # preprocessing on the frontend's device, batched (resample, loudness, peak, pad)
-        mono = torch.from_numpy(np.stack([b[2] for b in batch]))  # (B, N) at the file rate
-        if frontend.device.type == "cuda":
-            mono = mono.pin_memory().to(frontend.device, non_blocking=True)
-        sr = batch[0][3]["source_sample_rate"]
-        chans = [b[3]["source_channels"] for b in batch]
-        with torch.inference_mode():
-            x, infos = preprocess_batch(mono, sr, cfg, chans)  # (B, N')
+    def commit(self, batch: list[tuple[str, str, np.ndarray, dict[str, Any]]]) -> None:
+        """Preprocess a batch on the device, run the frontend, hand the latents to the writer."""
+        frontend = self.frontend
+        x, infos = self._preprocess(batch)
         keep = []
         for i, ((cid, path, _, _), info) in enumerate(zip(batch, infos)):
             if isinstance(info, str):
-                reject(cid, path, info)
+                self.reject(cid, path, info)
             else:
                 keep.append(i)
         if not keep:
@@ -399,46 +487,22 @@ def _run(
         x = x[keep][:, None] if len(keep) < len(infos) else x[:, None]  # (B', 1, N')
         z = frontend(x).float().cpu().numpy()  # (B', T, D)
         for (cid, _, meta), zb in zip(batch, z):
-            write(
-                writer.append,
+            self.write(
+                self.writer.append,
                 cid,
                 zb[: n_frames(meta["samples"], frontend.hop)],
-                {**meta, **common},
+                {**meta, **self.common},
             )
-        report.n_done += len(batch)
-        bar.update(len(batch))
+        self.report.n_done += len(batch)
+        self.bar.update(len(batch))
 
-    if processes:
-        # forkserver: workers start from a clean process (no CUDA, no threads) that has
-        # imported mvlib.frontend.extract once
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["mvlib.frontend.extract"])
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
-    else:
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mvlib-prep")
-    saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mvlib-store")
-    try:
-        while True:
-            while len(pending) < lookahead and (item := next(queue, None)) is not None:
-                pending.append((*item, pool.submit(_prepare_clip, item[1], cfg)))
-            if not pending:
-                break
-            cid, path, fut = pending.popleft()
-            try:
-                mono, meta = fut.result()
-            except BadAudioError as e:
-                reject(cid, e.path, e.reason, e)
-                continue
-            key = (meta["source_sample_rate"], len(mono))  # equal after preprocessing too
-            bucket = buckets.setdefault(key, [])
-            bucket.append((cid, path, mono, meta))
-            if len(bucket) == cfg.batch_size:
-                commit(buckets.pop(key))
-        for length in sorted(buckets):  # the leftovers, shorter batches
-            commit(buckets.pop(length))
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        saver.shutdown(wait=True)  # everything handed to the writer gets committed
-        bar.close()
-    for f in last_write:
-        f.result()
+    def _preprocess(self, batch: list[tuple[str, str, np.ndarray, dict[str, Any]]]):
+        """Resample, loudness, peak, pad on the frontend's device: ``(x (B, N'), infos)``."""
+        # preprocessing on the frontend's device, batched (resample, loudness, peak, pad)
+        mono = torch.from_numpy(np.stack([b[2] for b in batch]))  # (B, N) at the file rate
+        if self.frontend.device.type == "cuda":
+            mono = mono.pin_memory().to(self.frontend.device, non_blocking=True)
+        sr = batch[0][3]["source_sample_rate"]
+        chans = [b[3]["source_channels"] for b in batch]
+        with torch.inference_mode():
+            return preprocess_batch(mono, sr, self.cfg, chans)  # (B, N')

@@ -159,38 +159,20 @@ def compare(
     sensors = clip_sensors(
         df[df["config"].isin({c for v in present.values() for c in v})], cache=cache
     )
-
-    def clusters(clips) -> np.ndarray | None:  # the sensor of every clip: the clusters
-        return np.array([sensors[c] for c in clips]) if sensors else None
-
     data, tests, diffs = [], [], []
     for label, cfgs in present.items():
         row: dict = {"configuration": label, "source config": cfgs[0], "sensor config": cfgs[1]}
         for task, metric in TASKS.items():
             m = mats.get((label, task))
+            row.update(_score_cells(m, task, metric, procedure, alpha, sensors))
             if m is None:
-                row.update({metric: math.nan, f"{metric} ci low": math.nan})
-                row.update({f"{metric} ci high": math.nan, f"{task} test clips": 0})
                 continue
-            mat = m.to_numpy(np.float64)
-            zero = np.where(np.isnan(mat), np.nan, 0.0)
-            est = procedure(mat, zero, alpha=alpha, clusters=clusters(m.columns))
-            row.update(
-                {
-                    metric: est.estimate,
-                    f"{metric} ci low": max(0.0, est.ci_low),  # scores live in [0, 1]
-                    f"{metric} ci high": min(1.0, est.ci_high),
-                    f"{task} test clips": est.n_clips,
-                }
-            )
             if label != reference and (reference, task) in mats:
-                a, b, seeds, clips = common(m, mats[(reference, task)])
-                if len(seeds):
-                    res = procedure(a, b, alpha=alpha, clusters=clusters(clips))
-                    unit = seeds[res.dominant_unit] if res.dominant_unit >= 0 else None
-                    row_test = {"configuration": label, "task": task, **res.as_dict()}
-                    tests.append({**row_test, "dominating_seed": unit})
-                    diffs.append(res)
+                ref = mats[(reference, task)]
+                done = _reference_test(label, task, m, ref, procedure, alpha, sensors)
+                if done is not None:
+                    tests.append(done[1])
+                    diffs.append(done[0])
         for col, key in SECONDARY.items():
             row[col] = seed_mean(df, cfgs[0], key)[0]
         row["paper source"], row["paper sensor"] = paper.get(label, (math.nan, math.nan))
@@ -209,6 +191,52 @@ def compare(
         reference=reference,
     )
     return table
+
+
+def _clusters(sensors: dict, clips) -> np.ndarray | None:
+    """The sensor of every clip: the clusters (None when no sensor is known)."""
+    return np.array([sensors[c] for c in clips]) if sensors else None
+
+
+def _score_cells(
+    m: pd.DataFrame | None, task: str, metric: str, procedure: Procedure, alpha: float, sensors
+) -> dict:
+    """A row's score cells for one task: estimate, CI (``row - 0``), test clips; NaN if none."""
+    if m is None:
+        return {
+            metric: math.nan,
+            f"{metric} ci low": math.nan,
+            f"{metric} ci high": math.nan,
+            f"{task} test clips": 0,
+        }
+    mat = m.to_numpy(np.float64)
+    zero = np.where(np.isnan(mat), np.nan, 0.0)
+    est = procedure(mat, zero, alpha=alpha, clusters=_clusters(sensors, m.columns))
+    return {
+        metric: est.estimate,
+        f"{metric} ci low": max(0.0, est.ci_low),  # scores live in [0, 1]
+        f"{metric} ci high": min(1.0, est.ci_high),
+        f"{task} test clips": est.n_clips,
+    }
+
+
+def _reference_test(
+    label: str,
+    task: str,
+    m: pd.DataFrame,
+    ref: pd.DataFrame,
+    procedure: Procedure,
+    alpha: float,
+    sensors,
+):
+    """``(result, test row)`` of ``row - reference`` on shared seeds and clips, or None."""
+    a, b, seeds, clips = common(m, ref)
+    if not len(seeds):
+        return None
+    res = procedure(a, b, alpha=alpha, clusters=_clusters(sensors, clips))
+    unit = seeds[res.dominant_unit] if res.dominant_unit >= 0 else None
+    row_test = {"configuration": label, "task": task, **res.as_dict()}
+    return res, {**row_test, "dominating_seed": unit}
 
 
 def _corrected(comp: pd.DataFrame, diffs: list, reference: str, alpha: float) -> pd.DataFrame:

@@ -82,28 +82,41 @@ def make_pairs(
         n = total
     if n == 0:
         return np.zeros((0, 2), dtype=np.int64)
+    flat = _draw_pair_indices(rng, n_avail, total, n, sampling)
+    a, b = _decode_pairs(flat, groups, sizes, n_avail)
+    swap = rng.random(n) < 0.5
+    pairs = np.stack([np.where(swap, b, a), np.where(swap, a, b)], axis=1)  # (P, 2)
+    return pairs.astype(np.int64)
+
+
+def _draw_pair_indices(
+    rng: np.random.Generator, n_avail: np.ndarray, total: int, n: int, sampling: str
+) -> np.ndarray:
+    """``n`` distinct global pair indices in ``[0, total)``, uniform or balanced per sensor."""
     if sampling == "uniform":
-        flat = rng.choice(total, size=n, replace=False)  # uniform over all distinct pairs
-    else:
-        quota = _balanced_quota(n_avail, n)  # (S,) pairs per sensor
-        offsets0 = np.concatenate([[0], np.cumsum(n_avail)])
-        flat = np.concatenate(
-            [
-                offsets0[k] + rng.choice(int(n_avail[k]), size=int(q), replace=False)
-                for k, q in enumerate(quota)
-            ]
-        )
-        flat = flat[rng.permutation(n)]  # sensors interleaved, as in uniform sampling
+        return rng.choice(total, size=n, replace=False)  # uniform over all distinct pairs
+    quota = _balanced_quota(n_avail, n)  # (S,) pairs per sensor
+    offsets0 = np.concatenate([[0], np.cumsum(n_avail)])
+    flat = np.concatenate(
+        [
+            offsets0[k] + rng.choice(int(n_avail[k]), size=int(q), replace=False)
+            for k, q in enumerate(quota)
+        ]
+    )
+    return flat[rng.permutation(n)]  # sensors interleaved, as in uniform sampling
+
+
+def _decode_pairs(
+    flat: np.ndarray, groups: dict, sizes: np.ndarray, n_avail: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Global pair indices -> the row positions ``(a, b)`` of each pair's two clips."""
     offsets = np.concatenate([[0], np.cumsum(n_avail)])
     which = np.searchsorted(offsets, flat, side="right") - 1  # sensor of each pair
     i, j = _triangular_decode(flat - offsets[which])
     rows = [np.asarray(g, dtype=np.int64) for g in groups.values()]
     starts = np.concatenate([[0], np.cumsum(sizes)])
     table = np.concatenate(rows)
-    a, b = table[starts[which] + i], table[starts[which] + j]
-    swap = rng.random(n) < 0.5
-    pairs = np.stack([np.where(swap, b, a), np.where(swap, a, b)], axis=1)  # (P, 2)
-    return pairs.astype(np.int64)
+    return table[starts[which] + i], table[starts[which] + j]
 
 
 def _balanced_quota(available: np.ndarray, n: int) -> np.ndarray:

@@ -413,22 +413,9 @@ def probe_features(
         raise ValueError("probe_features: 'dsc' is reserved for the DSCΔ entry")
     n = np.asarray(next(iter(features.values()))).shape[0]
     part = _check_partition(partition, n)
-    y_src = check_labels("y_source", y_source, "source", n).astype(np.int64)
-    y_sen = np.asarray(y_sensor)
-    if y_sen.shape != (n,):
-        raise ValueError(f"y_sensor: expected shape ({n},), got {y_sen.shape}")
-    used = part != ""
-    classes = np.unique(y_sen[used])
-    codes = np.searchsorted(classes, y_sen)  # codes of unused rows are never read
-    labels = {"source": y_src, "sensor": codes}
+    labels, classes = _probe_labels(y_source, y_sensor, part, n)
     rows = {name: part == name for name in ("train", "val", "test")}
-
-    Xs = {}
-    for name in features:
-        X = _check_features(f"features[{name!r}]", features[name])
-        if X.shape[0] != n:
-            raise ValueError(f"features[{name!r}]: expected {n} rows, got {X.shape[0]}")
-        Xs[name] = X
+    Xs = _check_feature_sets(features, n)
     results: dict = {name: {} for name in features}
     tr, va, te = rows["train"], rows["val"], rows["test"]
     # every (task, feature set, weight decay) head trains at once, in one batched loop
@@ -450,18 +437,51 @@ def probe_features(
             X = Xs[name]
             results[name][task] = evaluate_probe(probe, X[te], y[te], task)
             if per_clip is not None:
-                for pname, rows_ in (("val", va), ("test", te)):
-                    for kind, arr in per_clip_outputs(probe, X[rows_], y[rows_], task).items():
-                        per_clip[f"{name}.{task}.{pname}.{kind}"] = arr
+                _add_per_clip(per_clip, f"{name}.{task}", probe, X, y, task, va, te)
     if per_clip is not None:
         per_clip["sensor_classes"] = classes.astype(str)
     if "z_p" in features and "z_s" in features:
-        results["dsc"] = {
-            "dsc_priv": dsc_priv(
-                results["z_p"]["source"]["jaccard"], results["z_s"]["source"]["jaccard"]
-            ),
-            "dsc_shared": dsc_shared(
-                results["z_s"]["sensor"]["accuracy"], results["z_p"]["sensor"]["accuracy"]
-            ),
-        }
+        results["dsc"] = _dsc_entry(results)
     return results
+
+
+def _probe_labels(y_source, y_sensor, part: np.ndarray, n: int) -> tuple[dict, np.ndarray]:
+    """Checked labels ``{"source": 0/1 [N x 8], "sensor": codes [N]}`` and the sensor classes."""
+    y_src = check_labels("y_source", y_source, "source", n).astype(np.int64)
+    y_sen = np.asarray(y_sensor)
+    if y_sen.shape != (n,):
+        raise ValueError(f"y_sensor: expected shape ({n},), got {y_sen.shape}")
+    used = part != ""
+    classes = np.unique(y_sen[used])
+    codes = np.searchsorted(classes, y_sen)  # codes of unused rows are never read
+    return {"source": y_src, "sensor": codes}, classes
+
+
+def _check_feature_sets(features: dict, n: int) -> dict[str, np.ndarray]:
+    """Each feature set checked (:func:`_check_features`) and required to have ``n`` rows."""
+    Xs = {}
+    for name in features:
+        X = _check_features(f"features[{name!r}]", features[name])
+        if X.shape[0] != n:
+            raise ValueError(f"features[{name!r}]: expected {n} rows, got {X.shape[0]}")
+        Xs[name] = X
+    return Xs
+
+
+def _add_per_clip(per_clip: dict, prefix: str, probe, X, y, task: str, va, te) -> None:
+    """Store a head's per-clip outputs on val and test as ``"{prefix}.{val|test}.{kind}"``."""
+    for pname, rows_ in (("val", va), ("test", te)):
+        for kind, arr in per_clip_outputs(probe, X[rows_], y[rows_], task).items():
+            per_clip[f"{prefix}.{pname}.{kind}"] = arr
+
+
+def _dsc_entry(results: dict) -> dict:
+    """DSCΔ (paper eqs. 6, 7) from z_p's and z_s's source Jaccard and sensor accuracy."""
+    return {
+        "dsc_priv": dsc_priv(
+            results["z_p"]["source"]["jaccard"], results["z_s"]["source"]["jaccard"]
+        ),
+        "dsc_shared": dsc_shared(
+            results["z_s"]["sensor"]["accuracy"], results["z_p"]["sensor"]["accuracy"]
+        ),
+    }

@@ -238,31 +238,13 @@ def cross_validated_scores(
     0.57 [0.38, 0.75] (chance 0.33)
     """
     X, y, groups = _check_inputs(X, y, groups, task)
-    unscored: tuple = ()
-    if task == "source":
-        both = (y.min(axis=0) == 0) & (y.max(axis=0) == 1)
-        if not both.any():
-            raise ValueError(
-                "y: no source class has both a positive and a negative clip; the source "
-                "probe needs clips with and without some source"
-            )
-        unscored = tuple(int(c) for c in np.nonzero(~both)[0])
+    unscored = _unscored_classes(y) if task == "source" else ()
     if n_splits < 2:
         raise ValueError(f"n_splits must be >= 2, got {n_splits}")
     folds, grouped = _folds(y, groups, task, n_splits, seed)
     pred = _out_of_fold(X, y, folds, task)
-    if task == "sensor":
-        score = float(balanced_accuracy_score(y, pred))
-        chance = 1.0 / len(np.unique(y))
-    else:
-        cls = [c for c in range(y.shape[1]) if c not in unscored]
-        score = float(np.mean([balanced_accuracy_score(y[:, c], pred[:, c]) for c in cls]))
-        chance = 0.5
-    rng = np.random.default_rng(seed)
-    boot = _weighted_scores(y, pred, _cluster_bootstrap_weights(groups, n_boot, rng), task)
-    boot = boot[np.isfinite(boot)]  # a resample without a scorable source class
-    alpha = (1 - CI_LEVEL) / 2
-    lo, hi = np.quantile(boot, [alpha, 1 - alpha]) if len(boot) else (score, score)
+    score, chance = _point_score(y, pred, task, unscored)
+    lo, hi = _bootstrap_interval(y, pred, groups, task, n_boot, seed, score)
     return CVScore(
         task=task,
         metric=CV_METRICS[task],
@@ -278,6 +260,38 @@ def cross_validated_scores(
         folds=folds,
         pred=pred,
     )
+
+
+def _unscored_classes(y: np.ndarray) -> tuple:
+    """Source classes without both a positive and a negative clip; ValueError if all are."""
+    both = (y.min(axis=0) == 0) & (y.max(axis=0) == 1)
+    if not both.any():
+        raise ValueError(
+            "y: no source class has both a positive and a negative clip; the source "
+            "probe needs clips with and without some source"
+        )
+    return tuple(int(c) for c in np.nonzero(~both)[0])
+
+
+def _point_score(y, pred, task: str, unscored: tuple) -> tuple[float, float]:
+    """The task's metric of the out-of-fold predictions, and its chance level."""
+    if task == "sensor":
+        score = float(balanced_accuracy_score(y, pred))
+        chance = 1.0 / len(np.unique(y))
+    else:
+        cls = [c for c in range(y.shape[1]) if c not in unscored]
+        score = float(np.mean([balanced_accuracy_score(y[:, c], pred[:, c]) for c in cls]))
+        chance = 0.5
+    return score, chance
+
+
+def _bootstrap_interval(y, pred, groups, task: str, n_boot: int, seed: int, score: float):
+    """95% cluster-bootstrap percentile interval of the metric (``(score, score)`` if none)."""
+    rng = np.random.default_rng(seed)
+    boot = _weighted_scores(y, pred, _cluster_bootstrap_weights(groups, n_boot, rng), task)
+    boot = boot[np.isfinite(boot)]  # a resample without a scorable source class
+    alpha = (1 - CI_LEVEL) / 2
+    return np.quantile(boot, [alpha, 1 - alpha]) if len(boot) else (score, score)
 
 
 def pooled_mean_std(store, clip_ids) -> np.ndarray:

@@ -1,0 +1,171 @@
+"""The worlds × frontends study in the book: its table, its forest plot and its reading.
+
+:func:`mvlib.worlds.run_study` measures, in every world and on every frontend, the best
+multi-view configuration (chosen on validation) against the frontend's own features and
+against rec; ``benchmarks/worlds.py`` records it with its machine in
+``benchmarks/results/worlds.json``. This module states that file, never a typed figure:
+:func:`load_study` reads and checks it, :func:`study_table` lays out Δ [95% CI], Holm p,
+MDD and verdict per cell, :func:`plot_study` draws them as a forest (one panel per task,
+one line per world × frontend × comparison), and :func:`reading` writes what the verdicts
+say about the paper's central claim and what the world has to do with it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from mvlib.core.errors import MvlibError
+from mvlib.report.measured import REQUIRED, RESULTS_DIR
+from mvlib.report.plots import plot_forest
+
+__all__ = ["load_study", "plot_study", "reading", "study_file", "study_table"]
+
+#: comparison (Δ = best − other) -> how the book names it
+OTHER_TEXT = {"frontend only": "the frontend alone", "rec": "rec"}
+
+
+def study_file(profile: str = "worlds", folder: Path | None = None) -> Path:
+    """``benchmarks/results/worlds.json`` (``worlds-<profile>.json`` for another profile)."""
+    name = "worlds.json" if profile == "worlds" else f"worlds-{profile}.json"
+    return Path(folder or RESULTS_DIR) / name
+
+
+def load_study(path) -> dict | None:
+    """The study's results file (None when it does not exist).
+
+    Raises
+    ------
+    MvlibError
+        The file exists but is not JSON, or lacks its provenance or its cells.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        d = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise MvlibError(path, f"not valid JSON ({e.msg}, line {e.lineno})", "fix the file") from e
+    missing = [k for k in (*REQUIRED, "profile", "wall_s", "cells") if k not in d]
+    if missing:
+        raise MvlibError(
+            path,
+            f"results file lacks {', '.join(missing)}",
+            "measure it again (python benchmarks/worlds.py)",
+        )
+    return d
+
+
+def _rows(study: dict):
+    for c in study["cells"]:
+        for r in c["comparisons"]:
+            yield c, r
+
+
+def study_table(study: dict) -> pd.DataFrame:
+    """Every comparison of the study: Δ = best multi-view − other, per world and frontend."""
+    out = []
+    for c, r in _rows(study):
+        out.append(
+            {
+                "world": c["world"],
+                "frontend": c["frontend"],
+                "best multi-view (validation)": c["best_multiview_on_validation"],
+                "compared with": r["other"],
+                "task": r["task"],
+                "Δ [95% CI]": f"{r['estimate']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]",
+                "Holm p": f"{r['p_holm']:.2g}",
+                "MDD": f"{r['mdd']:.3f}",
+                "verdict": r["verdict"],
+            }
+        )
+    return pd.DataFrame(out).set_index(["world", "frontend", "compared with", "task"])
+
+
+def plot_study(study: dict, other: str = "frontend only"):
+    """Forest of Δ = best multi-view − ``other`` [95% CI] by world × frontend, per task.
+
+    The dot's colour is the verdict (Holm over the whole study), the grey band ± the row's
+    MDD (:func:`mvlib.report.plots.plot_forest`).
+    """
+    rows = []
+    for c, r in _rows(study):
+        if r["other"] == other:
+            rows.append({**r, "configuration": f"{c['world']} · {c['frontend']}"})
+    table = _Forest(pd.DataFrame(rows), f"{OTHER_TEXT.get(other, other)} (Δ = best − it)")
+    return plot_forest(table, title=f"Best multi-view against {OTHER_TEXT.get(other, other)}")
+
+
+class _Forest:  # what plot_forest reads of a table
+    def __init__(self, comparisons: pd.DataFrame, reference: str):
+        self.comparisons, self.reference = comparisons, reference
+
+
+def reading(study: dict) -> str:
+    """What the study says, in words generated from its verdicts (markdown)."""
+    lines = []
+    claim = [(c, r) for c, r in _rows(study) if r["other"] == "frontend only"]
+    for verdict, says in (
+        ("better", "**holds**: the best multi-view model beats the frontend alone"),
+        ("worse", "**is contradicted**: the frontend alone beats the best multi-view model"),
+        ("not resolved", "is **not resolved** at this design"),
+        ("too few units", "cannot be judged (**too few units**)"),
+    ):
+        cells = [f"{c['world']} · {c['frontend']} on {r['task']}" for c, r in claim]
+        cells = [x for x, (_c, r) in zip(cells, claim, strict=True) if r["verdict"] == verdict]
+        if cells:
+            lines.append(f"- The paper's central claim {says} in {_join(cells)}.")
+    lines += _world_effects(study)
+    lines.append(_rec_line(study))
+    return "\n".join(lines)
+
+
+def _world_effects(study: dict) -> list[str]:
+    """How Δ against the frontend moves from the first world to each other, per frontend."""
+    worlds = list(dict.fromkeys(c["world"] for c in study["cells"]))
+    if len(worlds) < 2:
+        return []
+    base = worlds[0]
+    est = {
+        (c["world"], c["frontend"], r["task"]): r
+        for c, r in _rows(study)
+        if r["other"] == "frontend only"
+    }
+    out = []
+    for f in dict.fromkeys(c["frontend"] for c in study["cells"]):
+        for task in ("sensor", "source"):
+            b = est.get((base, f, task))
+            moves = [
+                f"{w} {est[(w, f, task)]['estimate']:+.3f} ({est[(w, f, task)]['verdict']})"
+                for w in worlds[1:]
+                if (w, f, task) in est
+            ]
+            if b and moves:
+                out.append(
+                    f"- On {f}, {task}: Δ against the frontend is {b['estimate']:+.3f} "
+                    f"({b['verdict']}) in the {base} world, and {', '.join(moves)}."
+                )
+    return out
+
+
+def _rec_line(study: dict) -> str:
+    rec = [(c, r) for c, r in _rows(study) if r["other"] == "rec"]
+    same = [c for c, _r in rec if c["best_multiview_on_validation"] == "rec"]
+    won = [f"{c['world']} · {c['frontend']} on {r['task']}" for c, r in rec if r["verdict"] == "better"]
+    lost = [f"{c['world']} · {c['frontend']} on {r['task']}" for c, r in rec if r["verdict"] == "worse"]
+    text = "- Against rec alone, the cos± objective chosen on validation is "
+    text += f"better in {_join(won)}" if won else "better nowhere"
+    text += f", worse in {_join(lost)}" if lost else ", worse nowhere"
+    n = len({(c['world'], c['frontend']) for c in same})
+    if n:
+        text += f"; in {n} cell{'s' if n > 1 else ''} validation chose rec itself (Δ 0)"
+    return text + "."
+
+
+def _join(items: list[str]) -> str:
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
