@@ -8,7 +8,7 @@ codec training left (``<codec dir>/snapshots/step-NNNNNN.pth``, see
   and SI-SDR (:func:`mvlib.ml.codec.quality.reconstruction_quality`);
 * what the pooled (time mean + std) pre-quantization latents carry, on the book's dataset:
   the cross-validated linear probes of chapter 2 (:func:`mvlib.evaluate.probe.linear_cv.
-  compare_stores`), sensor and source, with 95% intervals that resample sensors, on up to
+  score_stores`), sensor and source, with 95% intervals that resample sensors, on up to
   ``--clips-per-sensor`` clips of each held-out sensor, beside log-mel on the same clips.
 
 The latents go through mvlib's extraction (the DAC frontend with the snapshot as
@@ -36,12 +36,12 @@ from mvlib.core.errors import EXIT_CODE, MvlibError, format_error
 from mvlib.data.dataset import load_dataset
 from mvlib.data.splits.make import make_splits
 from mvlib.data.splits.partition import labelled_mask
-from mvlib.evaluate.probe.linear_cv import compare_stores
+from mvlib.evaluate.probe.linear_cv import score_stores
 from mvlib.frontend.choice import make_frontend
 from mvlib.frontend.codecs import file_sha256
+from mvlib.frontend.config_store import store_dir, store_provenance
 from mvlib.frontend.dac_weights import load_dac_weights
 from mvlib.frontend.extract import extract
-from mvlib.frontend.resolve import store_dir, store_provenance
 from mvlib.frontend.store.reader import LatentStore
 from mvlib.ml.codec.corpus import load_corpus
 from mvlib.ml.codec.model import build_codec, save_codec
@@ -75,7 +75,7 @@ def latent_store(cfg, clips, weights: Path | None):
 
 def probe_row(name: str, st, clips) -> dict:
     """Sensor and source probe scores ``[score, low, high]`` of one store (chapter 2's)."""
-    row = compare_stores({name: st}, clips).iloc[0]
+    row = score_stores({name: st}, clips).iloc[0]
     out = {t: [float(row[t]), float(row[f"{t} low"]), float(row[f"{t} high"])] for t in TASKS}
     out.update(
         sensor_chance=float(row["sensor chance"]),

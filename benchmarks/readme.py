@@ -203,6 +203,50 @@ def _cli_start(d: dict) -> list[str]:
     return lines
 
 
+def _design(d: dict) -> list[str]:
+    """Candidate book designs: predicted MDD medians, "too few units" rows and cost."""
+    default = d.get("default") or {}
+    same = "the recommendation" if d.get("default_is_recommended") else "not the recommendation"
+    lines = [
+        f"- Command: `{d.get('command')}` (reads finished sweeps; trains nothing).",
+        f"- Recommended: **{d.get('recommended')}**: {d.get('rule', 'no rule recorded')}.",
+        f"- params/default.yml: {default.get('design')} (seeds {default.get('seeds')}, split "
+        f"seeds {default.get('split_seeds') or 'none: one split'}): {same}.",
+        "",
+        "| design (seeds×splits, clips, epochs) | T1 source | T1 sensor | T2 source | T2 sensor "
+        "| all 24 | too few | E[too few] | cost (s) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in d.get("candidates", []):
+        s = r["summary"]
+        name = f"**{r['design']}**" if r.get("recommended") else r["design"]
+        name += " ✓" * bool(r["fits"]) + " (default)" * bool(r.get("default"))
+        lines.append(
+            f"| {name} | {s['table1 source']:.3f} | "
+            f"{s['table1 sensor']:.3f} | {s['table2 source']:.3f} | {s['table2 sensor']:.3f} | "
+            f"{s['all']:.3f} | {s['too_few']} | {s['too_few_expected']:.1f} | "
+            f"{r['cost_s']:.0f} |"
+        )
+    worlds = {k: v for k, v in (d.get("worlds") or {}).items() if k.endswith(" seeds")}
+    if worlds:
+        lines += ["", "| worlds cell (linear, log-mel): seeds 0-2 predict | SE pred/measured "
+                  "| MDD pred/measured | too few pred/measured |", "|---|---|---|---|"]  # fmt: skip
+        for key, v in worlds.items():
+            s = v["summary"]
+            ratio = [
+                f"{s[f]['geomean']:.2f} [{s[f]['min']:.2f}, {s[f]['max']:.2f}]"
+                for f in ("se", "mdd")
+            ]
+            few = f"{s['too_few']['predicted']}/{s['too_few']['measured']} of {len(v['rows'])}"
+            lines.append(f"| {key} | {ratio[0]} | {ratio[1]} | {few} |")
+    lines += ["", "| full profile, predicted from the 3-seed design | predicted | measured |"]
+    lines += ["|---|---|---|"]
+    for key, v in d.get("validation_full", {}).items():
+        lines.append(f"| {key} | {v['predicted']:.4f} | {v['measured']:.4f} |")
+    lines += [""] + [f"- Caveat: {c}." for c in d.get("caveats", [])]
+    return lines
+
+
 def _generic(d: dict) -> list[str]:
     keys = [k for k, v in d.items() if isinstance(v, int | float) and not isinstance(v, bool)]
     return [f"- {k}: {d[k]:.4g}" for k in keys]
@@ -230,6 +274,8 @@ def render_file(path: Path) -> str:
         body = _cli_start(d)
     elif "curve" in d and "logmel" in d:
         body = _codec_curve(d)
+    elif "candidates" in d and "recommended" in d:
+        body = _design(d)
     else:
         body = _generic(d)
     head = [

@@ -100,7 +100,7 @@ def seed_clip_bootstrap(
         mdd=mdd(se, alpha, 0.8),
         n_clusters=0 if sensors is None else int(np.unique(sensors).size),
         n_splits=len(splits),
-        method=f"seed × test-clip bootstrap ({n_boot} replicates, normal quantiles)",
+        procedure=f"seed × test-clip bootstrap ({n_boot} replicates, normal quantiles)",
     )
 
 

@@ -35,7 +35,6 @@ from mvlib.core.version import __version__
 if TYPE_CHECKING:  # what the names are, for readers and type checkers (import-linter too)
     from mvlib.api import (
         embed_files,
-        load_config,
         load_model,
         prepare,
         probe_run,
@@ -45,6 +44,7 @@ if TYPE_CHECKING:  # what the names are, for readers and type checkers (import-l
         train_run,
     )
     from mvlib.compare import compare_runs
+    from mvlib.frontend.choice import load_config
     from mvlib.ml.codec.trainer import train_codec
 
 __all__ = [
@@ -65,7 +65,7 @@ __all__ = [
 
 #: public name -> the module that defines it (imported on first use)
 _WHERE = {
-    "load_config": "mvlib.api",
+    "load_config": "mvlib.frontend.choice",
     "prepare": "mvlib.api",
     "train_run": "mvlib.api",
     "probe_run": "mvlib.api",

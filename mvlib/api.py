@@ -17,7 +17,7 @@ The modules below this one never import it (``make lint`` checks the layers).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import pandas as pd
@@ -28,7 +28,6 @@ from mvlib.core.config import Config
 from mvlib.core.registry import FRONTENDS, OBJECTIVES
 from mvlib.embed import folders as _embed_folders
 from mvlib.evaluate.probe.run import probe_trained_run
-from mvlib.frontend import choice as _choice
 from mvlib.ml import distributed
 from mvlib.ml.model import TrainedEncoder
 from mvlib.ml.runlock import run_lock
@@ -36,35 +35,6 @@ from mvlib.ml.runs import TrainResult
 from mvlib.ml.runs import load_encoder as _load_encoder
 from mvlib.ml.train import train as _train
 from mvlib.workflow import Prepared
-
-
-def load_config(
-    profile: str | os.PathLike | None = None, overrides: Mapping[str, Any] | None = None
-) -> Config:
-    """Load a profile and apply overrides: the one resolved config of a run.
-
-    Parameters
-    ----------
-    profile : a profile name (``ci``, ``default``, ``paper``: mvlib's own, the files of
-        ``params/``) or the path of a YAML file (``inherits: ci`` in it starts from a named
-        one); None: ``$MVLIB_PROFILE`` or ``default``
-    overrides : dotted keys to values, e.g. ``{"train.epochs": 1}`` (as ``--set`` does)
-
-    Returns
-    -------
-    Config
-        Frozen and validated, with ``features.frontend: auto`` resolved to the concrete
-        frontend (``dac`` when pretrained DAC weights are on disk, else ``logmel``). A
-        profile or override that does not fit raises a one-line :class:`MvlibError`.
-
-    Examples
-    --------
-    >>> import mvlib
-    >>> cfg = mvlib.load_config("ci", {"train.epochs": 1})
-    >>> cfg.train.epochs, cfg.features.frontend
-    (1, 'logmel')
-    """
-    return _choice.resolved_config(profile, overrides)
 
 
 def prepare(cfg: Config, *, progress: bool = True) -> Prepared:
@@ -235,7 +205,7 @@ def embed_files(
     out: str | os.PathLike | None = None,
     *,
     subspace: str = "both",
-    level: str = "clip",
+    granularity: str = "clip",
     fmt: str = "npy",
     checkpoint: str = "best",
     window_s: float | None = None,
@@ -253,7 +223,8 @@ def embed_files(
     run_dir : a run folder made by :func:`train_run`
     out : output folder (new, or one made by mvlib embed), or None to only return arrays
     subspace : ``"z_p"``, ``"z_s"`` or ``"both"`` (z_p ⊕ z_s)
-    level : ``"clip"`` (time mean per file), ``"frame"`` (per frame, with times) or ``"both"``
+    granularity : ``"clip"`` (time mean per file), ``"frame"`` (per frame, with times) or
+        ``"both"``
     fmt : ``"npy"`` (files per input) or ``"npz"`` (one ``embeddings.npz`` table)
     checkpoint : ``"best"`` or ``"last"``
     window_s : window length in seconds (default: the training clips')
@@ -280,7 +251,7 @@ def embed_files(
         run_dir,
         out,
         subspace=subspace,
-        level=level,
+        granularity=granularity,
         fmt=fmt,
         which=checkpoint,
         window_s=window_s,

@@ -49,9 +49,9 @@ def _overrides(pairs: list[str] | None) -> dict:
 
 
 def _config(args):
-    from mvlib.frontend.choice import resolved_config  # on use: `mvlib --help` starts at once
+    from mvlib.frontend.choice import load_config  # on use: `mvlib --help` starts at once
 
-    return resolved_config(args.profile, _overrides(args.set))
+    return load_config(args.profile, _overrides(args.set))
 
 
 def cmd_synth(args) -> int:
@@ -71,8 +71,8 @@ def cmd_extract(args) -> int:
     from mvlib.data import sonyc  # on use: `mvlib --help` starts at once
     from mvlib.data.dataset import ensure_dataset
     from mvlib.frontend.choice import make_frontend
+    from mvlib.frontend.config_store import store_dir, store_provenance
     from mvlib.frontend.extract import extract, parse_shard
-    from mvlib.frontend.resolve import store_dir, store_provenance
 
     cfg = _config(args)
     if args.data:
@@ -156,7 +156,7 @@ def cmd_config(args) -> int:
 
     from mvlib.core.config import to_dict
 
-    print(yaml.safe_dump(to_dict(_config(args)), sort_keys=False), end="")
+    print(yaml.safe_dump(to_dict(_config(args), complete=True), sort_keys=False), end="")
     return 0
 
 
@@ -168,7 +168,7 @@ def cmd_embed(args) -> int:
         args.run,
         args.out,
         subspace=args.subspace,
-        level=args.level,
+        granularity=args.granularity,
         fmt=args.format,
         checkpoint=args.checkpoint,
         window_s=args.window_s,
@@ -351,7 +351,7 @@ def _add_embed(sub) -> None:
         "--subspace", choices=("z_p", "z_s", "both"), default="both", help="both: z_p ⊕ z_s"
     )
     p.add_argument(
-        "--level",
+        "--granularity",
         choices=("clip", "frame", "both"),
         default="clip",
         help="clip: time mean per file; frame: per frame with times (default clip)",

@@ -128,7 +128,7 @@ def _run_info(run_dir: Path) -> RunInfo:
     # what was probed: the frontend-only baseline carries the sweep's base config (rec's),
     # so only its results' method ("frontend") sets it apart from the trained runs
     ident["probed"] = summary.get("method")
-    split = (config.get("split") or {}).get("seed")
+    split_seed = (config.get("split") or {}).get("seed")
     train = (config.get("train") or {}).get("seed", summary.get("seed", 0))
     return RunInfo(
         run_dir=run_dir,
@@ -137,7 +137,7 @@ def _run_info(run_dir: Path) -> RunInfo:
         identity=json.dumps(ident, sort_keys=True, default=str),
         group=str(summary.get("method") or ""),
         seed=int(train if train is not None else 0),
-        split_seed=None if split is None else int(split),
+        split_seed=None if split_seed is None else int(split_seed),
         data=str(summary.get("data")),
         frontend=str(summary.get("frontend")),
     )
@@ -166,7 +166,7 @@ def _check_same_data(runs: list[RunInfo], cache: dict) -> None:
     by_unit: dict = {}
     for r in runs:
         by_unit.setdefault((r.split_seed, r.seed), []).append(r)
-    for (split, seed), members in by_unit.items():
+    for (split_seed, seed), members in by_unit.items():
         base = _test_partition(members[0].run_dir, cache)
         for r in members[1:]:
             other = _test_partition(r.run_dir, cache)
@@ -176,7 +176,7 @@ def _check_same_data(runs: list[RunInfo], cache: dict) -> None:
             what = "sensors" if base[0] == other[0] else "clips"
             raise MvlibError(
                 r.run_dir,
-                f"has another test partition than {members[0].run_dir} (split seed {split}, "
+                f"has another test partition than {members[0].run_dir} (split seed {split_seed}, "
                 f"seed {seed}: other test {what}; {len(other[0])} vs {len(base[0])} test "
                 f"clips, {common} in common)",
                 "compare only runs probed on the same test partition (same split settings)",

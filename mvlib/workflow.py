@@ -1,7 +1,7 @@
 """From a Config to the cached artefacts a run needs: dataset, clip table, splits, latent store.
 
 :func:`prepare` makes what is missing (:func:`mvlib.data.dataset.ensure_dataset`,
-:func:`mvlib.frontend.resolve.ensure_store`) and caches it under the cache root, so that a
+:func:`mvlib.frontend.config_store.ensure_store`) and caches it under the cache root, so that a
 notebook or the CLI can start from a fresh clone::
 
     cfg = load_config("default")
@@ -22,7 +22,7 @@ from mvlib.data import sonyc
 from mvlib.data.dataset import ensure_dataset
 from mvlib.data.splits.make import make_splits
 from mvlib.data.splits.record import Splits
-from mvlib.frontend.resolve import ensure_store, usable_clips
+from mvlib.frontend.config_store import ensure_store, usable_clips
 from mvlib.frontend.store.reader import LatentStore
 
 log = logging.getLogger(__name__)

@@ -5,9 +5,8 @@ linear colouring only, or with recording devices that compress, clip, band-limit
 noise (the world parameters of :class:`mvlib.core.config.SynthConfig`,
 :mod:`mvlib.data.synth.device`). A *frontend* is what the models see: log-mel, or the
 codec trained here (``mvlib-codec-22khz``). The paper's central claim is that the best
-multi-view model beats the frontend's features alone; whether it does depends on the world
-and the frontend (chapter 4 finds the frontend ahead on sensor in today's world on
-log-mel), and this study measures that dependence.
+multi-view model beats the frontend's features alone; this study measures how the verdict
+depends on the world and the frontend.
 
 In every cell (world, frontend) of the study it trains the multi-view candidates
 (:data:`CANDIDATES`) on the profile's seeds × split seeds, probes the frontend's own features
@@ -47,7 +46,7 @@ __all__ = ["CANDIDATES", "FRONTENDS", "OTHERS", "WORLDS", "cell_config", "run_ce
 
 #: world -> its strengths (the world parameters not named are 0) and what it is
 WORLDS: dict[str, tuple[dict[str, float], str]] = {
-    "linear": ({}, "today's world: sensors differ by equalisation, room, background and hum"),
+    "linear": ({}, "sensors differ by equalisation, room, background and hum (no device)"),
     "devices": (
         {"compression": 0.7, "clipping": 0.7, "band_limit": 0.7},
         "the linear channel, and devices that compress, clip and band-limit",

@@ -85,9 +85,14 @@ class SynthConfig:
     band_limit: float = 0.0  #: converter low-pass corner (narrow-band sensors)
     noise_floor: float = 0.0  #: converter noise floor
 
+    def __repr__(self) -> str:  # world parameters at 0 left out, as in to_dict
+        shown = (f.name for f in fields(self) if not _absent_world(self, f.name))
+        return f"SynthConfig({', '.join(f'{n}={getattr(self, n)!r}' for n in shown)})"
+
 
 #: the world parameters of :class:`SynthConfig`; a config's hash leaves out those at 0, so
-#: that today's sets, stores and runs keep their names
+#: that a config whose world parameters are all 0 has the hash, and so the set, store and run
+#: names, of the same config without these fields
 WORLD_FIELDS = ("self_noise", "compression", "clipping", "band_limit", "noise_floor")
 
 
@@ -245,19 +250,34 @@ class Config:
 
     def replace(self, overrides: Mapping[str, Any]) -> Config:
         """Return a copy with dotted-key overrides applied (``"train.seed": 3``)."""
-        data = to_dict(self)
+        data = to_dict(self, complete=True)
         for key, value in overrides.items():
             _set_dotted(data, key, value)
         return from_dict(data)
 
 
-def to_dict(obj: Any) -> Any:
-    """Plain, JSON/YAML-serialisable dict of a config (tuples become lists)."""
+def to_dict(obj: Any, complete: bool = False) -> Any:
+    """Plain, JSON/YAML-serialisable dict of a config (tuples become lists).
+
+    A :class:`SynthConfig`'s world parameters at 0 (:data:`WORLD_FIELDS`) are left out
+    unless ``complete``: a config without devices has the dict, and so the hashes, saved
+    configs, set manifests and codec identity, of the same config without these fields;
+    :func:`from_dict` reads them back as 0.
+    """
     if is_dataclass(obj):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in fields(obj)}
+        return {
+            f.name: to_dict(getattr(obj, f.name), complete)
+            for f in fields(obj)
+            if complete or not _absent_world(obj, f.name)
+        }
     if isinstance(obj, (list, tuple)):
-        return [to_dict(v) for v in obj]
+        return [to_dict(v, complete) for v in obj]
     return obj
+
+
+def _absent_world(obj: Any, name: str) -> bool:
+    """Is ``name`` a world parameter of a SynthConfig at 0 (no device)?"""
+    return isinstance(obj, SynthConfig) and name in WORLD_FIELDS and getattr(obj, name) == 0
 
 
 def from_dict(data: Mapping[str, Any], cls: type = Config, where: str = "") -> Any:
@@ -300,8 +320,7 @@ def config_hash(obj: Any, n: int = 10) -> str:
     """Short stable hash of a config (or section): names cached artefacts.
 
     A :class:`Config`'s hash leaves out what changes none of its runs: an empty ``plugins``
-    list, world parameters at 0 (:data:`WORLD_FIELDS`, in a Config or a SynthConfig: the
-    sets named before they existed keep their names), and the ``codec`` section (a codec training has its own identity,
+    list, and the ``codec`` section (a codec training has its own identity,
     :func:`mvlib.ml.codec.trainer.codec_identity`; a run on a codec's latents is named by
     its weights, :func:`mvlib.ml.runs.run_hash`).
     """
@@ -310,17 +329,12 @@ def config_hash(obj: Any, n: int = 10) -> str:
         data.pop("codec")
         if not obj.plugins:
             data.pop("plugins")
-    synth = data.get("synth") if isinstance(obj, Config) else data
-    if isinstance(obj, (Config, SynthConfig)):
-        for f in WORLD_FIELDS:
-            if synth.get(f) == 0:
-                synth.pop(f)
     blob = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:n]
 
 
 def profile_path(profile: str | os.PathLike) -> Path:
-    """Resolve a profile name (``ci``) or path (``params/ci.yml``) to a file."""
+    """The file of a profile name (``ci``) or path (``params/ci.yml``)."""
     p = Path(profile)
     if p.suffix in (".yml", ".yaml") and p.exists():
         return p
@@ -340,7 +354,9 @@ def read_profile(
 ) -> Config:
     """Read a profile (None: ``$MVLIB_PROFILE`` or ``default``) and apply overrides, as
     written: ``features.frontend: auto`` stays ``auto``. What users call is
-    :func:`mvlib.load_config`, which also resolves the frontend.
+    :func:`mvlib.load_config` (in :mod:`mvlib.frontend.choice`), which also resolves the
+    frontend: resolving ``auto`` looks for DAC weights and reads a weights file's rates with
+    torch, which core, below the frontend layer, does not import.
 
     Parameters
     ----------
@@ -353,8 +369,8 @@ def read_profile(
     Config
         The validated, frozen configuration; :class:`ConfigError` (one line) if it does not
         fit. ``features.frontend: auto`` is left as it is: the frontend layer resolves it
-        (:func:`mvlib.load_config` and the CLI load through
-        :func:`mvlib.frontend.choice.resolved_config`).
+        (:func:`mvlib.frontend.choice.load_config`: ``mvlib.load_config`` is that function,
+        and the CLI calls it).
 
     Examples
     --------

@@ -59,8 +59,8 @@ class AggregationReport:
         Annotation rows read.
     n_clips : int
         Clips (distinct ``audio_filename``) produced.
-    clips_per_split : dict[str, int]
-        Clips per split, taxonomy.SPLITS order.
+    clips_per_dataset_split : dict[str, int]
+        Clips per dataset split (the ``split`` column), taxonomy.DATASET_SPLITS order.
     n_rows_used : int
         Rows that contributed to a label.
     skipped : dict[str, int]
@@ -78,7 +78,7 @@ class AggregationReport:
     source: str
     n_rows: int
     n_clips: int
-    clips_per_split: dict[str, int] = field(default_factory=dict)
+    clips_per_dataset_split: dict[str, int] = field(default_factory=dict)
     n_rows_used: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     n_verified_unlabelled: int = 0
@@ -102,7 +102,7 @@ class AggregationReport:
 
     def summary(self) -> str:
         """One paragraph for the log: counts of rows, clips, skips and verified -1s."""
-        splits = ", ".join(f"{s} {n}" for s, n in self.clips_per_split.items())
+        splits = ", ".join(f"{s} {n}" for s, n in self.clips_per_dataset_split.items())
         skips = "; ".join(f"{self.skipped.get(k, 0)} {w}" for k, w in SKIP_REASONS.items())
         text = (
             f"{self.source}: {self.n_rows} rows, {self.n_clips} clips ({splits}); "
@@ -185,7 +185,9 @@ def aggregate_labels(
         source=source,
         n_rows=len(ann) + n_dup,
         n_clips=len(out),
-        clips_per_split={s: int((out["split"] == s).sum()) for s in taxonomy.SPLITS},
+        clips_per_dataset_split={
+            s: int((out["split"] == s).sum()) for s in taxonomy.DATASET_SPLITS
+        },
         n_rows_used=n_used,
         skipped=skipped,
         n_verified_unlabelled=n_unl,
@@ -261,7 +263,9 @@ def _unannotated_clips(ann: pd.DataFrame, source: str, strict: bool):
         source=source,
         n_rows=len(ann),
         n_clips=len(out),
-        clips_per_split={s: int((out["split"] == s).sum()) for s in taxonomy.SPLITS},
+        clips_per_dataset_split={
+            s: int((out["split"] == s).sum()) for s in taxonomy.DATASET_SPLITS
+        },
         skipped={},
         unlabelled={"no_annotations": tuple(names)},
     )

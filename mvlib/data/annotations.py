@@ -174,7 +174,7 @@ def _convert_column(raw: pd.Series, col: str, src: str, lines: np.ndarray) -> pd
         if exact.notna().all():
             return exact.astype(np.int8)
     elif kind in ("split", "proximity"):
-        choices = taxonomy.SPLITS if kind == "split" else taxonomy.PROXIMITY_VALUES
+        choices = taxonomy.DATASET_SPLITS if kind == "split" else taxonomy.PROXIMITY_VALUES
         if raw.isin(choices).all():
             return raw.astype(str)
     text = raw.astype(str).str.strip()
@@ -189,7 +189,7 @@ def _convert_column(raw: pd.Series, col: str, src: str, lines: np.ndarray) -> pd
     if kind == "location":
         return _float_column(text, col, src, lines)
     if kind == "split":
-        return _choice_column(text, col, src, lines, taxonomy.SPLITS)
+        return _choice_column(text, col, src, lines, taxonomy.DATASET_SPLITS)
     if kind == "proximity":
         return _choice_column(text, col, src, lines, taxonomy.PROXIMITY_VALUES)
     if kind == "id":

@@ -1,4 +1,4 @@
-"""Dataset resolution: from a Config to the dataset folder and its clip table.
+"""A config's dataset: its folder (generated where none exists) and its clip table.
 
 A profile names its data by ``data.root`` (a folder holding ``annotations.csv`` and
 ``audio/``) or, without one, by ``data.source: synth`` (mvlib's synthetic set in the cache,

@@ -34,7 +34,8 @@ META_COLUMNS = (
 )
 #: Per-clip columns kept after aggregation (annotator_id is aggregated away).
 CLIP_COLUMNS = tuple(c for c in META_COLUMNS if c != "annotator_id")
-SPLITS = ("train", "validate", "test")
+#: the dataset split of a clip: the values of its ``split`` column (SONYC-UST's own)
+DATASET_SPLITS = ("train", "validate", "test")
 PROXIMITY_VALUES = ("near", "far", "notsure", "-1")
 
 

@@ -33,7 +33,7 @@ from mvlib.frontend.audio import BadAudioError
 
 __all__ = [
     "AUDIO_SUFFIXES",
-    "EMBED_LEVELS",
+    "EMBED_GRANULARITIES",
     "FORMATS",
     "EMBED_MARKER",
     "DONE_SUFFIX",
@@ -46,7 +46,7 @@ __all__ = [
 
 #: file name suffixes taken from folders (soundfile's formats; an explicit file is always tried)
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".au", ".mp3", ".opus", ".w64")
-EMBED_LEVELS = ("clip", "frame", "both")  #: what ``mvlib embed`` writes per file
+EMBED_GRANULARITIES = ("clip", "frame", "both")  #: what ``mvlib embed`` writes per file
 FORMATS = ("npy", "npz")
 EMBED_MARKER = ".mvlib-embed.json"  #: marks an output folder as made by ``mvlib embed``
 #: per-file completion record of the npy format (lets an interrupted command resume)
@@ -197,7 +197,7 @@ def embed_audio_files(
     run_dir,
     out=None,
     subspace: str = "both",
-    level: str = "clip",
+    granularity: str = "clip",
     fmt: str = "npy",
     which: str = "best",
     window_s: float | None = None,
@@ -214,7 +214,7 @@ def embed_audio_files(
     out : output folder (made, and marked as mvlib's), or None to only return the arrays
         (``EmbedReport.results``), e.g. in a notebook
     subspace : "z_p" | "z_s" | "both"
-    level : "clip" (time mean per file), "frame" (per frame, with times) or "both"
+    granularity : "clip" (time mean per file), "frame" (per frame, with times) or "both"
     fmt : "npy" (``<name>.npy`` clip ``[D]``, ``<name>.frames.npy`` ``[T x D]``,
         ``<name>.times.npy`` ``[T]`` per file) or "npz" (one ``embeddings.npz`` table:
         ``files [N]``, ``clip [N x D]``, ``frames [ΣT x D]``, ``frame_file [ΣT]``,
@@ -227,7 +227,7 @@ def embed_audio_files(
     size and mtime, and a hash of the settings): a command rerun into the same folder, e.g.
     after a kill, reuses those files and embeds only the others (``EmbedReport.reused``).
     """
-    _check_level_and_format(level, fmt)
+    _check_granularity_and_format(granularity, fmt)
     t0 = time.perf_counter()
     emb = embedder or AudioEmbedder(run_dir, subspace, which, window_s, device)
     files, failed = expand_inputs(inputs)
@@ -235,10 +235,11 @@ def embed_audio_files(
         raise EmbedError("inputs", "none given", "name files, folders or glob patterns")
     out = _prepare_out(Path(out)) if out is not None else None
     names = output_names([n for _, n in files])
-    want_clip, want_frames = level in ("clip", "both"), level in ("frame", "both")
+    want_clip = granularity in ("clip", "both")
+    want_frames = granularity in ("frame", "both")
     results: list[FileEmbedding] = []
     records: list[dict] = []
-    settings_key = _settings_key(emb.identity, level)
+    settings_key = _settings_key(emb.identity, granularity)
     reused = 0
     for (path, _), name in zip(tqdm(files, desc="embed", unit="file", disable=not progress), names):
         if out is not None and fmt == "npy":
@@ -260,14 +261,16 @@ def embed_audio_files(
         out, emb.identity, records, failed, time.perf_counter() - t0, results, reused
     )
     if out is not None:
-        _write_manifest(out, emb.identity, level, fmt, results, records, failed)
+        _write_manifest(out, emb.identity, granularity, fmt, results, records, failed)
     return report
 
 
-def _check_level_and_format(level: str, fmt: str) -> None:
-    """Raise :class:`EmbedError` for an unknown ``level`` or ``fmt``."""
-    if level not in EMBED_LEVELS:
-        raise EmbedError(f"level {level!r}", "unknown", f"use one of {EMBED_LEVELS}")
+def _check_granularity_and_format(granularity: str, fmt: str) -> None:
+    """Raise :class:`EmbedError` for an unknown ``granularity`` or ``fmt``."""
+    if granularity not in EMBED_GRANULARITIES:
+        raise EmbedError(
+            f"granularity {granularity!r}", "unknown", f"use one of {EMBED_GRANULARITIES}"
+        )
     if fmt not in FORMATS:
         raise EmbedError(f"format {fmt!r}", "unknown", f"use one of {FORMATS}")
 
@@ -320,16 +323,18 @@ def _embed_one(
 def _write_manifest(
     out: Path,
     identity: dict,
-    level: str,
+    granularity: str,
     fmt: str,
     results: list[FileEmbedding],
     records: list[dict],
     failed: list[tuple[str, str]],
 ) -> None:
-    """Write ``manifest.json``: identity, settings, per-file records and skipped inputs."""
+    """Write ``manifest.json``: identity, settings, per-file records and skipped inputs.
+
+    The manifest's key for the granularity is ``"level"``."""
     manifest = {
         **identity,
-        "level": level,
+        "level": granularity,
         "format": fmt,
         "table": "embeddings.npz" if fmt == "npz" and results else None,
         "files": records,
@@ -338,9 +343,10 @@ def _write_manifest(
     atomic_write_json(out / "manifest.json", manifest)
 
 
-def _settings_key(identity: dict, level: str) -> str:
-    """Hash of everything that shapes a file's outputs (run, frontend, subspace, window, level)."""
-    blob = json.dumps({**identity, "level": level}, sort_keys=True, default=str)
+def _settings_key(identity: dict, granularity: str) -> str:
+    """Hash of everything that shapes a file's outputs (run, frontend, subspace, window and
+    granularity, hashed under the key ``"level"``)."""
+    blob = json.dumps({**identity, "level": granularity}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -19,7 +19,7 @@ from mvlib.core.errors import MvlibError
 from mvlib.data.dataset import load_dataset
 from mvlib.data.splits.leakage import load_checked
 from mvlib.data.splits.make import make_splits
-from mvlib.frontend.resolve import usable_clips
+from mvlib.frontend.config_store import usable_clips
 from mvlib.frontend.store.reader import LatentStore
 from mvlib.ml.model import build_model
 from mvlib.ml.runs import check_store, load_run_model

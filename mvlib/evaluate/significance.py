@@ -76,7 +76,7 @@ class PairedDiff:
     resolvable: bool = True  #: False: the units cannot carry a verdict (see ``note``)
     dominant_unit: int = -1  #: row of a unit that alone dominates the SE, or -1
     unit_influence: float = 0.0  #: largest leave-one-unit-out share of the variance
-    method: str = "cluster"  #: the procedure that computed it
+    procedure: str = "cluster"  #: the procedure that computed it
     note: str = ""
 
     def as_dict(self) -> dict:

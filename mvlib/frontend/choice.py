@@ -14,8 +14,9 @@ researcher's own, registered from a module the profile lists under ``plugins:``:
         def _features(self, x): ...           # Tensor[B x 1 x N] -> Tensor[B x T x D]
 
 ``auto`` (the default profile's) is resolved when a config is loaded for use
-(:func:`resolve_frontend`: the CLI and :func:`mvlib.load_config` do it), so results always
-name the concrete frontend: ``dac`` when pretrained DAC weights are on disk, else ``logmel``.
+(:func:`load_config`, which the CLI calls too, runs :func:`resolve_frontend`), so results
+always name the concrete frontend: ``dac`` when pretrained DAC weights are on disk, else
+``logmel``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from mvlib.core.config import Config, FeatureConfig, read_profile
@@ -38,7 +40,7 @@ __all__ = [
     "with_frontend",
     "BUILTIN_FRONTENDS",
     "frontend_name",
-    "resolved_config",
+    "load_config",
     "make_frontend",
     "resolve_frontend",
 ]
@@ -89,17 +91,40 @@ def with_frontend(cfg: Config, frontend: str, dac_weights: str | None = None) ->
     return resolve_frontend(cfg.replace(base))
 
 
-def resolved_config(
-    profile: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None
+def load_config(
+    profile: str | os.PathLike | None = None, overrides: Mapping[str, Any] | None = None
 ) -> Config:
-    """Load a profile ready for use: :func:`mvlib.core.config.read_profile`, then
-    :func:`resolve_frontend` (``auto`` -> ``dac`` or ``logmel``).
+    """Load a profile and apply overrides: the one resolved config of a run.
+
+    :func:`mvlib.core.config.read_profile` reads and validates the profile as written, then
+    :func:`resolve_frontend` makes its frontend concrete. This step lives in the frontend
+    layer, not in core, because it reads what only this layer knows: whether pretrained DAC
+    weights are on disk (:func:`~mvlib.frontend.dac_weights.real_dac_weights_available`),
+    and, for ``dac``, the sample rate and hop in the weights file's metadata, which torch
+    loads (:func:`~mvlib.frontend.dac_weights.codec_rates`). Core sits below every other
+    layer and imports neither torch nor the frontends, so a config read by core alone keeps
+    ``features.frontend: auto``.
+
+    Parameters
+    ----------
+    profile : a profile name (``ci``, ``default``, ``paper``: mvlib's own, the files of
+        ``params/``) or the path of a YAML file (``inherits: ci`` in it starts from a named
+        one); None: ``$MVLIB_PROFILE`` or ``default``
+    overrides : dotted keys to values, e.g. ``{"train.epochs": 1}`` (as ``--set`` does)
+
+    Returns
+    -------
+    Config
+        Frozen and validated, with ``features.frontend: auto`` resolved to the concrete
+        frontend (``dac`` when pretrained DAC weights are on disk, else ``logmel``). A
+        profile or override that does not fit raises a one-line :class:`MvlibError`.
 
     Examples
     --------
-    >>> cfg = resolved_config("ci", {"train.epochs": 1})
-    >>> cfg.features.frontend
-    'logmel'
+    >>> import mvlib
+    >>> cfg = mvlib.load_config("ci", {"train.epochs": 1})
+    >>> cfg.train.epochs, cfg.features.frontend
+    (1, 'logmel')
     """
     return resolve_frontend(read_profile(profile, overrides))
 

@@ -43,8 +43,8 @@ class DACFrontend(Frontend):
     Weights, first found wins: ``cfg.dac_weights`` (a file, or a shipped codec's name such
     as ``mvlib-codec-22khz``); ``$MVLIB_DAC_WEIGHTS``; dac's cache file
     ``~/.cache/descript/dac/weights_44khz_8kbps_0.0.1.pth``; ``dac.utils.download()`` (only
-    if github.com resolves); else, if ``cfg.allow_random_dac``, a seeded random init (with a
-    warning: such features are *not* the paper's); else :class:`WeightsError`. A weights
+    if github.com is reachable); else, if ``cfg.allow_random_dac``, a seeded random init
+    (with a warning: such features are *not* the paper's); else :class:`WeightsError`. A weights
     file must hold exactly the state-dict keys and shapes of the architecture its metadata
     names (checked here, since ``dac.DAC.load`` loads with ``strict=False``); its sample
     rate and hop must be ``cfg``'s (:func:`mvlib.load_config` sets them from the file). Only the encoder is kept, as a
@@ -109,7 +109,7 @@ class DACFrontend(Frontend):
             slug = f"{weights}-{sha[:8]}"  # the weights' hash: a retrained codec, a new store
         model_slug = "dac-44khz-8kbps-" if not arch else "dac-"
         self.tag = f"{model_slug}{slug}-sr{self.sample_rate}-{lufs_slug(cfg.loudness_lufs)}"
-        if self.precision != "fp32":  # fp32 keeps the tag of earlier stores' folders
+        if self.precision != "fp32":  # an fp32 store's tag names no precision
             self.tag += f"-{self.precision}"
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:

@@ -3,7 +3,7 @@
 Where mvlib looks, first found wins: ``features.dac_weights`` (a file, or the name of a codec
 that ships with mvlib, :mod:`mvlib.frontend.codecs`); ``$MVLIB_DAC_WEIGHTS``; dac's cache
 file ``~/.cache/descript/dac/weights_44khz_8kbps_0.0.1.pth``; ``dac.utils.download()`` (only
-if github.com resolves); else, if ``features.allow_random_dac``, a seeded random init of the
+if github.com is reachable); else, if ``features.allow_random_dac``, a seeded random init of the
 44.1 kHz / 8 kbps architecture (with a warning: such features are *not* the paper's).
 
 A weights file is in dac's own format, ``{"state_dict": ..., "metadata": {"kwargs": ...}}``.

@@ -56,7 +56,7 @@ def k_weighting_impulse(rate: int) -> np.ndarray:
         length = int(keep[-1]) + 1
         if length < n // 2:
             return h[:length].copy()
-        n *= 4  # the tail is not yet resolved (very high rates): a longer response
+        n *= 4  # the tail has not decayed yet (very high rates): a longer response
         assert n <= 1 << 24, f"K-weighting at {rate} Hz does not decay"
 
 
@@ -86,19 +86,19 @@ def k_weighting_sos(rate: int) -> np.ndarray:
     return np.stack(rows)
 
 
-def k_weight(x: torch.Tensor, rate: int, method: str = "auto") -> torch.Tensor:
+def k_weight(x: torch.Tensor, rate: int, implementation: str = "auto") -> torch.Tensor:
     """K-weighted signal: Tensor[B x N] -> Tensor[B x N] on ``x``'s device.
 
-    ``method`` "iir": the biquads' recursion (scipy ``sosfilt``, float64; CPU tensors
+    ``implementation`` "iir": the biquads' recursion (scipy ``sosfilt``, float64; CPU tensors
     only); "fft": FFT convolution with the truncated impulse response (float32 FFTs, any
     device; differs from scipy's float64 ``lfilter`` by ~3e-7 absolute for a signal of rms
     0.1, far below what moves a loudness by 1e-4 LU); "auto": "iir" on a CPU, else "fft".
     """
     assert x.ndim == 2, f"expected Tensor[B x N], got {tuple(x.shape)}"
-    assert method in ("auto", "iir", "fft"), f"unknown K-weighting method {method!r}"
-    if method == "auto":
-        method = "iir" if x.device.type == "cpu" else "fft"
-    if method == "iir":
+    assert implementation in ("auto", "iir", "fft"), f"unknown K-weighting {implementation!r}"
+    if implementation == "auto":
+        implementation = "iir" if x.device.type == "cpu" else "fft"
+    if implementation == "iir":
         import scipy.signal
 
         assert x.device.type == "cpu", "the IIR K-weighting runs on CPU tensors only"

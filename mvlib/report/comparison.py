@@ -251,7 +251,7 @@ def _corrected(comp: pd.DataFrame, diffs: list, reference: str, alpha: float) ->
         )
     ]
     summary = mdd_summary(diffs, alpha=alpha, power=POWER)
-    comp["mdd_level"] = summary["alpha_strict"]
+    comp["mdd_alpha"] = summary["alpha_strict"]
     comp["mdd"] = [summary["mdd"][str(i)] for i in range(len(comp))]
     comp["verdict"] = [verdict(r) for r in comp.to_dict("records")]
     return comp
@@ -337,11 +337,11 @@ def _notes(comp: pd.DataFrame, reference: str, alpha: float) -> str:
     k = int(comp["n_clusters"].max()) if "n_clusters" in comp else 0
     m = int(comp["p"].notna().sum())
     sensors = f" from {k} test sensors" if k else ""
-    methods = comp["method"].unique() if "method" in comp else ["cluster"]
+    names = comp["procedure"].unique() if "procedure" in comp else ["cluster"]
     procedure = (
         "Student's t over seeds and test sensors as clusters (mvlib.evaluate.significance)"
-        if list(methods) == ["cluster"]
-        else " and ".join(f"the {m}" for m in methods)
+        if list(names) == ["cluster"]
+        else " and ".join(f"the {name}" for name in names)
     )
     lines = [
         f"Δ = row − {reference} on the same test clips and units ({s} units × {n} test "

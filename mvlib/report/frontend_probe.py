@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from mvlib.evaluate.probe.linear_cv import compare_stores
+from mvlib.evaluate.probe.linear_cv import score_stores
 
 __all__ = [
     "TASKS",
-    "frontend_comparison",
+    "frontend_scores",
     "frontend_table",
     "frontend_reading",
     "plot_frontend_probe",
@@ -30,7 +30,7 @@ __all__ = [
 TASKS = {"sensor": "sensor balanced acc.", "source": "source balanced acc."}
 
 
-def frontend_comparison(rows: list[tuple[str, object, pd.DataFrame]]) -> pd.DataFrame:
+def frontend_scores(rows: list[tuple[str, object, pd.DataFrame]]) -> pd.DataFrame:
     """Cross-validated probe scores of several (frontend, clips) rows.
 
     Parameters
@@ -39,10 +39,10 @@ def frontend_comparison(rows: list[tuple[str, object, pd.DataFrame]]) -> pd.Data
 
     Returns
     -------
-    DataFrame indexed by label with :func:`~mvlib.evaluate.probe.linear_cv.compare_stores`'
+    DataFrame indexed by label with :func:`~mvlib.evaluate.probe.linear_cv.score_stores`'
     columns (per task: score, ``low``, ``high``, ``chance``; ``clips``, ``sensors``).
     """
-    parts = [compare_stores({label: store}, clips) for label, store, clips in rows]
+    parts = [score_stores({label: store}, clips) for label, store, clips in rows]
     return pd.concat(parts)
 
 
@@ -61,23 +61,23 @@ def _cell(row: pd.Series, task: str) -> str:
     return f"{row[task]:.2f} [{row[f'{task} low']:.2f}, {row[f'{task} high']:.2f}]"
 
 
-def frontend_table(comparison: pd.DataFrame) -> pd.DataFrame:
-    """The comparison as a reader's table: score [95% CI] and chance per task, few columns."""
-    out = pd.DataFrame(index=comparison.index)
+def frontend_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """The scores as a reader's table: score [95% CI] and chance per task, few columns."""
+    out = pd.DataFrame(index=scores.index)
     out.index.name = "features"
     out["clips (sensors)"] = [
-        f"{int(r.clips)} ({int(r.sensors)})" for r in comparison.itertuples(index=False)
+        f"{int(r.clips)} ({int(r.sensors)})" for r in scores.itertuples(index=False)
     ]
     for task, name in TASKS.items():
-        out[name] = [_cell(r, task) for _, r in comparison.iterrows()]
-        out[f"{task} chance"] = [f"{c:.2f}" for c in comparison[f"{task} chance"]]
+        out[name] = [_cell(r, task) for _, r in scores.iterrows()]
+        out[f"{task} chance"] = [f"{c:.2f}" for c in scores[f"{task} chance"]]
     return out
 
 
-def frontend_reading(comparison: pd.DataFrame) -> str:
+def frontend_reading(scores: pd.DataFrame) -> str:
     """The table in words (markdown): each row's verdict per task, from its interval."""
     lines = []
-    for label, row in comparison.iterrows():
+    for label, row in scores.iterrows():
         parts = [
             f"{task} {_cell(row, task)} is **{verdict(row, task)}** "
             f"({float(row[f'{task} chance']):.2f})"
@@ -88,7 +88,7 @@ def frontend_reading(comparison: pd.DataFrame) -> str:
             + "; ".join(parts)
             + "."
         )
-    if any(verdict(row, t) == "below chance" for _, row in comparison.iterrows() for t in TASKS):
+    if any(verdict(row, t) == "below chance" for _, row in scores.iterrows() for t in TASKS):
         lines.append(
             "\nBelow chance is not information in the other direction: with a few clips per "
             "class, a cross-validated probe of features that carry nothing it can use often "
@@ -98,26 +98,26 @@ def frontend_reading(comparison: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def plot_frontend_probe(comparison: pd.DataFrame) -> Figure:
+def plot_frontend_probe(scores: pd.DataFrame) -> Figure:
     """One panel per task: each row's score with its 95% interval, and the row's chance."""
-    fig = Figure(figsize=(9, 0.55 * len(comparison) + 1.3), layout="constrained")
+    fig = Figure(figsize=(9, 0.55 * len(scores) + 1.3), layout="constrained")
     axes = fig.subplots(1, len(TASKS), sharey=True, squeeze=False)[0]
-    ypos = np.arange(len(comparison))[::-1]  # first row on top
+    ypos = np.arange(len(scores))[::-1]  # first row on top
     for ax, (task, name) in zip(axes, TASKS.items(), strict=True):
-        score = comparison[task].to_numpy(float)
+        score = scores[task].to_numpy(float)
         err = np.stack(
             [
-                score - comparison[f"{task} low"].to_numpy(float),
-                comparison[f"{task} high"].to_numpy(float) - score,
+                score - scores[f"{task} low"].to_numpy(float),
+                scores[f"{task} high"].to_numpy(float) - score,
             ]
         )  # (2, rows)
         ax.errorbar(score, ypos, xerr=err, fmt="o", color="tab:green", capsize=3)
-        chance = comparison[f"{task} chance"].to_numpy(float)
+        chance = scores[f"{task} chance"].to_numpy(float)
         ax.scatter(chance, ypos, marker="|", s=200, color="red", label="chance", zorder=3)
         ax.set_xlim(0, 1)
         ax.set_title(name, fontsize=9)
         ax.grid(axis="x", alpha=0.3)
-    axes[0].set_yticks(ypos, comparison.index.astype(str), fontsize=8)
+    axes[0].set_yticks(ypos, scores.index.astype(str), fontsize=8)
     axes[-1].legend(fontsize=8, loc="lower right")
     fig.suptitle("cross-validated linear probe of pooled features (95% CI)", fontsize=10)
     return fig

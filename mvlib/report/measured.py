@@ -38,7 +38,14 @@ from pathlib import Path
 from mvlib.core.errors import MvlibError
 from mvlib.core.resources import checkout_root
 
-__all__ = ["RESULTS_DIR", "REQUIRED", "BuildResult", "book_results_file", "load_build"]
+__all__ = [
+    "RESULTS_DIR",
+    "REQUIRED",
+    "BuildResult",
+    "book_results_file",
+    "load_build",
+    "load_design",
+]
 
 #: benchmarks/results/ of the source repository (absent from an installed package)
 RESULTS_DIR = (checkout_root() or Path(__file__).resolve().parents[2]) / "benchmarks" / "results"
@@ -144,3 +151,25 @@ def load_build(path) -> BuildResult | None:
         claims=list(d.get("claims") or []),
         best_multiview=str(d.get("best_multiview_on_validation") or ""),
     )
+
+
+def load_design(path=None) -> dict | None:
+    """The design benchmark's results (``benchmarks/results/design.json``), or None if absent.
+
+    Raises :class:`MvlibError` when the file exists but lacks its provenance or candidates.
+    """
+    path = Path(path or RESULTS_DIR / "design.json")
+    if not path.exists():
+        return None
+    try:
+        d = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise MvlibError(path, f"not valid JSON ({e.msg}, line {e.lineno})", "fix the file") from e
+    missing = [k for k in (*REQUIRED, "candidates", "budget_s") if k not in d]
+    if missing:
+        raise MvlibError(
+            path,
+            f"results file lacks {', '.join(missing)}",
+            "measure it again (python benchmarks/design.py --write)",
+        )
+    return d

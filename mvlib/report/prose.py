@@ -19,6 +19,8 @@ from mvlib.report.results import TASKS
 
 __all__ = [
     "choice_firmness",
+    "design_candidates",
+    "design_choice",
     "power_of_design",
     "measured_build",
     "label_efficiency_summary",
@@ -183,3 +185,90 @@ def label_efficiency_summary(
             )
         lines.append(f"* **{task}**: " + "; ".join(parts) + ".")
     return "\n".join(lines)
+
+
+def _design_of(cfg) -> str:
+    """A profile's design in the candidates' notation: ``4s×1k 80c 15e``."""
+    k = len(cfg.sweep.split_seeds) or 1
+    return f"{len(cfg.sweep.seeds)}s×{k}k {cfg.synth.clips_per_sensor}c {cfg.train.epochs}e"
+
+
+def design_candidates(design: dict | None) -> pd.DataFrame:
+    """The design benchmark's candidates: predicted median MDDs, "too few units", cost."""
+    rows = []
+    for c in (design or {}).get("candidates", []):
+        m = c["summary"]
+        rows.append(
+            {
+                "design (seeds × split seeds, clips/sensor, epochs)": c["design"],
+                "Table 1 MDD source / sensor": f"{m['table1 source']:.3f} / {m['table1 sensor']:.3f}",
+                "Table 2 MDD source / sensor": f"{m['table2 source']:.3f} / {m['table2 sensor']:.3f}",
+                "too few units (of 24)": int(m["too_few"]),
+                "cost (s, 2 cores)": round(float(c["cost_s"])),
+                "fits": "yes" if c.get("fits") else "no",
+            }
+        )
+    return pd.DataFrame(rows).set_index(rows and list(rows[0])[0] or [])
+
+
+def design_choice(design: dict | None, cfg) -> str:
+    """Which design this profile has and what it traded, from the design benchmark's file."""
+    if not design:
+        return (
+            "No design benchmark is available here (`benchmarks/results/design.json` is part "
+            "of the source repository; `python benchmarks/design.py` measures it)."
+        )
+    mine = _design_of(cfg)
+    cands = {c["design"]: c for c in design.get("candidates", [])}
+    text = (
+        f"`benchmarks/design.py` predicts every candidate design's per-row MDDs from the "
+        f"variance components a measured build holds (units' part, sensors' part) and its "
+        f"cost from measured chapter times (commit `{str(design['commit'])[:12]}`, "
+        f"{str(design['date'])[:10]}; budget {design['budget_s'] / 60:.0f} min on 2 cores)."
+    )
+    here = cands.get(mine)
+    if here is None:
+        return text + f" This profile's design, {mine}, is not among its candidates."
+    m = here["summary"]
+    text += (
+        f" This profile's design is {mine}: predicted median MDD {m['table1 source']:.3f} / "
+        f"{m['table1 sensor']:.3f} (Table 1, source / sensor), {int(m['too_few'])} rows with "
+        f"too few units, {here['cost_s'] / 60:.1f} min."
+    )
+    better = [c for c in cands.values() if c["summary"]["all"] < m["all"]]
+    if better:
+        b = min(better, key=lambda c: c["summary"]["all"])
+        text += (
+            f" The most powerful candidate, {b['design']}, would reach median MDD "
+            f"{b['summary']['all']:.3f} over all rows (this design {m['all']:.3f}) in "
+            f"{b['cost_s'] / 60:.1f} min; this design trades that for "
+            f"{_safety(b, here, design['budget_s'])}."
+        )
+    fit = [c for c in better if c.get("fits") and c is not b]
+    if fit:
+        f = min(fit, key=lambda c: c["summary"]["all"])
+        text += (
+            f" Within the budget, {f['design']} would reach {f['summary']['all']:.3f} in "
+            f"{f['cost_s'] / 60:.1f} min; this design trades that for "
+            f"{_safety(f, here, design['budget_s'])}."
+        )
+    return text
+
+
+def _safety(other: dict, mine: dict, budget: float) -> str:
+    """What a more powerful design risks that this one does not, in words."""
+    why = []
+    if other["cost_s"] > budget:
+        why.append("staying within the budget")
+    if other.get("epochs") != mine.get("epochs"):
+        why.append(
+            "a training as long as the measured one (the seeds' spread is unmeasured at other lengths)"
+        )
+    if other["summary"].get("too_few_expected", 0) > 0.5:
+        why.append(
+            f"no rows lost to too few units by chance (it expects "
+            f"{other['summary']['too_few_expected']:.1f}: a splits' part from few split seeds)"
+        )
+    if other["cost_s"] > 0.9 * budget >= mine["cost_s"]:
+        why.append("a 10% margin on the predicted cost")
+    return "; ".join(why) or "nothing the benchmark measures"

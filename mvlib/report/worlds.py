@@ -17,11 +17,20 @@ from pathlib import Path
 
 import pandas as pd
 
+from mvlib.core.config import WORLD_FIELDS
 from mvlib.core.errors import MvlibError
 from mvlib.report.measured import REQUIRED, RESULTS_DIR
 from mvlib.report.plots import plot_forest
 
-__all__ = ["load_study", "plot_study", "reading", "study_file", "study_table"]
+__all__ = [
+    "load_study",
+    "plot_study",
+    "provenance_text",
+    "reading",
+    "study_file",
+    "study_table",
+    "worlds_table",
+]
 
 #: comparison (Δ = best − other) -> how the book names it
 OTHER_TEXT = {"frontend only": "the frontend alone", "rec": "rec"}
@@ -56,6 +65,36 @@ def load_study(path) -> dict | None:
             "measure it again (python benchmarks/worlds.py)",
         )
     return d
+
+
+def provenance_text(study: dict | None) -> str:
+    """Where the study's figures come from (markdown), or how to measure it when absent."""
+    if study is None:
+        return (
+            "*No measured study is at hand* (an installed mvlib has no `benchmarks/results/`): "
+            "run it with `mvlib worlds --profile worlds` (about an hour on 2 CPU cores) and "
+            "give this chapter its results file (`-p results <cache>/worlds/worlds/worlds.json`)."
+        )
+    m = study.get("machine") or {}
+    cores = f", {m['cores']} cores" if m.get("cores") else ""
+    load = f", load {m['load_avg_1min']:.1f}" if m.get("load_avg_1min") is not None else ""
+    resumed = " (resumed: not from an empty cache)" if study.get("resumed") else ""
+    cells = len(study["cells"])
+    return (
+        f"Measured by `{study.get('command', 'mvlib worlds')}` at commit "
+        f"`{str(study['commit'])[:12]}` on {str(study['date'])[:10]}, {m.get('cpu', '?')}"
+        f"{cores}{load}: profile `{study['profile']}`, {study.get('design', '')}; "
+        f"{cells} cells in {study['wall_s'] / 60:.1f} min{resumed}."
+    )
+
+
+def worlds_table(study: dict) -> pd.DataFrame:
+    """Each world of the study: its device strengths and what it is."""
+    rows = {}
+    for name, w in (study.get("worlds") or {}).items():
+        rows[name] = {f: float(w["strengths"].get(f, 0.0)) for f in WORLD_FIELDS}
+        rows[name]["what"] = w.get("about", "")
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("world")
 
 
 def _rows(study: dict):
@@ -153,12 +192,16 @@ def _world_effects(study: dict) -> list[str]:
 def _rec_line(study: dict) -> str:
     rec = [(c, r) for c, r in _rows(study) if r["other"] == "rec"]
     same = [c for c, _r in rec if c["best_multiview_on_validation"] == "rec"]
-    won = [f"{c['world']} · {c['frontend']} on {r['task']}" for c, r in rec if r["verdict"] == "better"]
-    lost = [f"{c['world']} · {c['frontend']} on {r['task']}" for c, r in rec if r["verdict"] == "worse"]
+    won = [
+        f"{c['world']} · {c['frontend']} on {r['task']}" for c, r in rec if r["verdict"] == "better"
+    ]
+    lost = [
+        f"{c['world']} · {c['frontend']} on {r['task']}" for c, r in rec if r["verdict"] == "worse"
+    ]
     text = "- Against rec alone, the cos± objective chosen on validation is "
     text += f"better in {_join(won)}" if won else "better nowhere"
     text += f", worse in {_join(lost)}" if lost else ", worse nowhere"
-    n = len({(c['world'], c['frontend']) for c in same})
+    n = len({(c["world"], c["frontend"]) for c in same})
     if n:
         text += f"; in {n} cell{'s' if n > 1 else ''} validation chose rec itself (Δ 0)"
     return text + "."

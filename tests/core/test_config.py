@@ -18,7 +18,7 @@ def test_base_yml_lists_every_field_with_its_dataclass_default():
     # base.yml is the documentation of every field: it must not drift from the dataclasses
     with open(C.PARAMS_DIR / "base.yml") as f:
         raw = yaml.safe_load(f)
-    defaults = C.to_dict(C.Config())
+    defaults = C.to_dict(C.Config(), complete=True)
     for section, values in defaults.items():
         if section == "profile":
             continue

@@ -194,7 +194,7 @@ def test_report_counts_every_skipped_row():
     assert isinstance(report, AggregationReport)
     assert report.n_rows == 14
     assert report.n_clips == 5
-    assert report.clips_per_split == {"train": 3, "validate": 1, "test": 1}
+    assert report.clips_per_dataset_split == {"train": 3, "validate": 1, "test": 1}
     # team: lines 3, 7; verified of train: line 9; volunteers of eval clips: lines 2, 13
     assert report.skipped == {"team": 2, "verified_in_train": 1, "volunteer_in_eval": 2}
     # train volunteer rows 5, 6, 8, 10, 11, 14, 15 + verified rows 4, 12

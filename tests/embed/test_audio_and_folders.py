@@ -44,7 +44,9 @@ def audio(tmp_path):
 
 def test_cli_folder_of_mixed_rates_channels_and_a_corrupt_file(run, audio, tmp_path, capsys):
     out = tmp_path / "out"
-    rc = cli.main(["embed", str(audio), "--run", str(run), "--out", str(out), "--level", "both"])
+    rc = cli.main(
+        ["embed", str(audio), "--run", str(run), "--out", str(out), "--granularity", "both"]
+    )
     assert rc == 0
     printed = capsys.readouterr().out
     assert "corrupt.wav: unreadable, corrupt or not an audio file" in printed
@@ -109,7 +111,7 @@ def test_subspaces_and_clip_mean(run):
 
 def test_npz_table_and_python_function_agree(run, audio, tmp_path):
     out = tmp_path / "tab"
-    rep = embed_audio_files([audio], run, out, level="both", fmt="npz", progress=False)
+    rep = embed_audio_files([audio], run, out, granularity="both", fmt="npz", progress=False)
     tab = np.load(out / "embeddings.npz")
     assert [str(n) for n in tab["names"]] == ["a_16k_mono", "sub__b_48k_stereo"]
     assert tab["clip"].shape == (2, N_MELS)
@@ -120,7 +122,7 @@ def test_npz_table_and_python_function_agree(run, audio, tmp_path):
         rows = tab["frame_file"] == i
         assert np.allclose(tab["clip"][i], tab["frames"][rows].mean(0), atol=1e-6)
     # the notebook function without an output folder returns the same arrays
-    mem = embed_audio_files([audio], run, None, level="both", progress=False)
+    mem = embed_audio_files([audio], run, None, granularity="both", progress=False)
     assert np.allclose(np.stack([r.clip for r in mem.results]), tab["clip"])
     assert len(rep.failed) == len(mem.failed) == 1
 

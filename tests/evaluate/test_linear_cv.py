@@ -13,8 +13,8 @@ from mvlib.data.taxonomy import coarse_label_columns
 from mvlib.evaluate.probe.linear_cv import (
     _cluster_bootstrap_weights,
     _weighted_scores,
-    compare_stores,
     cross_validated_scores,
+    score_stores,
 )
 
 N_SENSORS, PER_SENSOR, N_CLASSES = 6, 20, 8
@@ -40,8 +40,8 @@ def _clf():
 
 def test_sensor_score_is_sklearn_balanced_accuracy_of_stratified_folds():
     X, sensors, _ = _toy()
-    s = cross_validated_scores(X, sensors, sensors, "sensor", n_splits=5, seed=3)
-    assert s.metric == "balanced accuracy" and not s.grouped and s.n_splits == 5
+    s = cross_validated_scores(X, sensors, sensors, "sensor", n_folds=5, seed=3)
+    assert s.metric == "balanced accuracy" and not s.grouped and s.n_folds == 5
     # every fold holds every sensor (stratified), each clip is scored once
     for f in range(5):
         assert set(sensors[s.folds == f]) == set(sensors)
@@ -53,8 +53,8 @@ def test_sensor_score_is_sklearn_balanced_accuracy_of_stratified_folds():
 
 def test_source_score_is_macro_balanced_accuracy_of_sensor_grouped_folds():
     X, sensors, y_src = _toy()
-    s = cross_validated_scores(X, y_src, sensors, "source", n_splits=3, seed=1)
-    assert s.grouped and s.n_splits == 3
+    s = cross_validated_scores(X, y_src, sensors, "source", n_folds=3, seed=1)
+    assert s.grouped and s.n_folds == 3
     for g in np.unique(sensors):  # a sensor's clips all lie in one fold
         assert len(set(s.folds[sensors == g])) == 1
     cv = PredefinedSplit(s.folds)
@@ -73,7 +73,7 @@ def test_class_missing_from_a_training_fold_is_predicted_constant_not_nan():
     X, sensors, y_src = _toy()
     y_src[:, 6] = 0
     y_src[sensors == "s0", 6] = 1  # only s0 has class 6: its test fold trains without it
-    s = cross_validated_scores(X, y_src, sensors, "source", n_splits=3)
+    s = cross_validated_scores(X, y_src, sensors, "source", n_folds=3)
     held = s.folds == s.folds[sensors == "s0"][0]
     assert (s.pred[held, 6] == 0).all()
     assert np.isfinite(s.score) and np.isfinite(s.ci_low) and np.isfinite(s.ci_high)
@@ -132,7 +132,7 @@ def test_refuses_what_it_cannot_score():
         cross_validated_scores(X, sensors, sensors, "speaker")
 
 
-def test_compare_stores_rows_and_columns():
+def test_score_stores_rows_and_columns():
     X, sensors, y_src = _toy()
     cols = list(coarse_label_columns())
     ids = [f"c{i}" for i in range(len(X))]
@@ -148,7 +148,7 @@ def test_compare_stores_rows_and_columns():
     for j, c in enumerate(cols):
         clips[c] = y_src[:, j]
     Xr, _, _ = _toy(informative=False)
-    table = compare_stores({"informative": Store(X), "random": Store(Xr)}, clips)
+    table = score_stores({"informative": Store(X), "random": Store(Xr)}, clips)
     assert list(table.index) == ["informative", "random"]
     assert table.loc["informative", "source unscored"] == cols[7]
     assert table.loc["informative", "sensor"] > table.loc["random", "sensor"]

@@ -60,7 +60,7 @@ def test_the_seed_clip_bootstrap_resamples_with_normal_quantiles():
     assert res.ci_low == pytest.approx(res.estimate - z * res.se)
     assert res.p == pytest.approx(2 * stats.norm.sf(abs(res.estimate) / res.se))
     assert (res.n_units, res.n_clips, res.df) == (1, 400, math.inf)
-    assert res.method == "seed × test-clip bootstrap (4000 replicates, normal quantiles)"
+    assert res.procedure == "seed × test-clip bootstrap (4000 replicates, normal quantiles)"
     again = seed_clip_bootstrap(a, b, n_boot=500, seed=3)
     assert again == seed_clip_bootstrap(a, b, n_boot=500, seed=3)
 
@@ -69,8 +69,8 @@ def test_a_table_under_the_seed_clip_bootstrap_for_comparison(tmp_path):
     results = make_results(tmp_path / "runs")
     new = tables.table1(results)
     old = tables.table1(results, procedure=seed_clip_procedure(300))
-    assert old.comparisons.method.str.startswith("seed × test-clip bootstrap").all()
-    assert (old.comparisons.df == np.inf).all() and (new.comparisons.method == "cluster").all()
+    assert old.comparisons.procedure.str.startswith("seed × test-clip bootstrap").all()
+    assert (old.comparisons.df == np.inf).all() and (new.comparisons.procedure == "cluster").all()
     # same estimates, other intervals: the retired one ignores the sensors and uses z
     np.testing.assert_allclose(old.comparisons.estimate, new.comparisons.estimate)
     assert not np.allclose(old.comparisons.se, new.comparisons.se)

@@ -14,7 +14,7 @@ from mvlib.core import config as C
 from mvlib.core.config import FeatureConfig
 from mvlib.core.errors import MvlibError
 from mvlib.frontend import dac_weights
-from mvlib.frontend.choice import make_frontend, resolved_config
+from mvlib.frontend.choice import load_config, make_frontend
 from mvlib.frontend.logmel import LogMelFrontend
 
 
@@ -22,13 +22,13 @@ def test_auto_frontend_resolves_to_dac_only_with_real_weights(tmp_path, monkeypa
     monkeypatch.delenv("MVLIB_DAC_WEIGHTS", raising=False)
     monkeypatch.setattr(dac_weights, "DAC_CACHE_FILE", tmp_path / "absent.pth")
     assert C.read_profile("default").features.frontend == "auto"  # core leaves it
-    assert resolved_config("default").features.frontend == "logmel"
+    assert load_config("default").features.frontend == "logmel"
     weights = tmp_path / "weights_44khz_8kbps_0.0.1.pth"
     weights.write_bytes(b"x")
     monkeypatch.setenv("MVLIB_DAC_WEIGHTS", str(weights))
-    assert resolved_config("default").features.frontend == "dac"
+    assert load_config("default").features.frontend == "dac"
     # an explicit choice is never changed
-    assert resolved_config("ci", {"features.frontend": "logmel"}).features.frontend == "logmel"
+    assert load_config("ci", {"features.frontend": "logmel"}).features.frontend == "logmel"
 
 
 def test_make_frontend_names():

@@ -7,7 +7,7 @@ import warnings
 import torch
 
 from mvlib.core.config import read_profile
-from mvlib.frontend.choice import make_frontend, resolved_config
+from mvlib.frontend.choice import load_config, make_frontend
 from mvlib.frontend.codecs import SHIPPED_CODECS, file_sha256, shipped_codec, shipped_provenance
 from mvlib.ml.codec.model import codec_kwargs
 
@@ -46,7 +46,7 @@ def test_dac_loads_the_shipped_codec_with_the_architecture_of_its_profile():
 
 
 def test_the_codec_profile_runs_the_shipped_codec_as_its_frontend():
-    cfg = resolved_config("codec", {"features.device": "cpu"})
+    cfg = load_config("codec", {"features.device": "cpu"})
     assert (cfg.features.sample_rate, cfg.features.hop) == (22050, 320)
     fe = make_frontend(cfg.features)
     assert fe.identity["weights"] == NAME and fe.dim == 64

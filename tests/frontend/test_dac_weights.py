@@ -198,11 +198,11 @@ def _small_codec_file(folder: Path, seed: int = 0) -> Path:
 
 
 def test_a_dac_checkpoint_of_another_architecture_is_a_frontend(tmp_path):
-    from mvlib.frontend.choice import resolved_config
+    from mvlib.frontend.choice import load_config
 
     path = _small_codec_file(tmp_path)
     over = {"features.frontend": "dac", "features.dac_weights": str(path)}
-    cfg = resolved_config("ci", {**over, "features.device": "cpu"})
+    cfg = load_config("ci", {**over, "features.device": "cpu"})
     # rate and hop come from the checkpoint, not the profile's 44.1 kHz / 512
     assert (cfg.features.sample_rate, cfg.features.hop) == (22050, 320)
     fe = make_frontend(cfg.features)
@@ -212,7 +212,7 @@ def test_a_dac_checkpoint_of_another_architecture_is_a_frontend(tmp_path):
     assert z.shape == (2, 69, 64)  # ceil(22050 / 320) frames
     # another codec's weights: another store (the hash is in the tag and the identity)
     other = make_frontend(
-        resolved_config(
+        load_config(
             "ci", {**over, "features.dac_weights": str(_small_codec_file(tmp_path, 1))}
         ).features
     )

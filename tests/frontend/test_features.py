@@ -203,14 +203,14 @@ def test_logmel_on_the_ci_profile_beats_chance_by_a_wide_margin(tmp_path, monkey
     """
     from mvlib import workflow
     from mvlib.core import config
-    from mvlib.evaluate.probe.linear_cv import compare_stores
+    from mvlib.evaluate.probe.linear_cv import score_stores
 
     monkeypatch.setenv("MVLIB_CACHE", str(tmp_path))
     cfg = config.read_profile("ci")
     assert cfg.features.frontend == "logmel"
     prep = workflow.prepare(cfg, progress=False)
     held = prep.clips[prep.clips.sensor_id.isin(prep.splits.sensors["heldout"])]
-    res = compare_stores({"logmel": prep.store}, held).loc["logmel"]
+    res = score_stores({"logmel": prep.store}, held).loc["logmel"]
     assert res["sensor low"] > res["sensor chance"]
     assert res["source low"] > res["source chance"]
 

@@ -79,15 +79,15 @@ def test_gain_shifts_loudness_by_its_decibels():
     assert float(a - b) == pytest.approx(20 * np.log10(2), abs=1e-4)
 
 
-@pytest.mark.parametrize("method, atol", [("fft", 2e-6), ("iir", 1e-12), ("auto", 1e-12)])
-def test_k_weighting_equals_the_iir_filters(method, atol):
+@pytest.mark.parametrize("implementation, atol", [("fft", 2e-6), ("iir", 1e-12), ("auto", 1e-12)])
+def test_k_weighting_equals_the_iir_filters(implementation, atol):
     sr = 48000
     x = clip(1.0, sr, seed=7, kind="tones")
     meter = pyloudnorm.Meter(sr)
     ref = x.copy()
     for stage in meter._filters.values():
         ref = stage.apply_filter(ref)
-    got = k_weight(torch.from_numpy(x)[None], sr, method)[0].numpy()
+    got = k_weight(torch.from_numpy(x)[None], sr, implementation)[0].numpy()
     np.testing.assert_allclose(got, ref, atol=atol)
     # the truncated impulse response keeps all but 1e-14 of its energy
     h = loudness.k_weighting_impulse(sr)

@@ -38,7 +38,7 @@ def clips_and_stores(n_sensors=4, per_sensor=8, seed=0):
 
 def test_comparison_rows_are_the_cross_validated_probe_of_each_store():
     clips, good, bad = clips_and_stores()
-    comp = frontend_probe.frontend_comparison(
+    comp = frontend_probe.frontend_scores(
         [("good, all", good, clips), ("noise, half", bad, clips.iloc[::2])]
     )
     assert list(comp.index) == ["good, all", "noise, half"]

@@ -46,3 +46,20 @@ def test_missing_file_is_none_and_a_file_without_provenance_is_refused(tmp_path)
     f.write_text("{")
     with pytest.raises(MvlibError, match="not valid JSON"):
         measured.load_build(f)
+
+
+def test_the_design_benchmarks_file_is_read_with_its_provenance(tmp_path):
+    import json
+
+    from mvlib.core.errors import MvlibError
+    from mvlib.report.measured import load_design
+
+    assert load_design(tmp_path / "absent.json") is None
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"candidates": []}))
+    with pytest.raises(MvlibError, match="lacks what, commit, date, machine, budget_s"):
+        load_design(bad)
+    good = tmp_path / "good.json"
+    fields = {"what": "w", "commit": "c", "date": "d", "machine": {}, "budget_s": 900.0}
+    good.write_text(json.dumps({**fields, "candidates": []}))
+    assert load_design(good)["budget_s"] == 900.0

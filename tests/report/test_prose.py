@@ -142,3 +142,38 @@ def test_per_row_mdds_of_the_books_procedure_are_stated_with_their_own_provenanc
     assert "median (range) 0.040 (0.020–0.090) / 0.040 (0.020–0.090)" in text
     assert "0.030 (0.010–0.050) / 0.030 (0.010–0.050) in Table 2" in text
     assert "earlier statistical procedure" not in text
+
+
+def _candidate(design, all_mdd, cost, fits, epochs=15, too_few=0, expected=0.0):
+    summary = {"all": all_mdd, "too_few": too_few, "too_few_expected": expected}
+    for t in ("table1", "table2"):
+        for task in ("source", "sensor"):
+            summary[f"{t} {task}"] = all_mdd
+    return {"design": design, "summary": summary, "cost_s": cost, "fits": fits, "epochs": epochs}
+
+
+def test_the_design_choice_says_what_this_design_traded():
+    from mvlib import load_config
+
+    design = {
+        "commit": "abc123",
+        "date": "2026-12-07",
+        "budget_s": 900.0,
+        "candidates": [
+            _candidate("4s×1k 80c 15e", 0.068, 750.0, True),
+            _candidate("6s×1k 80c 10e", 0.063, 847.0, True, epochs=10),
+            _candidate("2s×3k 80c 15e", 0.044, 1026.0, False, expected=4.4),
+        ],
+    }
+    cfg = load_config("default", {"sweep.seeds": [0, 1, 2, 3]})
+    text = prose.design_choice(design, cfg)
+    assert "This profile's design is 4s×1k 80c 15e: predicted median MDD 0.068" in text
+    assert "2s×3k 80c 15e, would reach median MDD 0.044" in text and "17.1 min" in text
+    assert "staying within the budget" in text and "expects 4.4" in text
+    assert "Within the budget, 6s×1k 80c 10e would reach 0.063" in text
+    assert "a training as long as the measured one" in text
+    other = prose.design_choice(design, load_config("default", {"sweep.seeds": [0, 1]}))
+    assert "is not among its candidates" in other
+    assert "No design benchmark" in prose.design_choice(None, cfg)
+    table = prose.design_candidates(design)
+    assert list(table["fits"]) == ["yes", "yes", "no"]

@@ -79,7 +79,7 @@ def test_table1_paired_differences_holm_and_winners(results):
     assert t1.display.loc[("supervised", "sensor"), "verdict"] == "better"
     assert t1.display.loc[("multiview (best)", "source"), "Δ [95% CI]"] == "reference"
     # the test sensors are the clusters: 12 sensors of 20 clips in the fixture
-    assert (c.n_clusters == 12).all() and (c.method == "cluster").all()
+    assert (c.n_clusters == 12).all() and (c.procedure == "cluster").all()
 
 
 def test_every_row_has_its_own_mdd_and_the_notes_give_median_and_range(results):

@@ -16,7 +16,7 @@ voices, barks), placed at a random time with a random SNR re. the background.
 
 The modules, one concept each:
 
-- :mod:`.plan`: sensors' channels, priors, splits; clips' sources and drift (no audio);
+- :mod:`.plan`: sensors' channels, priors, dataset splits; clips' sources and drift (no audio);
 - :mod:`.dsp`: signal building blocks; :mod:`.filters`: closed-form Butterworth designs;
 - :mod:`.sources`: the 8 class generators;
 - :mod:`.channel`: background, room, microphone, hum, and a whole clip;

@@ -80,7 +80,12 @@ def _verified_row(truth: dict) -> dict:
 
 
 def clip_annotations(
-    cfg: SynthConfig, sensor: int, clip: int, split: str, meta: dict, sources: list[SourceEvent]
+    cfg: SynthConfig,
+    sensor: int,
+    clip: int,
+    dataset_split: str,
+    meta: dict,
+    sources: list[SourceEvent],
 ) -> list[dict]:
     """All annotation rows of one clip (SONYC semantics of ``annotator_id``).
 
@@ -97,9 +102,9 @@ def clip_annotations(
             truth, rng, cfg.volunteer_miss, cfg.volunteer_false_alarm, P_UNLABELLED_VOLUNTEER
         )
         rows.append({**meta, "annotator_id": int(a), **r})
-    if split == "train" and rng.uniform() < P_TEAM_ROW:
+    if dataset_split == "train" and rng.uniform() < P_TEAM_ROW:
         r = _noisy_row(truth, rng, 0.05, 0.01, P_UNLABELLED_TEAM)
         rows.append({**meta, "annotator_id": -int(rng.integers(1, 11)), **r})
-    if split != "train":
+    if dataset_split != "train":
         rows.append({**meta, "annotator_id": 0, **_verified_row(truth)})
     return rows

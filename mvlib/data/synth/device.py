@@ -1,10 +1,10 @@
 """A sensor's recording device: the nonlinear and noisy part of its channel (the *world*).
 
-Today's sensors (:mod:`.channel`) differ by linear colouring only: equalisation, room,
+The linear channel (:mod:`.channel`) makes sensors differ by colouring: equalisation, room,
 background, hum. Real sensors also differ by what their electronics do, and a frontend
 may see those differences more or less well than the linear ones. Five graded *world
 parameters* of :class:`mvlib.core.config.SynthConfig` add them, each a strength in
-[0, 1] (0: absent, today's generator bit for bit; 1: strong), each drawn per sensor from
+[0, 1] (0: absent, the linear channel's audio bit for bit; 1: strong), each drawn per sensor from
 its own random stream (``stream_rng(cfg, SENSOR, sensor, 2)``), so that no other draw of
 the generator moves when a strength changes:
 
@@ -37,7 +37,7 @@ from scipy import signal
 
 from mvlib.core.config import WORLD_FIELDS, SynthConfig
 
-__all__ = ["WORLD_FIELDS", "device_params", "has_device", "record", "self_noise"]
+__all__ = ["device_params", "has_device", "record", "self_noise"]
 
 
 def has_device(cfg: SynthConfig) -> bool:
@@ -101,7 +101,7 @@ def record(y: np.ndarray, p: dict, sr: int, rng: np.random.Generator) -> np.ndar
     -------
     Array[N]
     """
-    if "comp_ratio" not in p:  # today's world: no device
+    if "comp_ratio" not in p:  # every strength 0: no device
         return y
     rms = float(np.sqrt(np.mean(y**2))) + 1e-12
     if p["comp_ratio"] > 1.0:

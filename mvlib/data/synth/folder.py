@@ -137,7 +137,7 @@ def folder_state(out: str | os.PathLike, cfg: SynthConfig | None = None) -> tupl
     manifest = stamp.get("manifest")
     if manifest is not None:
         diff = _manifest_diff(out, manifest)
-    else:  # marker of an older mvlib: files present or not
+    else:  # a marker without a manifest: the files are present or not
         mine = cfg or from_dict(stamp["config"], SynthConfig, "synth")
         diff = None if _is_complete(out, mine, stamp) else "files were removed"
     return ("edited", diff) if diff else ("complete", "")

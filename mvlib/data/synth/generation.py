@@ -44,9 +44,9 @@ from mvlib.data.synth.plan import (
     apply_drift,
     audio_filename,
     clip_plan,
+    sensor_dataset_splits,
     sensor_meta,
     sensor_params,
-    sensor_splits,
     set_name,
     stream_rng,
 )
@@ -233,23 +233,23 @@ def _write_set(
             workers = 1  # a tiny set renders faster than worker processes start
     _render_all(cfg, out / "audio", min(workers, cfg.n_sensors), progress)
     os.sync()  # the wavs were written without fsync each: on disk before marked complete
-    splits = sensor_splits(cfg)
+    dataset_splits = sensor_dataset_splits(cfg)
     rows, sensors, clips = [], [], []
     for s in range(cfg.n_sensors):
         params, smeta = sensor_params(cfg, s), sensor_meta(cfg, s)
-        sensors.append({"sensor_id": s, "split": splits[s], **smeta, **params})
+        sensors.append({"sensor_id": s, "split": dataset_splits[s], **smeta, **params})
         for c in range(cfg.clips_per_sensor):
             plan = clip_plan(cfg, s, c, params)
             path = out / "audio" / audio_filename(s, c)
             meta = {
-                "split": splits[s],
+                "split": dataset_splits[s],
                 "sensor_id": s,
                 "audio_filename": path.name,
                 **smeta,
                 **plan["meta"],
             }
-            rows += clip_annotations(cfg, s, c, splits[s], meta, plan["sources"])
-            clips.append(truth_clip(s, c, splits[s], plan))
+            rows += clip_annotations(cfg, s, c, dataset_splits[s], meta, plan["sources"])
+            clips.append(truth_clip(s, c, dataset_splits[s], plan))
     table = pd.DataFrame(rows, columns=list(taxonomy.annotation_columns()))
     assert not table.isna().any().any(), "annotation table has holes"
     text = table.to_csv(index=False)

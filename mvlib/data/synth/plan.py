@@ -1,8 +1,9 @@
 """The synthetic sensor network's plan: sensors' channels and priors, and clips' sources.
 
 Everything drawn before any audio is rendered: each sensor's microphone channel, background
-and source prior (:func:`sensor_params`), its location (:func:`sensor_meta`) and split
-(:func:`sensor_splits`); each clip's sources, channel drift and time (:func:`clip_plan`);
+and source prior (:func:`sensor_params`), its location (:func:`sensor_meta`) and dataset
+split (:func:`sensor_dataset_splits`); each clip's sources, channel drift and time
+(:func:`clip_plan`);
 and the names of the set and its files.
 
 Randomness: every clip draws from its own generator seeded by
@@ -27,7 +28,7 @@ N_REFLECTIONS = 3
 PROXIMITIES = ("near", "far", "notsure")
 P_SILENT = 0.08  #: share of clips without any source
 #: random-stream ids: keep sensor, plan, audio and annotation draws independent
-SENSOR, PLAN, AUDIO, ANNOT, SPLIT = 0, 1, 2, 3, 4
+SENSOR, PLAN, AUDIO, ANNOT, DATASET_SPLIT = 0, 1, 2, 3, 4
 #: relative base rates of the 8 coarse classes (engine and voice common, as in SONYC)
 BASE_RATES = np.array([0.22, 0.09, 0.12, 0.08, 0.14, 0.10, 0.16, 0.09])
 #: minimum event duration per coarse class, seconds (barks and knocks can be short)
@@ -85,7 +86,7 @@ def audio_filename(sensor: int, clip: int) -> str:
 
 
 def stream_rng(cfg: SynthConfig, stream: int, *ids: int) -> np.random.Generator:
-    """The random generator of one stream (:data:`SENSOR` … :data:`SPLIT`) and ids."""
+    """The random generator of one stream (:data:`SENSOR` … :data:`DATASET_SPLIT`) and ids."""
     return np.random.default_rng([int(cfg.seed), stream, *ids])
 
 
@@ -131,7 +132,7 @@ def sensor_params(cfg: SynthConfig, sensor: int) -> dict[str, float]:
     prior = rng.dirichlet(cfg.prior_concentration * len(BASE_RATES) * BASE_RATES)
     for c, col in enumerate(taxonomy.coarse_label_columns()):
         p[f"prior_{col}"] = float(prior[c])
-    p.update(device_params(cfg, stream_rng(cfg, SENSOR, sensor, 2)))  # {} in today's world
+    p.update(device_params(cfg, stream_rng(cfg, SENSOR, sensor, 2)))  # {}: every world field at 0
     return {k: float(v) for k, v in p.items()}
 
 
@@ -153,19 +154,19 @@ def sensor_meta(cfg: SynthConfig, sensor: int) -> dict:
     }
 
 
-def sensor_splits(cfg: SynthConfig) -> dict[int, str]:
-    """Assign whole sensors to SONYC's train/validate/test (sensor-disjoint)."""
+def sensor_dataset_splits(cfg: SynthConfig) -> dict[int, str]:
+    """The dataset split of each sensor: whole sensors to SONYC's train/validate/test."""
     n = cfg.n_sensors
     fr = np.asarray(cfg.split_fractions, dtype=float)
     assert fr.shape == (3,) and np.all(fr >= 0) and fr.sum() > 0, f"bad split_fractions {fr}"
     fr = fr / fr.sum()
     n_val, n_test = (int(round(f * n)) for f in fr[1:])
-    # keep every split non-empty when there are enough sensors and it was asked for
+    # keep every dataset split non-empty when there are enough sensors and it was asked for
     n_val = max(n_val, 1) if (fr[1] > 0 and n >= 3) else n_val
     n_test = max(n_test, 1) if (fr[2] > 0 and n >= 3) else n_test
     n_train = n - n_val - n_test
     assert n_train >= 0, f"split_fractions {cfg.split_fractions} leave no train sensors of {n}"
-    order = stream_rng(cfg, SPLIT).permutation(n)
+    order = stream_rng(cfg, DATASET_SPLIT).permutation(n)
     names = ["train"] * n_train + ["validate"] * n_val + ["test"] * n_test
     return {int(s): names[i] for i, s in enumerate(order)}
 

@@ -20,7 +20,7 @@ from mvlib.data.synth.folder import DatasetFolderError, folder_state
 from mvlib.data.synth.plan import audio_filename
 
 
-def truth_clip(sensor: int, clip: int, split: str, plan: dict) -> dict:
+def truth_clip(sensor: int, clip: int, dataset_split: str, plan: dict) -> dict:
     """One clip's entry of ``truth.json``: labels, per-class fine class, proximity, SNR; drift."""
     name = audio_filename(sensor, clip)
     d = {
@@ -28,7 +28,7 @@ def truth_clip(sensor: int, clip: int, split: str, plan: dict) -> dict:
         "audio_filename": name,
         "sensor_id": sensor,
         "clip_index": clip,
-        "split": split,
+        "split": dataset_split,
     }
     by_class = {ev.coarse: ev for ev in plan["sources"]}
     for c, col in enumerate(taxonomy.coarse_label_columns(), start=1):

@@ -41,13 +41,13 @@ __all__ = [
     "CVScore",
     "cross_validated_scores",
     "pooled_mean_std",
-    "compare_stores",
+    "score_stores",
 ]
 
 #: the tasks of the cross-validated probe and their metric
 CV_METRICS = {"source": "macro balanced accuracy", "sensor": "balanced accuracy"}
 N_BOOT = 2000  #: bootstrap resamples of the 95% interval
-CI_LEVEL = 0.95
+CI_COVERAGE = 0.95
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class CVScore:
     chance: float
     n_clips: int
     n_groups: int
-    n_splits: int
+    n_folds: int
     grouped: bool  #: folds grouped by ``groups`` (no group in two folds)
     unscored: tuple  #: source classes without both values among the clips (left out)
     folds: np.ndarray
@@ -108,14 +108,14 @@ def _check_inputs(X, y, groups, task):
     return X, y, groups
 
 
-def _folds(y, groups, task, n_splits, seed) -> tuple[np.ndarray, bool]:
+def _folds(y, groups, task, n_folds, seed) -> tuple[np.ndarray, bool]:
     """Test fold of each clip: grouped for source, stratified by sensor for sensor."""
     n = len(groups)
     if task == "source":
         uniq = np.unique(groups)
         if len(uniq) < 2:
             raise ValueError("groups: the source probe's folds need clips of >= 2 sensors")
-        k = min(n_splits, len(uniq))
+        k = min(n_folds, len(uniq))
         order = np.random.default_rng(seed).permutation(len(uniq))
         fold_of = {g: i % k for i, g in zip(range(len(uniq)), uniq[order])}
         return np.array([fold_of[g] for g in groups]), len(uniq) < n
@@ -127,7 +127,7 @@ def _folds(y, groups, task, n_splits, seed) -> tuple[np.ndarray, bool]:
             f"y: sensor {classes[counts.argmin()]!r} has 1 clip; each needs >= 2 to be both "
             "trained on and scored"
         )
-    k = int(min(n_splits, counts.min()))
+    k = int(min(n_folds, counts.min()))
     folds = np.empty(n, dtype=np.int64)
     cv = StratifiedKFold(k, shuffle=True, random_state=seed)
     for i, (_, te) in enumerate(cv.split(np.zeros((n, 1)), y)):
@@ -195,7 +195,7 @@ def _cluster_bootstrap_weights(groups, n_boot, rng) -> np.ndarray:
 
 
 def cross_validated_scores(
-    X, y, groups, task: str, n_splits: int = 5, seed: int = 0, n_boot: int = N_BOOT
+    X, y, groups, task: str, n_folds: int = 5, seed: int = 0, n_boot: int = N_BOOT
 ) -> CVScore:
     """Cross-validated linear-probe score of features for one task, with a 95% interval.
 
@@ -208,7 +208,7 @@ def cross_validated_scores(
         The sensor of each clip: the source task's folds keep a sensor's clips together, and
         the interval resamples sensors as clusters. None: every clip is its own group.
     task : "source" | "sensor"
-    n_splits : int
+    n_folds : int
         Folds; fewer when there are fewer sensors (source) or clips of the rarest sensor
         (sensor).
     seed : int
@@ -239,9 +239,9 @@ def cross_validated_scores(
     """
     X, y, groups = _check_inputs(X, y, groups, task)
     unscored = _unscored_classes(y) if task == "source" else ()
-    if n_splits < 2:
-        raise ValueError(f"n_splits must be >= 2, got {n_splits}")
-    folds, grouped = _folds(y, groups, task, n_splits, seed)
+    if n_folds < 2:
+        raise ValueError(f"n_folds must be >= 2, got {n_folds}")
+    folds, grouped = _folds(y, groups, task, n_folds, seed)
     pred = _out_of_fold(X, y, folds, task)
     score, chance = _point_score(y, pred, task, unscored)
     lo, hi = _bootstrap_interval(y, pred, groups, task, n_boot, seed, score)
@@ -254,7 +254,7 @@ def cross_validated_scores(
         chance=chance,
         n_clips=len(y),
         n_groups=len(np.unique(groups)),
-        n_splits=int(folds.max()) + 1,
+        n_folds=int(folds.max()) + 1,
         grouped=grouped,
         unscored=unscored,
         folds=folds,
@@ -290,7 +290,7 @@ def _bootstrap_interval(y, pred, groups, task: str, n_boot: int, seed: int, scor
     rng = np.random.default_rng(seed)
     boot = _weighted_scores(y, pred, _cluster_bootstrap_weights(groups, n_boot, rng), task)
     boot = boot[np.isfinite(boot)]  # a resample without a scorable source class
-    alpha = (1 - CI_LEVEL) / 2
+    alpha = (1 - CI_COVERAGE) / 2
     return np.quantile(boot, [alpha, 1 - alpha]) if len(boot) else (score, score)
 
 
@@ -303,7 +303,7 @@ def pooled_mean_std(store, clip_ids) -> np.ndarray:
     return np.stack(out)
 
 
-def compare_stores(stores: dict, clips, n_splits: int = 5, seed: int = 0) -> pd.DataFrame:
+def score_stores(stores: dict, clips, n_folds: int = 5, seed: int = 0) -> pd.DataFrame:
     """:func:`cross_validated_scores` of pooled features of the same clips from several stores.
 
     Parameters
@@ -326,7 +326,7 @@ def compare_stores(stores: dict, clips, n_splits: int = 5, seed: int = 0) -> pd.
         X = pooled_mean_std(store, ids)
         row: dict = {}
         for task in ("sensor", "source"):
-            s = cross_validated_scores(X, labels[task], sensors, task, n_splits, seed)
+            s = cross_validated_scores(X, labels[task], sensors, task, n_folds, seed)
             row.update(
                 {
                     task: s.score,

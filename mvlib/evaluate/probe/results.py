@@ -117,7 +117,7 @@ def load_predictions(run_dir) -> dict:
     if not meta:
         raise MvlibError(
             run_dir / "results.json",
-            "has no per-clip predictions (probed by an older mvlib)",
+            "has no per-clip predictions (no 'predictions' entry)",
             "delete the run's results.json and rerun the sweep to probe it again",
         )
     f = run_dir / meta["file"]

@@ -120,3 +120,41 @@ def test_noise_floor_and_self_noise_sit_at_their_levels():
 def test_a_strength_outside_0_1_is_refused_in_one_line():
     with pytest.raises(ConfigError, match="clipping"):
         read_profile("ci", {"synth.clipping": 1.5})
+
+
+def test_todays_profiles_keep_every_name_they_had_before_worlds_existed(tmp_path, monkeypatch):
+    # names computed at commit dbc4d46 (before the world parameters): sets, runs, the
+    # frontend-only baselines and the codec's training folder must not move, or every
+    # cache and committed result of today's world would be orphaned
+    from mvlib import load_config
+    from mvlib.ml.codec.trainer import codec_dir
+    from mvlib.sweep import frontend_dir, grid, run_dir_of
+
+    monkeypatch.setenv("MVLIB_CACHE", str(tmp_path))
+    before = {
+        "default": (
+            "synth-v1-55a6b8b6b0",
+            "multiview-rec-logmel-seed0-79f87479",
+            "frontend-logmel-seed0-85012798",
+        ),
+        "codec": (
+            "synth-v1-55a6b8b6b0",
+            "multiview-rec-dac-seed0-78d042e0",
+            "frontend-dac-seed0-5f72a247",
+        ),
+        "full": (
+            "synth-v1-9bd29772c4",
+            "multiview-rec-logmel-seed0-0897f0ea",
+            "frontend-logmel-seed0-a928610b",
+        ),
+    }
+    for prof, names in before.items():
+        # (default.yml has four seeds since; with its three of then it is the same config)
+        cfg = load_config(prof, {"sweep.seeds": [0, 1, 2]} if prof == "default" else None)
+        now = (set_name(cfg.synth), run_dir_of(cfg, grid()[0], 0).name, frontend_dir(cfg, 0).name)
+        assert now == names, prof
+    assert codec_dir(load_config("codec")).name == "mvlib-codec-22khz-39bc17ad"
+    # and a world is another name everywhere
+    world = load_config("default", {"synth.noise_floor": 0.5})
+    assert frontend_dir(world, 0).name != before["default"][2]
+    assert run_dir_of(world, grid()[0], 0).name != before["default"][1]

@@ -17,8 +17,8 @@ from mvlib.data.synth.channel import synthesize_clip
 from mvlib.data.synth.plan import (
     apply_drift,
     clip_plan,
+    sensor_dataset_splits,
     sensor_params,
-    sensor_splits,
     set_name,
     stream_rng,
 )
@@ -33,8 +33,8 @@ def test_sensors_have_one_split_each(small):
     ann = annotations_of(small)
     assert (ann.groupby("sensor_id")["split"].nunique() == 1).all()
     per_split = ann.groupby("split")["sensor_id"].nunique()
-    assert set(per_split.index) == set(taxonomy.SPLITS)
-    splits = sensor_splits(replace(SMALL, n_sensors=20))
+    assert set(per_split.index) == set(taxonomy.DATASET_SPLITS)
+    splits = sensor_dataset_splits(replace(SMALL, n_sensors=20))
     counts = pd.Series(splits).value_counts()
     assert (counts["train"], counts["validate"], counts["test"]) == (12, 4, 4)
 

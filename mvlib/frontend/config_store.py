@@ -1,4 +1,4 @@
-"""Store resolution: from a Config to the latent store of its dataset and frontend.
+"""A config's latent store: the store of its dataset and frontend, found or extracted.
 
 A profile's latent store lives at ``<cache>/latents/<dataset>/<frontend tag>``, where the
 dataset is named by :func:`mvlib.data.dataset.dataset_name` and the tag by the frontend
