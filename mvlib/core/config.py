@@ -85,6 +85,10 @@ class SynthConfig:
     band_limit: float = 0.0  #: converter low-pass corner (narrow-band sensors)
     noise_floor: float = 0.0  #: converter noise floor
 
+    def __repr__(self) -> str:  # without world parameters at 0: names hashed from it keep
+        shown = (f.name for f in fields(self) if not _absent_world(self, f.name))
+        return f"SynthConfig({', '.join(f'{n}={getattr(self, n)!r}' for n in shown)})"
+
 
 #: the world parameters of :class:`SynthConfig`; a config's hash leaves out those at 0, so
 #: that today's sets, stores and runs keep their names
@@ -245,19 +249,34 @@ class Config:
 
     def replace(self, overrides: Mapping[str, Any]) -> Config:
         """Return a copy with dotted-key overrides applied (``"train.seed": 3``)."""
-        data = to_dict(self)
+        data = to_dict(self, complete=True)
         for key, value in overrides.items():
             _set_dotted(data, key, value)
         return from_dict(data)
 
 
-def to_dict(obj: Any) -> Any:
-    """Plain, JSON/YAML-serialisable dict of a config (tuples become lists)."""
+def to_dict(obj: Any, complete: bool = False) -> Any:
+    """Plain, JSON/YAML-serialisable dict of a config (tuples become lists).
+
+    A :class:`SynthConfig`'s world parameters at 0 (:data:`WORLD_FIELDS`: today's world) are
+    left out unless ``complete``, so that everything named or checked by a config's dict
+    (hashes, saved configs, set manifests, a codec's identity) is what it was before worlds
+    existed; :func:`from_dict` reads them back as 0.
+    """
     if is_dataclass(obj):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in fields(obj)}
+        return {
+            f.name: to_dict(getattr(obj, f.name), complete)
+            for f in fields(obj)
+            if complete or not _absent_world(obj, f.name)
+        }
     if isinstance(obj, (list, tuple)):
-        return [to_dict(v) for v in obj]
+        return [to_dict(v, complete) for v in obj]
     return obj
+
+
+def _absent_world(obj: Any, name: str) -> bool:
+    """Is ``name`` a world parameter of a SynthConfig at 0 (today's world)?"""
+    return isinstance(obj, SynthConfig) and name in WORLD_FIELDS and getattr(obj, name) == 0
 
 
 def from_dict(data: Mapping[str, Any], cls: type = Config, where: str = "") -> Any:
@@ -300,8 +319,7 @@ def config_hash(obj: Any, n: int = 10) -> str:
     """Short stable hash of a config (or section): names cached artefacts.
 
     A :class:`Config`'s hash leaves out what changes none of its runs: an empty ``plugins``
-    list, world parameters at 0 (:data:`WORLD_FIELDS`, in a Config or a SynthConfig: the
-    sets named before they existed keep their names), and the ``codec`` section (a codec training has its own identity,
+    list, and the ``codec`` section (a codec training has its own identity,
     :func:`mvlib.ml.codec.trainer.codec_identity`; a run on a codec's latents is named by
     its weights, :func:`mvlib.ml.runs.run_hash`).
     """
@@ -310,11 +328,6 @@ def config_hash(obj: Any, n: int = 10) -> str:
         data.pop("codec")
         if not obj.plugins:
             data.pop("plugins")
-    synth = data.get("synth") if isinstance(obj, Config) else data
-    if isinstance(obj, (Config, SynthConfig)):
-        for f in WORLD_FIELDS:
-            if synth.get(f) == 0:
-                synth.pop(f)
     blob = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:n]
 
