@@ -152,10 +152,17 @@ def reading(study: dict) -> str:
         ("not resolved", "is **not resolved** at this design"),
         ("too few units", "cannot be judged (**too few units**)"),
     ):
-        cells = [f"{c['world']} · {c['frontend']} on {r['task']}" for c, r in claim]
-        cells = [x for x, (_c, r) in zip(cells, claim, strict=True) if r["verdict"] == verdict]
-        if cells:
-            lines.append(f"- The paper's central claim {says} in {_join(cells)}.")
+        rows = [(c, r) for c, r in claim if r["verdict"] == verdict]
+        if rows:
+            cells = _join([f"{c['world']} · {c['frontend']} on {r['task']}" for c, r in rows])
+            mdds = [r["mdd"] for _c, r in rows]
+            size = (
+                f" (MDD {min(mdds):.3f}–{max(mdds):.3f}: differences smaller than that could "
+                "not be told from none)"
+                if verdict == "not resolved"
+                else ""
+            )
+            lines.append(f"- The paper's central claim {says} in {cells}{size}.")
     lines += _world_effects(study)
     lines.append(_rec_line(study))
     return "\n".join(lines)
@@ -177,14 +184,15 @@ def _world_effects(study: dict) -> list[str]:
         for task in ("sensor", "source"):
             b = est.get((base, f, task))
             moves = [
-                f"{w} {est[(w, f, task)]['estimate']:+.3f} ({est[(w, f, task)]['verdict']})"
+                f"{est[(w, f, task)]['estimate']:+.3f} ({est[(w, f, task)]['verdict']}) in the "
+                f"{w} world"
                 for w in worlds[1:]
                 if (w, f, task) in est
             ]
             if b and moves:
                 out.append(
                     f"- On {f}, {task}: Δ against the frontend is {b['estimate']:+.3f} "
-                    f"({b['verdict']}) in the {base} world, and {', '.join(moves)}."
+                    f"({b['verdict']}) in the {base} world, and {_join(moves)}."
                 )
     return out
 

@@ -73,7 +73,7 @@ def test_the_reading_says_where_the_claim_holds_and_where_it_is_contradicted():
         "not resolved** at this design in linear · logmel on source and devices · logmel on source"
         in text
     )
-    assert "in the linear world, and devices +0.050 (better)" in text
+    assert "in the linear world, and +0.050 (better) in the devices world." in text
     assert "better in linear · logmel on sensor and devices · logmel on sensor" in text
 
 
