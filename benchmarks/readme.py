@@ -247,6 +247,28 @@ def _design(d: dict) -> list[str]:
     return lines
 
 
+def _worlds(d: dict) -> list[str]:
+    """The worlds x frontends study: Δ = best multi-view − other, per cell, with verdicts."""
+    lines = [
+        f"- Design: {d.get('design')}; candidates {', '.join(d.get('candidates', []))}.",
+        f"- Wall time: {d['wall_s']:.0f} s ({d['wall_s'] / 60:.1f} min) from "
+        f"{'a resumed' if d.get('resumed') else 'an empty'} cache; Holm over all "
+        f"{sum(len(c['comparisons']) for c in d['cells'])} comparisons.",
+        "",
+        "| world | frontend | best (validation) | − other | task | Δ [95% CI] | Holm p | MDD "
+        "| verdict |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in d["cells"]:
+        for r in c["comparisons"]:
+            lines.append(
+                f"| {c['world']} | {c['frontend']} | {c['best_multiview_on_validation']} | "
+                f"{r['other']} | {r['task']} | {r['estimate']:+.3f} [{r['ci_low']:+.3f}, "
+                f"{r['ci_high']:+.3f}] | {r['p_holm']:.2g} | {r['mdd']:.3f} | {r['verdict']} |"
+            )
+    return lines
+
+
 def _generic(d: dict) -> list[str]:
     keys = [k for k, v in d.items() if isinstance(v, int | float) and not isinstance(v, bool)]
     return [f"- {k}: {d[k]:.4g}" for k in keys]
@@ -276,6 +298,8 @@ def render_file(path: Path) -> str:
         body = _codec_curve(d)
     elif "candidates" in d and "recommended" in d:
         body = _design(d)
+    elif "cells" in d and "worlds" in d:
+        body = _worlds(d)
     else:
         body = _generic(d)
     head = [
