@@ -70,6 +70,7 @@ def main(argv=None) -> int:
     best, _ = best_multiview(results)
     report = {"profile": cfg.profile, "method": args.method, "best_multiview_on_validation": best}
     report["n_runs"] = len(results)
+    report["n_trainings"] = int((results["config"] != "frontend only").sum())
     print(f"profile {cfg.profile}: {len(results)} runs; multi-view row (validation): {best}")
     procedure = paired_difference if args.method == "cluster" else seed_clip_procedure(args.n_boot)
     t1 = tables.table1(results, best, procedure=procedure)
@@ -100,6 +101,7 @@ def main(argv=None) -> int:
                 + ["se_sensors", "df", "p_holm", "mdd", "verdict"]
             ].to_dict("records"),
         }
+    report["design"] = design_text(cfg, report, int(t1.comparisons["n_clips"].max()))
     verdicts = claims.claims(results, t1, procedure)
     print("\nchapter 4's reading:")
     for c in verdicts:
@@ -119,6 +121,15 @@ PROCEDURES = {
     "Satterthwaite df, one MDD per comparison",
     "seed-clip": "paired bootstrap seeds x clips, z quantiles, clips independent",
 }
+
+
+def design_text(cfg, report: dict, test_clips: int) -> str:
+    """The measured design in words: units, test clips, trainings."""
+    seeds, splits = len(cfg.sweep.seeds), len(cfg.sweep.split_seeds) or 1
+    units = f"{seeds} seeds"
+    if splits > 1:
+        units = f"{splits} split seeds × {seeds} seeds ({splits * seeds} units)"
+    return f"{units} × {test_clips} test clips, {report['n_trainings']} trainings"
 
 
 def write_tables(profile: str, report: dict, args) -> Path:
@@ -144,6 +155,7 @@ def write_tables(profile: str, report: dict, args) -> Path:
         for name in ("table1", "table2")
     }
     record["best_multiview_on_validation"] = report["best_multiview_on_validation"]
+    record["design"] = report["design"]
     record["claims"] = report["claims"]
     record["procedure"] = args.method
     record["procedure_note"] = PROCEDURES[args.method]
@@ -156,11 +168,11 @@ def write_tables(profile: str, report: dict, args) -> Path:
         "runs_commits": report["runs_commits"],  # the code that trained and probed the runs
         "runs": f"{report['n_runs']} finished runs of the profile's sweep",
     }
-    kept = record.get("kept_from") or {}
-    fields = [
-        f for f in kept.get("fields", ()) if f not in ("tables", "procedure", "procedure_note")
-    ]
-    if kept:
+    kept = record.pop("kept_from", None) or {}
+    rewritten = ("tables", "procedure", "procedure_note", "best_multiview_on_validation")
+    rewritten += ("claims", "design", "tables_measured")
+    fields = [f for f in kept.get("fields", ()) if f not in rewritten]
+    if fields:  # what is still an earlier measurement's
         record["kept_from"] = {**kept, "fields": fields}
     atomic_write_json(path, record)
     return path

@@ -72,7 +72,7 @@ def provenance_text(study: dict | None) -> str:
     if study is None:
         return (
             "*No measured study is at hand* (an installed mvlib has no `benchmarks/results/`): "
-            "run it with `mvlib worlds --profile worlds` (about an hour on 2 CPU cores) and "
+            "run it with `mvlib worlds --profile worlds` (one sweep per world and frontend) and "
             "give this chapter its results file (`-p results <cache>/worlds/worlds/worlds.json`)."
         )
     m = study.get("machine") or {}

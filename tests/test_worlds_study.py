@@ -1,4 +1,4 @@
-"""`mvlib worlds`: the central comparisons in every world x frontend, through the CLI."""
+"""`mvlib worlds`: the central comparisons in every world x frontend, through the CLI (mvlib.worlds)."""
 
 import json
 import os
