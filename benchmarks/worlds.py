@@ -43,6 +43,7 @@ def main(argv=None) -> int:
     os.environ["MVLIB_CACHE"] = str(cache)  # before mvlib reads it
     from mvlib import load_config  # after MVLIB_CACHE is set: the cache this run measures
     from mvlib.core.cache import atomic_write_json
+    from mvlib.report.worlds import summary_lines
     from mvlib.worlds import run_study
 
     cfg = load_config(args.profile)
@@ -58,14 +59,8 @@ def main(argv=None) -> int:
     res["resumed"] = resumed
     out = results_file(args.profile)
     atomic_write_json(out, res)
-    for c in res["cells"]:
-        for r in c["comparisons"]:
-            print(
-                f"{c['world']:8s} {c['frontend']:7s} best {c['best_multiview_on_validation']:18s}"
-                f" − {r['other']:13s} {r['task']:6s} {r['estimate']:+.3f} "
-                f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}] Holm p {r['p_holm']:.2g} "
-                f"MDD {r['mdd']:.3f} {r['verdict']}"
-            )
+    for line in summary_lines(res):
+        print(line)
     print(f"wall {res['wall_s']:.0f} s; {out}")
     return 0
 

@@ -208,22 +208,14 @@ def cmd_sweep(args) -> int:
     )
     cols = [c for c in ("name", "seed", "status", "run_dir") if c in status]
     print(status[cols].to_string(index=False))
-    failed = status[status["status"] == "failed"]
-    if len(failed):
-        first = failed.iloc[0]
-        raise MvlibError(
-            "mvlib sweep",
-            f"{len(failed)} of {len(status)} runs failed (first: {first['name']} seed "
-            f"{first['seed']}: {first['error']})",
-            f"see failed.json in each run folder (e.g. {first['run_dir']}); fix and rerun: "
-            "finished runs are skipped",
-        )
+    sweep.raise_failed(status, "mvlib sweep")
     return 0
 
 
 def cmd_worlds(args) -> int:
     from mvlib import worlds  # on use: `mvlib --help` starts at once
     from mvlib.core.cache import atomic_write_json, cache_dir
+    from mvlib.report.worlds import summary_lines
 
     cfg = _config(args)
     res = worlds.run_study(
@@ -234,13 +226,8 @@ def cmd_worlds(args) -> int:
     )
     out = Path(args.out) if args.out else cache_dir("worlds", cfg.profile) / "worlds.json"
     atomic_write_json(out, res)
-    for c in res["cells"]:
-        for r in c["comparisons"]:
-            print(
-                f"{c['world']} · {c['frontend']}: {c['best_multiview_on_validation']} − "
-                f"{r['other']} on {r['task']}: {r['estimate']:+.3f} [{r['ci_low']:+.3f}, "
-                f"{r['ci_high']:+.3f}], Holm p {r['p_holm']:.2g}, {r['verdict']}"
-            )
+    for line in summary_lines(res):
+        print(line)
     print(out)
     return 0
 

@@ -408,6 +408,27 @@ def run_plan(
     return df
 
 
+def raise_failed(status: pd.DataFrame, command: str) -> None:
+    """One line naming the first failed run of a status table (:func:`run_plan`), if any.
+
+    Raises
+    ------
+    MvlibError
+        Culprit ``command``: how many runs failed, the first's name, seed and error, and
+        where its ``failed.json`` is.
+    """
+    failed = status[status["status"] == "failed"]
+    if len(failed):
+        first = failed.iloc[0]
+        raise MvlibError(
+            command,
+            f"{len(failed)} of {len(status)} runs failed (first: {first['name']} seed "
+            f"{first['seed']}: {first['error']})",
+            f"see failed.json in each run folder (e.g. {first['run_dir']}); fix and rerun: "
+            "finished runs are skipped",
+        )
+
+
 def _execute_all(executor, jobs: list[tuple], wait: bool, workers: int):
     """Yield ``(status, job)`` of every job run under its run lock (see :func:`run_locked`).
 

@@ -40,7 +40,14 @@ from mvlib.frontend.choice import with_frontend
 from mvlib.ml.runs import git_commit
 from mvlib.report.comparison import ALPHA, POWER, compare
 from mvlib.report.results import METRIC, best_multiview, seed_mean
-from mvlib.sweep import collect, entries_of, frontend_results, run_plan, split_seeds_of
+from mvlib.sweep import (
+    collect,
+    entries_of,
+    frontend_results,
+    raise_failed,
+    run_plan,
+    split_seeds_of,
+)
 
 __all__ = ["CANDIDATES", "FRONTENDS", "OTHERS", "WORLDS", "cell_config", "run_cell", "run_study"]
 
@@ -93,16 +100,7 @@ def run_cell(cfg: Config, progress: bool = True) -> pd.DataFrame:
         A run failed (its folder's ``failed.json`` says why); finished runs are kept.
     """
     entries = entries_of(cfg, CANDIDATES)
-    status = run_plan(cfg, entries, progress=progress)
-    failed = status[status["status"] == "failed"]
-    if len(failed):
-        first = failed.iloc[0]
-        raise MvlibError(
-            "mvlib worlds",
-            f"{len(failed)} of {len(status)} runs failed (first: {first['name']} seed "
-            f"{first['seed']}: {first['error']})",
-            f"see failed.json in {first['run_dir']}; fix and rerun: finished runs are skipped",
-        )
+    raise_failed(run_plan(cfg, entries, progress=progress), "mvlib worlds")
     frontend_results(cfg, progress=progress)
     df = collect(cfg, entries)
     return df[df["frontend"] == cfg.features.frontend]

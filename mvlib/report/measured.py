@@ -45,6 +45,7 @@ __all__ = [
     "book_results_file",
     "load_build",
     "load_design",
+    "read_results",
 ]
 
 #: benchmarks/results/ of the source repository (absent from an installed package)
@@ -124,17 +125,9 @@ def load_build(path) -> BuildResult | None:
     commit, machine, date) or the build time.
     """
     path = Path(path)
-    if not path.exists():
+    d = read_results(path, ("profile", "wall_s"), "add them (see mvlib.report.measured)")
+    if d is None:
         return None
-    try:
-        d = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise MvlibError(path, f"not valid JSON ({e.msg}, line {e.lineno})", "fix the file") from e
-    missing = [k for k in (*REQUIRED, "profile", "wall_s") if k not in d]
-    if missing:
-        raise MvlibError(
-            path, f"results file lacks {', '.join(missing)}", "add them (see mvlib.report.measured)"
-        )
     return BuildResult(
         path=path,
         profile=str(d["profile"]),
@@ -159,17 +152,26 @@ def load_design(path=None) -> dict | None:
     Raises :class:`MvlibError` when the file exists but lacks its provenance or candidates.
     """
     path = Path(path or RESULTS_DIR / "design.json")
+    fix = "measure it again (python benchmarks/design.py --write)"
+    return read_results(path, ("candidates", "budget_s"), fix)
+
+
+def read_results(path: Path, needs: tuple[str, ...], fix: str) -> dict | None:
+    """A results file's contents (None when it does not exist), checked for its provenance
+    (:data:`REQUIRED`) and for ``needs``.
+
+    Raises
+    ------
+    MvlibError
+        Not valid JSON, or a field missing (``fix`` says how to mend it).
+    """
     if not path.exists():
         return None
     try:
         d = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise MvlibError(path, f"not valid JSON ({e.msg}, line {e.lineno})", "fix the file") from e
-    missing = [k for k in (*REQUIRED, "candidates", "budget_s") if k not in d]
+    missing = [k for k in (*REQUIRED, *needs) if k not in d]
     if missing:
-        raise MvlibError(
-            path,
-            f"results file lacks {', '.join(missing)}",
-            "measure it again (python benchmarks/design.py --write)",
-        )
+        raise MvlibError(path, f"results file lacks {', '.join(missing)}", fix)
     return d

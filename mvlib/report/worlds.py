@@ -12,14 +12,12 @@ say about the paper's central claim and what the world has to do with it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from mvlib.core.config import WORLD_FIELDS
-from mvlib.core.errors import MvlibError
-from mvlib.report.measured import REQUIRED, RESULTS_DIR
+from mvlib.report.measured import RESULTS_DIR, read_results
 from mvlib.report.plots import plot_forest
 
 __all__ = [
@@ -29,6 +27,7 @@ __all__ = [
     "reading",
     "study_file",
     "study_table",
+    "summary_lines",
     "worlds_table",
 ]
 
@@ -50,21 +49,8 @@ def load_study(path) -> dict | None:
     MvlibError
         The file exists but is not JSON, or lacks its provenance or its cells.
     """
-    path = Path(path)
-    if not path.exists():
-        return None
-    try:
-        d = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise MvlibError(path, f"not valid JSON ({e.msg}, line {e.lineno})", "fix the file") from e
-    missing = [k for k in (*REQUIRED, "profile", "wall_s", "cells") if k not in d]
-    if missing:
-        raise MvlibError(
-            path,
-            f"results file lacks {', '.join(missing)}",
-            "measure it again (python benchmarks/worlds.py)",
-        )
-    return d
+    fix = "measure it again (python benchmarks/worlds.py)"
+    return read_results(Path(path), ("profile", "wall_s", "cells"), fix)
 
 
 def provenance_text(study: dict | None) -> str:
@@ -121,6 +107,16 @@ def study_table(study: dict) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(out).set_index(["world", "frontend", "compared with", "task"])
+
+
+def summary_lines(study: dict) -> list[str]:
+    """One line per comparison of the study (what ``mvlib worlds`` prints)."""
+    return [
+        f"{c['world']} · {c['frontend']}: {c['best_multiview_on_validation']} − {r['other']} "
+        f"on {r['task']}: {r['estimate']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}], "
+        f"Holm p {r['p_holm']:.2g}, MDD {r['mdd']:.3f}, {r['verdict']}"
+        for c, r in _rows(study)
+    ]
 
 
 def plot_study(study: dict, other: str = "frontend only"):
