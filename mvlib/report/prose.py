@@ -235,23 +235,21 @@ def design_choice(design: dict | None, cfg) -> str:
         f"{m['table1 sensor']:.3f} (Table 1, source / sensor), {int(m['too_few'])} rows with "
         f"too few units, {here['cost_s'] / 60:.1f} min."
     )
-    better = [c for c in cands.values() if c["summary"]["all"] < m["all"]]
-    if better:
-        b = min(better, key=lambda c: c["summary"]["all"])
-        text += (
-            f" The most powerful candidate, {b['design']}, would reach median MDD "
-            f"{b['summary']['all']:.3f} over all rows (this design {m['all']:.3f}) in "
-            f"{b['cost_s'] / 60:.1f} min; this design trades that for "
-            f"{_safety(b, here, design['budget_s'])}."
-        )
-    fit = [c for c in better if c.get("fits") and c is not b]
-    if fit:
-        f = min(fit, key=lambda c: c["summary"]["all"])
-        text += (
-            f" Within the budget, {f['design']} would reach {f['summary']['all']:.3f} in "
-            f"{f['cost_s'] / 60:.1f} min; this design trades that for "
-            f"{_safety(f, here, design['budget_s'])}."
-        )
+    better = sorted(
+        (c for c in cands.values() if c["summary"]["all"] < m["all"]),
+        key=lambda c: c["summary"]["all"],
+    )
+    fit = [c for c in better[1:] if c.get("fits")]
+    for lead, picked in (
+        ("most powerful candidate", better[:1]),
+        ("most powerful within the budget", fit[:1]),
+    ):
+        for c in picked:
+            text += (
+                f" The {lead}, {c['design']}, would reach median MDD {c['summary']['all']:.3f} "
+                f"over all rows (this design {m['all']:.3f}) in {c['cost_s'] / 60:.1f} min; "
+                f"this design trades that for {_safety(c, here, design['budget_s'])}."
+            )
     return text
 
 

@@ -170,7 +170,7 @@ def test_the_design_choice_says_what_this_design_traded():
     assert "This profile's design is 4s×1k 80c 15e: predicted median MDD 0.068" in text
     assert "2s×3k 80c 15e, would reach median MDD 0.044" in text and "17.1 min" in text
     assert "staying within the budget" in text and "expects 4.4" in text
-    assert "Within the budget, 6s×1k 80c 10e would reach 0.063" in text
+    assert "most powerful within the budget, 6s×1k 80c 10e, would reach median MDD 0.063" in text
     assert "a training as long as the measured one" in text
     other = prose.design_choice(design, load_config("default", {"sweep.seeds": [0, 1]}))
     assert "is not among its candidates" in other
