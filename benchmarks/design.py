@@ -34,7 +34,8 @@ predict its seeds 0–3 and 0–5. Assumed: the per-unit parts change neither wi
 with epochs; splits are balanced. The recommendation follows ``RULE``.
 
 **Cost model**: wall seconds of a book build from an empty cache on 2 cores, per chapter
-fixed + variable × driver/driver(BASE), exact for ``book-default.json`` (3 seeds), checked
+fixed + variable × driver/driver(calibration), exact for ``book-default.json`` (the design it
+records in ``design_units``; 3 seeds, ``BASE``, when it records none), checked
 against ``book-full.json``. Drivers: clips (01, 02), units (05), units × clips (06), one
 training's epochs (03), none (scaling, the build); the fixed part is where the line through
 the default and full builds meets driver 0, clamped to [0, default] (02: its 20 random-DAC
@@ -323,6 +324,7 @@ class CostModel:
     driver: dict[str, str]
     sweep: dict[str, float]  #: chapter 04: own, train (work-s), probe (work-s)
     epoch_seconds: list[list[float]] = field(default_factory=list)  #: per run, per epoch
+    base: Design = BASE  #: the design book-default.json measured (the calibration)
 
     def epoch_share(self, epochs: int) -> float:
         """Share of the default's training seconds a budget of ``epochs`` keeps (each run
@@ -331,7 +333,8 @@ class CostModel:
         return sum(sum(r[:epochs]) for r in self.epoch_seconds) / total if total else 1.0
 
     def ratio(self, driver: str, d: Design) -> float:
-        u, c, e = d.units / BASE.units, d.clips / BASE.clips, self.epoch_share(d.epochs)
+        b = self.base
+        u, c, e = d.units / b.units, d.clips / b.clips, self.epoch_share(d.epochs)
         return {"clips": c, "units": u, "units×clips": u * c, "epochs": e, "none": 1.0}[driver]
 
     def seconds(self, d: Design) -> dict[str, float]:
@@ -340,7 +343,8 @@ class CostModel:
             for ch, dr in self.driver.items()
         }
         s, e = self.sweep, self.epoch_share(d.epochs)
-        work = d.units / BASE.units * (s["train"] * e + s["probe"] * d.clips / BASE.clips)
+        b = self.base
+        work = d.units / b.units * (s["train"] * e + s["probe"] * d.clips / b.clips)
         out["04_ablations"] = s["own"] + work / 2  # two workers on two cores
         out["total"] = sum(out.values())
         return out
@@ -348,7 +352,7 @@ class CostModel:
 
 DRIVERS = {"01_data_pairing": "clips", "02_dac_extraction": "clips", "03_train": "epochs",
            "05_disentanglement": "units", "06_label_efficiency": "units×clips",
-           "scaling": "none", "build (not chapters)": "none"}  # fmt: skip
+           "07_worlds": "none", "scaling": "none", "build (not chapters)": "none"}  # fmt: skip
 
 
 def _runs_timing(runs_dir: Path) -> tuple[list[list[float]], list[float], float]:
@@ -373,6 +377,14 @@ def _runs_timing(runs_dir: Path) -> tuple[list[list[float]], list[float], float]
     return epochs, outside, (max(released) - min(since)) if since else math.nan
 
 
+def calibration(default: dict) -> Design:
+    """The design book-default.json measured (its ``design_units``; BASE when absent)."""
+    u = default.get("design_units")
+    if not u:
+        return BASE
+    return Design(u["seeds"], u["split_seeds"], u["clips_per_sensor"], u["epochs"])
+
+
 def cost_model(runs_dir: Path, codec_chapter4_s: float) -> CostModel:
     """The cost model, calibrated on book-default.json and the runs of ``runs_dir`` (a
     finished default-design sweep: per-run epochs and probes), with book-full.json for
@@ -382,10 +394,13 @@ def cost_model(runs_dir: Path, codec_chapter4_s: float) -> CostModel:
     cd, cf = dict(default["chapters"]), dict(full["chapters"])
     cd["build (not chapters)"] = default["wall_s"] - default["chapters_total_s"]
     cf["build (not chapters)"] = full["wall_s"] - sum(full["chapters"].values())
-    model = CostModel({}, {}, dict(DRIVERS), {})
+    model = CostModel({}, {}, dict(DRIVERS), {}, base=calibration(default))
     model.epoch_seconds, outside, span = _runs_timing(runs_dir)
     for ch, drv in DRIVERS.items():
-        x0, x1 = model.ratio(drv, BASE), model.ratio(drv, FULL)
+        if ch not in cd:  # a chapter the measured build did not have
+            model.fixed[ch], model.variable[ch] = 0.0, 0.0
+            continue
+        x0, x1 = model.ratio(drv, model.base), model.ratio(drv, FULL)
         a = cd[ch] if x1 == x0 else (x1 * cd[ch] - x0 * cf[ch]) / (x1 - x0)
         if ch == "02_dac_extraction":
             a = RANDOM_DAC_S
@@ -393,7 +408,8 @@ def cost_model(runs_dir: Path, codec_chapter4_s: float) -> CostModel:
         model.variable[ch] = cd[ch] - model.fixed[ch]
     own = codec_chapter4_s - span  # chapter 04 outside the sweep (the codec build)
     work = 2 * (cd["04_ablations"] - own)
-    probe = min(len(outside) * float(np.mean(outside)), work)
+    # probes: the codec sweep's runs (BASE's units) scaled to the calibration's units
+    probe = min(len(outside) / BASE.units * model.base.units * float(np.mean(outside)), work)
     model.sweep = {"own": own, "train": work - probe, "probe": probe}
     share = model.sweep["train"] / work  # one training (03): the sweep's training share
     model.fixed["03_train"] = cd["03_train"] * (1 - share)
@@ -501,7 +517,8 @@ def validate_full(comps) -> dict:
     predicted full to predicted base, times book-default.json's measured medians."""
     full = json.loads((RESULTS / "book-full.json").read_text())["tables"]
     default = json.loads((RESULTS / "book-default.json").read_text())["tables"]
-    pf, p0 = (summarise(predict_rows(comps, d, BASE)) for d in (FULL, BASE))
+    cal = calibration(json.loads((RESULTS / "book-default.json").read_text()))
+    pf, p0 = (summarise(predict_rows(comps, d, BASE)) for d in (FULL, cal))
     out = {}
     print(f"\nvalidation: full profile ({FULL.label}) predicted from the codec's parts; measured"
           f" (log-mel, book-full.json)\n{'table task':16s} {'pred':>7s} {'→log-mel':>8s} "
@@ -519,16 +536,18 @@ def validate_cost(model: CostModel) -> dict:
     """The cost model's default (exact by construction) and full builds beside the measured."""
     out = {**asdict(model), "epochs_10_share": model.epoch_share(10)}
     out.pop("epoch_seconds")
-    print("\nvalidation: cost model (s, 2 cores)  predicted/measured default (3 seeds), full")
+    print(
+        f"\nvalidation: cost model (s, 2 cores)  predicted/measured default ({model.base.label}), full"
+    )
     measured = {}
-    for name, d in (("default", BASE), ("full", FULL)):
+    for name, d in (("default", model.base), ("full", FULL)):
         rec = json.loads((RESULTS / f"book-{name}.json").read_text())
         build = rec["wall_s"] - sum(rec["chapters"].values())
         measured[name] = {**rec["chapters"], "build (not chapters)": build, "total": rec["wall_s"]}
         out[name] = model.seconds(d)
     out["measured"] = measured
     for ch in out["full"]:
-        cells = [f"{out[n][ch]:7.1f}/{measured[n][ch]:7.1f}" for n in measured]
+        cells = [f"{out[n][ch]:7.1f}/{measured[n].get(ch, 0.0):7.1f}" for n in measured]
         print(f"  {ch:22s} " + "  ".join(cells))
     return out
 

@@ -102,6 +102,12 @@ def main(argv=None) -> int:
             ].to_dict("records"),
         }
     report["design"] = design_text(cfg, report, int(t1.comparisons["n_clips"].max()))
+    report["design_units"] = {  # the same, for benchmarks/design.py's cost calibration
+        "seeds": len(cfg.sweep.seeds),
+        "split_seeds": len(cfg.sweep.split_seeds) or 1,
+        "clips_per_sensor": cfg.synth.clips_per_sensor,
+        "epochs": cfg.train.epochs,
+    }
     verdicts = claims.claims(results, t1, procedure)
     print("\nchapter 4's reading:")
     for c in verdicts:
@@ -155,7 +161,7 @@ def write_tables(profile: str, report: dict, args) -> Path:
         for name in ("table1", "table2")
     }
     record["best_multiview_on_validation"] = report["best_multiview_on_validation"]
-    record["design"] = report["design"]
+    record["design"], record["design_units"] = report["design"], report["design_units"]
     record["claims"] = report["claims"]
     record["procedure"] = args.method
     record["procedure_note"] = PROCEDURES[args.method]
@@ -170,7 +176,7 @@ def write_tables(profile: str, report: dict, args) -> Path:
     }
     kept = record.pop("kept_from", None) or {}
     rewritten = ("tables", "procedure", "procedure_note", "best_multiview_on_validation")
-    rewritten += ("claims", "design", "tables_measured")
+    rewritten += ("claims", "design", "design_units", "tables_measured")
     fields = [f for f in kept.get("fields", ()) if f not in rewritten]
     if fields:  # what is still an earlier measurement's
         record["kept_from"] = {**kept, "fields": fields}
