@@ -41,7 +41,8 @@ import torch
 
 from mvlib import scale
 from mvlib.core.cache import atomic_write_json
-from mvlib.core.config import SynthConfig, read_profile
+from mvlib.core.config import read_profile
+from mvlib.core.synth_config import SynthConfig
 from mvlib.data import sonyc
 from mvlib.data.splits.make import make_splits
 from mvlib.data.synth.generation import generate

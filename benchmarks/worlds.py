@@ -27,10 +27,6 @@ import provenance  # benchmarks/provenance.py: a script beside this one
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def results_file(profile: str) -> Path:
-    return RESULTS / ("worlds.json" if profile == "worlds" else f"worlds-{profile}.json")
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--profile", default="worlds", help="params profile (name or YAML path)")
@@ -43,7 +39,7 @@ def main(argv=None) -> int:
     os.environ["MVLIB_CACHE"] = str(cache)  # before mvlib reads it
     from mvlib import load_config  # after MVLIB_CACHE is set: the cache this run measures
     from mvlib.core.cache import atomic_write_json
-    from mvlib.report.worlds import summary_lines
+    from mvlib.report.worlds import study_file, summary_lines
     from mvlib.worlds import run_study
 
     cfg = load_config(args.profile)
@@ -57,7 +53,7 @@ def main(argv=None) -> int:
     res["machine"] = provenance.machine()
     res["date_source"] = "the end of this measurement"
     res["resumed"] = resumed
-    out = results_file(args.profile)
+    out = study_file(args.profile, RESULTS)
     atomic_write_json(out, res)
     for line in summary_lines(res):
         print(line)

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from mvlib.core.config import Config, SynthConfig
+from mvlib.core.config import Config
+from mvlib.core.synth_config import SynthConfig
 from mvlib.data import taxonomy
 from mvlib.data.synth.plan import audio_filename, sensor_params
 from mvlib.frontend.extract import shard_clips

@@ -2,7 +2,7 @@
 
 A *world* is a synthetic sensor network whose sensors differ in their own way: today's
 linear colouring only, or with recording devices that compress, clip, band-limit and add
-noise (the world parameters of :class:`mvlib.core.config.SynthConfig`,
+noise (the world parameters of :class:`mvlib.core.synth_config.SynthConfig`,
 :mod:`mvlib.data.synth.device`). A *frontend* is what the models see: log-mel, or the
 codec trained here (``mvlib-codec-22khz``). The paper's central claim is that the best
 multi-view model beats the frontend's features alone; this study measures how the verdict
@@ -33,12 +33,13 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from mvlib.core.config import WORLD_FIELDS, Config
+from mvlib.core.config import Config
 from mvlib.core.errors import MvlibError
-from mvlib.evaluate.significance import holm_verdicts, mdd
+from mvlib.core.synth_config import WORLD_FIELDS
+from mvlib.evaluate.significance import holm, mdd
 from mvlib.frontend.choice import with_frontend
 from mvlib.ml.runs import git_commit
-from mvlib.report.comparison import ALPHA, POWER, compare
+from mvlib.report.comparison import ALPHA, POWER, compare, verdict
 from mvlib.report.results import METRIC, best_multiview, seed_mean
 from mvlib.sweep import (
     collect,
@@ -142,25 +143,15 @@ def cell_comparisons(df: pd.DataFrame) -> tuple[str, list[dict], dict]:
 
 
 def _verdicts(cells: list[dict], alpha: float = ALPHA) -> None:
-    """Holm over every comparison of the study; each row's verdict and MDD (at α/m)."""
+    """Holm over every comparison of the study; each row's verdict (as the tables give it,
+    :func:`mvlib.report.comparison.verdict`) and MDD (at α/m)."""
     rows = [r for c in cells for r in c["comparisons"]]
-    diffs = [_Diff(r["p"], bool(r["resolvable"])) for r in rows]
-    p_holm, significant = holm_verdicts(diffs, alpha)
-    for r, ph, sig in zip(rows, p_holm, significant, strict=True):
-        r["p_holm"], r["significant"] = float(ph), bool(sig)
+    # no p without variation (best is rec itself): nothing to test, p = 1
+    p_holm = holm([1.0 if r["p"] is None else r["p"] for r in rows])
+    for r, ph in zip(rows, p_holm, strict=True):
+        r["p_holm"], r["significant"] = float(ph), bool(ph < alpha and r["resolvable"])
         r["mdd"] = mdd(r["se"], alpha / len(rows), POWER, df=r["df"]) if r["se"] else 0.0
-        if not r["resolvable"]:
-            r["verdict"] = "too few units"
-        elif not sig:
-            r["verdict"] = "not resolved"
-        else:
-            r["verdict"] = "better" if r["estimate"] > 0 else "worse"
-
-
-class _Diff:  # what holm_verdicts reads of a comparison
-    def __init__(self, p: float | None, resolvable: bool):
-        self.p = 1.0 if p is None else p  # no variation at all (best is rec itself): no test
-        self.resolvable = resolvable
+        r["verdict"] = verdict(r)
 
 
 def _finite(x) -> float | None:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from mvlib import scale
-from mvlib.core.config import SynthConfig, read_profile
+from mvlib.core.config import read_profile
+from mvlib.core.synth_config import SynthConfig
 from mvlib.data import taxonomy
 from mvlib.data.splits.make import make_splits
 from mvlib.ml.batches import BatchLoader

@@ -27,6 +27,7 @@ from mvlib.core.codec_config import CODEC_RANGES, CodecConfig
 from mvlib.core.errors import MvlibError
 from mvlib.core.registry import FRONTENDS, OBJECTIVES, load_plugins
 from mvlib.core.resources import params_dir
+from mvlib.core.synth_config import SYNTH_RANGES, SynthConfig, absent_world
 
 #: the named profiles: the checkout's ``params/``, or their copy inside an installed wheel
 PARAMS_DIR = params_dir()
@@ -54,46 +55,6 @@ class DataConfig:
     #: True: refuse clips without usable labels (validate/test without a verified row, train
     #: without a volunteer row, no annotation columns) instead of keeping them unlabelled
     strict: bool = False
-
-
-@dataclass(frozen=True)
-class SynthConfig:
-    """The synthetic urban sensor network (see :mod:`mvlib.data.synth`)."""
-
-    n_sensors: int = 56
-    clips_per_sensor: int = 40
-    duration_s: float = 5.0
-    sample_rate: int = 22050  #: native rate of the written wav files
-    #: how far sensors' channels differ (0: identical); 0.45 / 0.5 calibrated so that a
-    #: linear log-mel probe on 12 held-out sensors gets sensor acc ~0.7, Jaccard ~0.58
-    channel_spread: float = 0.45
-    channel_drift: float = 0.6  #: clip-to-clip drift of a sensor's channel
-    background_db: float = -30.0  #: background noise level re. full scale
-    source_snr_db: float = 10.0  #: mean source level above the background
-    max_sources: int = 3  #: 0..max_sources sources per clip
-    prior_concentration: float = 5.0  #: sensors' source priors (higher: more alike)
-    n_volunteers: int = 3
-    volunteer_miss: float = 0.15
-    volunteer_false_alarm: float = 0.01
-    split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)  #: SONYC 'split' column
-    seed: int = 0
-    #: the world: how strongly sensors' recording devices differ beyond linear colouring,
-    #: each a strength in [0, 1] drawn per sensor (0: absent; :mod:`mvlib.data.synth.device`)
-    self_noise: float = 0.0  #: microphone self-noise (coloured hiss before the microphone)
-    compression: float = 0.0  #: automatic gain control (compressor ratio and threshold)
-    clipping: float = 0.0  #: converter clipping level
-    band_limit: float = 0.0  #: converter low-pass corner (narrow-band sensors)
-    noise_floor: float = 0.0  #: converter noise floor
-
-    def __repr__(self) -> str:  # world parameters at 0 left out, as in to_dict
-        shown = (f.name for f in fields(self) if not _absent_world(self, f.name))
-        return f"SynthConfig({', '.join(f'{n}={getattr(self, n)!r}' for n in shown)})"
-
-
-#: the world parameters of :class:`SynthConfig`; a config's hash leaves out those at 0, so
-#: that a config whose world parameters are all 0 has the hash, and so the set, store and run
-#: names, of the same config without these fields
-WORLD_FIELDS = ("self_noise", "compression", "clipping", "band_limit", "noise_floor")
 
 
 @dataclass(frozen=True)
@@ -259,7 +220,8 @@ class Config:
 def to_dict(obj: Any, complete: bool = False) -> Any:
     """Plain, JSON/YAML-serialisable dict of a config (tuples become lists).
 
-    A :class:`SynthConfig`'s world parameters at 0 (:data:`WORLD_FIELDS`) are left out
+    A :class:`SynthConfig`'s world parameters at 0
+    (:data:`mvlib.core.synth_config.WORLD_FIELDS`) are left out
     unless ``complete``: a config without devices has the dict, and so the hashes, saved
     configs, set manifests and codec identity, of the same config without these fields;
     :func:`from_dict` reads them back as 0.
@@ -268,16 +230,11 @@ def to_dict(obj: Any, complete: bool = False) -> Any:
         return {
             f.name: to_dict(getattr(obj, f.name), complete)
             for f in fields(obj)
-            if complete or not _absent_world(obj, f.name)
+            if complete or not absent_world(obj, f.name)
         }
     if isinstance(obj, (list, tuple)):
         return [to_dict(v, complete) for v in obj]
     return obj
-
-
-def _absent_world(obj: Any, name: str) -> bool:
-    """Is ``name`` a world parameter of a SynthConfig at 0 (no device)?"""
-    return isinstance(obj, SynthConfig) and name in WORLD_FIELDS and getattr(obj, name) == 0
 
 
 def from_dict(data: Mapping[str, Any], cls: type = Config, where: str = "") -> Any:
@@ -486,23 +443,6 @@ _FIX = "fix the profile or the --set override"
 
 #: (section class, field) -> (test, wanted); each test is written positively so NaN fails it
 _RANGES: dict[tuple[str, str], tuple[Any, str]] = {
-    ("SynthConfig", "n_sensors"): (lambda v: v >= 1, ">= 1"),
-    ("SynthConfig", "clips_per_sensor"): (lambda v: v >= 1, ">= 1"),
-    ("SynthConfig", "duration_s"): (lambda v: v > 0, "> 0"),
-    ("SynthConfig", "sample_rate"): (lambda v: v >= 8000, ">= 8000 Hz"),
-    ("SynthConfig", "channel_spread"): (lambda v: v >= 0, ">= 0"),
-    ("SynthConfig", "channel_drift"): (lambda v: v >= 0, ">= 0"),
-    ("SynthConfig", "max_sources"): (lambda v: 0 <= v <= 8, "in 0..8"),
-    ("SynthConfig", "prior_concentration"): (lambda v: v > 0, "> 0"),
-    ("SynthConfig", "n_volunteers"): (lambda v: v >= 1, ">= 1"),
-    ("SynthConfig", "volunteer_miss"): (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    ("SynthConfig", "volunteer_false_alarm"): (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    ("SynthConfig", "split_fractions"): ("fractions", "3 fractions >= 0 summing to 1"),
-    ("SynthConfig", "self_noise"): (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    ("SynthConfig", "compression"): (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    ("SynthConfig", "clipping"): (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    ("SynthConfig", "band_limit"): (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    ("SynthConfig", "noise_floor"): (lambda v: 0 <= v <= 1, "in [0, 1]"),
     ("SplitConfig", "sensor_fractions"): ("positive_fractions", "3 fractions > 0 summing to 1"),
     ("SplitConfig", "n_pairs"): (lambda v: len(v) == 3 and min(v) >= 1, "3 counts, each >= 1"),
     ("SplitConfig", "downstream_fractions"): (
@@ -546,6 +486,7 @@ _RANGES: dict[tuple[str, str], tuple[Any, str]] = {
     ),
     ("SweepConfig", "workers"): (lambda v: v >= 1, ">= 1"),
 }
+_RANGES.update(SYNTH_RANGES)
 _RANGES.update(CODEC_RANGES)
 
 

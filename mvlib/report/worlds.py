@@ -13,10 +13,11 @@ say about the paper's central claim and what the world has to do with it.
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 
-from mvlib.core.config import WORLD_FIELDS
+from mvlib.core.synth_config import WORLD_FIELDS
 from mvlib.report.measured import RESULTS_DIR, read_results
 from mvlib.report.plots import plot_forest
 
@@ -129,13 +130,9 @@ def plot_study(study: dict, other: str = "frontend only"):
     for c, r in _rows(study):
         if r["other"] == other:
             rows.append({**r, "configuration": f"{c['world']} · {c['frontend']}"})
-    table = _Forest(pd.DataFrame(rows), f"{OTHER_TEXT.get(other, other)} (Δ = best − it)")
-    return plot_forest(table, title=f"Best multi-view against {OTHER_TEXT.get(other, other)}")
-
-
-class _Forest:  # what plot_forest reads of a table
-    def __init__(self, comparisons: pd.DataFrame, reference: str):
-        self.comparisons, self.reference = comparisons, reference
+    name = OTHER_TEXT.get(other, other)
+    table = SimpleNamespace(comparisons=pd.DataFrame(rows), reference=f"{name} (Δ = best − it)")
+    return plot_forest(table, title=f"Best multi-view against {name}")
 
 
 def reading(study: dict) -> str:

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from mvlib.core.config import SynthConfig
+from mvlib.core.synth_config import SynthConfig
 from mvlib.data import taxonomy
 from mvlib.data.synth.plan import ANNOT, PROXIMITIES, SourceEvent, stream_rng
 

@@ -16,7 +16,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import signal
 
-from mvlib.core.config import SynthConfig
+from mvlib.core.synth_config import SynthConfig
 from mvlib.data.synth.device import record, self_noise
 from mvlib.data.synth.dsp import _harmonics, _phase, _smooth, _sos_filter
 from mvlib.data.synth.filters import butter_sos

@@ -3,7 +3,7 @@
 The linear channel (:mod:`.channel`) makes sensors differ by colouring: equalisation, room,
 background, hum. Real sensors also differ by what their electronics do, and a frontend
 may see those differences more or less well than the linear ones. Five graded *world
-parameters* of :class:`mvlib.core.config.SynthConfig` add them, each a strength in
+parameters* of :class:`mvlib.core.synth_config.SynthConfig` add them, each a strength in
 [0, 1] (0: absent, the linear channel's audio bit for bit; 1: strong), each drawn per sensor from
 its own random stream (``stream_rng(cfg, SENSOR, sensor, 2)``), so that no other draw of
 the generator moves when a strength changes:
@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
-from mvlib.core.config import WORLD_FIELDS, SynthConfig
+from mvlib.core.synth_config import WORLD_FIELDS, SynthConfig
 
 __all__ = ["device_params", "has_device", "record", "self_noise"]
 

@@ -13,8 +13,9 @@ import json
 import os
 from pathlib import Path
 
-from mvlib.core.config import SynthConfig, from_dict, to_dict
+from mvlib.core.config import from_dict, to_dict
 from mvlib.core.errors import MvlibError
+from mvlib.core.synth_config import SynthConfig
 from mvlib.core.version import __version__
 from mvlib.data.synth.plan import SYNTH_VERSION, audio_filename, set_name
 

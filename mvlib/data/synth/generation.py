@@ -26,7 +26,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from mvlib.core.cache import atomic_write_bytes, atomic_write_json, atomic_write_text, cache_dir
-from mvlib.core.config import SynthConfig
+from mvlib.core.synth_config import SynthConfig
 from mvlib.data import taxonomy
 from mvlib.data.synth.annotators import clip_annotations
 from mvlib.data.synth.channel import synthesize_clip

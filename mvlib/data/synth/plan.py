@@ -18,7 +18,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from mvlib.core.config import SynthConfig, config_hash
+from mvlib.core.config import config_hash
+from mvlib.core.synth_config import SynthConfig
 from mvlib.data import taxonomy
 from mvlib.data.synth.device import device_params
 

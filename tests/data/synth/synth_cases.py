@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from mvlib.core.config import SynthConfig
+from mvlib.core.synth_config import SynthConfig
 from mvlib.data import taxonomy
 
 SR = 16000

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from mvlib.core.config import WORLD_FIELDS, ConfigError, SynthConfig, config_hash, read_profile
+from mvlib.core.config import ConfigError, config_hash, read_profile
+from mvlib.core.synth_config import WORLD_FIELDS, SynthConfig
 from mvlib.data.synth import device
 from mvlib.data.synth.channel import synthesize_clip
 from mvlib.data.synth.plan import AUDIO, apply_drift, clip_plan, sensor_params, set_name, stream_rng

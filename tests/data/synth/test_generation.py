@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 from synth_cases import SMALL, SR, annotations_of, files_of
 
-from mvlib.core.config import SynthConfig
+from mvlib.core.synth_config import SynthConfig
 from mvlib.data import taxonomy
 from mvlib.data.synth import generation
 from mvlib.data.synth.folder import DatasetFolderError

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from synth_cases import SMALL
 
-from mvlib.core.config import SynthConfig
+from mvlib.core.synth_config import SynthConfig
 from mvlib.data import sonyc, taxonomy
 from mvlib.data.synth.generation import generate
 from mvlib.data.synth.plan import DRIFT_KEYS
